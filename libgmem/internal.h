@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - the region structure and the interfaces between libgmem's
+ * modules (uffd, install, fault engine, sources, dirty log). Never installed.
+ */
+#ifndef GMEM_INTERNAL_H
+#define GMEM_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "bitmap.h"
+#include "gmem.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MAX_FAULT_AROUND 512U
+
+struct fault_engine;
+struct dirty_log;
+
+/*
+ * Page states. A page is MISSING until one installer wins its bit in
+ * @claimed (atomic test-and-set), fills it and installs it with UFFDIO_COPY or
+ * UFFDIO_CONTINUE; only then is its bit in @present set. Regions without
+ * GMEM_REGION_MISSING start with both maps full.
+ */
+struct gmem_region {
+	uint64_t uva;          /* base in the owner's mm: uffd/pagemap address */
+	uint8_t *addr;         /* this process's view: == uva in the owner */
+	uint8_t *alias;        /* unregistered mapping of the fd used to fill the
+				* page cache; == addr when imported; NULL anon */
+	uint64_t size;
+	uint64_t nr_pages;
+	uint32_t page_size;
+	unsigned int page_shift;
+	uint32_t backing;
+	uint32_t flags;
+	uint32_t dirty_backend; /* as asked at creation (may be AUTO) */
+	int fd;
+	uint64_t fd_off;
+	int uffd;
+	uint64_t uffd_features; /* UFFD_FEATURE_* enabled on @uffd */
+	uint64_t reg_mode;      /* UFFDIO_REGISTER_MODE_* currently registered */
+	int pagemap_fd;         /* owner's /proc/PID/pagemap, or -1 */
+	int clear_refs_fd;      /* owner's /proc/PID/clear_refs, or -1 */
+	bool imported;
+
+	struct bitmap claimed;
+	struct bitmap present;
+
+	pthread_mutex_t lock;  /* attach/detach, registration, dirty start/stop */
+	struct gmem_source *source;
+	struct fault_engine *engine;
+	unsigned int engine_users;  /* enum engine_user mask */
+	unsigned int nr_threads;    /* handler threads (attach params) */
+	unsigned int fault_around;  /* pages per resolve (attach params) */
+	struct dirty_log *dirty;
+	/* Called by the fault engine for a write-protect fault (sync dirty
+	 * backend); NULL otherwise. */
+	void (*wp_fault)(struct gmem_region *r, uint64_t pgoff);
+	/* Set by the dirty log while tracking; gmem_region_destroy() calls it
+	 * to stop tracking before anything else goes. */
+	void (*dirty_release)(struct gmem_region *r);
+	struct bitmap pending;      /* faults read while no source was attached */
+
+	struct {
+		uint64_t faults, faults_present, pages_installed, installs,
+			eexist, resolve_ns, errors;
+	} stats; /* updated with __atomic_fetch_add */
+};
+
+static inline void stat_add(uint64_t *c, uint64_t v)
+{
+	__atomic_fetch_add(c, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static inline bool range_ok(const struct gmem_region *r, uint64_t pgoff,
+			    uint64_t nr)
+{
+	return pgoff < r->nr_pages && nr <= r->nr_pages - pgoff;
+}
+
+/* --- region.c ------------------------------------------------------------ */
+/* A zeroed region of @nr_pages pages, its bitmaps full unless
+ * GMEM_REGION_MISSING is in @flags; fds -1, nothing mapped yet. */
+int region_alloc(struct gmem_region **out, uint64_t nr_pages,
+		 uint32_t page_size, uint32_t flags);
+
+/* --- uffd.c: the userfaultfd boundary ------------------------------------ */
+int uffd_open(uint64_t want_features, uint64_t *got_features);
+int uffd_probe_features(uint64_t *features);
+int uffd_register(struct gmem_region *r, uint64_t mode);
+int uffd_unregister(struct gmem_region *r);
+/* Install [off, off+len) of the region: UFFDIO_CONTINUE (fd-backed, page
+ * cache already filled) or UFFDIO_COPY from @src (anonymous). Retries
+ * -EAGAIN; -EEXIST pages are skipped and counted in *eexist. */
+int uffd_install(struct gmem_region *r, uint64_t off, uint64_t len,
+		 const void *src, uint64_t *eexist);
+int uffd_wake(struct gmem_region *r, uint64_t off, uint64_t len);
+int uffd_writeprotect(struct gmem_region *r, uint64_t off, uint64_t len,
+		      bool protect);
+
+/* --- install.c: exactly-once installation -------------------------------- */
+/*
+ * Fills a page run in place. @dst is where the pages' bytes go (the page
+ * cache alias or a staging buffer); returns 0 or -errno.
+ */
+typedef int (*fill_run_fn)(void *ctx, uint64_t pgoff, uint64_t nr, void *dst);
+/* Claims every unclaimed page of the range and, run by run, fills and
+ * installs it. Returns pages installed (>= 0) or the first error. */
+int64_t install_range(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
+		      fill_run_fn fill, void *ctx);
+/* Same, copying from @data, which holds the whole range (pages already
+ * claimed by someone else are dropped). */
+int64_t install_data(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
+		     const void *data);
+/*
+ * The steps of install_range(), for sources that write pages in place (a
+ * receive straight into the alias). install_claim() skips claimed pages from
+ * *pgoff on, then claims up to @max unclaimed pages in a row, below @end;
+ * it sets *pgoff to the run's first page and returns its length (0: none
+ * left). The claimer then fills the pages (alias regions: at
+ * r->alias + pgoff * page_size) and calls install_commit() (@staging: the
+ * bytes for UFFDIO_COPY, anonymous regions only), or install_unclaim() if
+ * it cannot fill them.
+ */
+uint64_t install_claim(struct gmem_region *r, uint64_t *pgoff, uint64_t end,
+		       uint64_t max);
+int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
+		   const void *staging);
+void install_unclaim(struct gmem_region *r, uint64_t pgoff, uint64_t nr);
+
+/* --- source.c ------------------------------------------------------------ */
+struct source_ops {
+	/* Synchronous fill (fill_run_fn); NULL for sources that only deliver
+	 * asynchronously through install_data(). */
+	int (*fill)(struct gmem_source *s, uint64_t pgoff, uint64_t nr,
+		    void *dst);
+	/* Asynchronous sources: pages are wanted urgently (a fault). The
+	 * source installs them later; may be NULL. */
+	int (*request)(struct gmem_source *s, uint64_t pgoff, uint64_t nr);
+	int (*attach)(struct gmem_source *s, struct gmem_region *r);
+	void (*detach)(struct gmem_source *s);
+	void (*destroy)(struct gmem_source *s);
+};
+
+struct gmem_source {
+	const struct source_ops *ops;
+	struct gmem_region *region; /* while attached */
+	void *priv;
+};
+
+int source_new(const struct source_ops *ops, void *priv,
+	       struct gmem_source **out);
+/* Resolves a page run from the attached source: sync fill + install, or an
+ * urgent request to an asynchronous source. */
+int64_t source_resolve(struct gmem_region *r, uint64_t pgoff, uint64_t nr);
+
+/* --- fault.c: uffd reader threads ---------------------------------------- */
+/*
+ * The reader threads run while anyone needs the region's fault events: an
+ * attached source (missing/minor faults) or the sync write-protect dirty
+ * backend (WP faults, passed to r->wp_fault). Called with r->lock held.
+ * get() starts the threads for the first user (or restarts them when
+ * r->nr_threads changed); put() joins them after the last.
+ */
+enum engine_user {
+	ENGINE_USER_SOURCE = 1 << 0,
+	ENGINE_USER_WP = 1 << 1,
+};
+int fault_engine_get(struct gmem_region *r, unsigned int user);
+void fault_engine_put(struct gmem_region *r, unsigned int user);
+
+#endif /* GMEM_INTERNAL_H */

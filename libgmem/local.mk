@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: MIT
+# libgmem.so: regions, the userfaultfd fault engine, page sources, dirty log,
+# transports and the migration engine. Internal headers stay here.
+lib_LTLIBRARIES += libgmem/libgmem.la
+include_HEADERS = libgmem/include/gmem.h
+libgmem_libgmem_la_SOURCES = \
+	libgmem/internal.h libgmem/syscall.h libgmem/compat.h \
+	libgmem/bitmap.h libgmem/bitmap.c \
+	libgmem/features.c \
+	libgmem/uffd.c \
+	libgmem/region.c \
+	libgmem/install.c \
+	libgmem/fault.c \
+	libgmem/source.c \
+	libgmem/attach.c \
+	libgmem/share.c
+libgmem_libgmem_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
+libgmem_libgmem_la_CFLAGS = $(AM_CFLAGS) \
+	$(URING_CFLAGS) $(XXHASH_CFLAGS) $(ISAL_CFLAGS)
+libgmem_libgmem_la_LIBADD = $(URING_LIBS) $(XXHASH_LIBS) $(ISAL_LIBS) -lpthread
+libgmem_libgmem_la_LDFLAGS = -version-info $(GMEM_LT_VERSION) \
+	-Wl,--version-script=$(srcdir)/libgmem/libgmem.map
+EXTRA_libgmem_libgmem_la_DEPENDENCIES = libgmem/libgmem.map
+EXTRA_DIST += libgmem/libgmem.map

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/*
+ * uffd.c - the userfaultfd boundary: opening and API handshake, range
+ * registration and the resolve ioctls (UFFDIO_COPY, UFFDIO_CONTINUE,
+ * UFFDIO_WAKE, UFFDIO_WRITEPROTECT). Documentation/admin-guide/mm/
+ * userfaultfd.rst is the reference for every call here.
+ */
+#include <fcntl.h>
+#include <string.h>
+
+#include "compat.h"
+#include "internal.h"
+#include "syscall.h"
+
+/* Opens a raw userfaultfd: /dev/userfaultfd first (no sysctl or capability
+ * needed, Linux 5.11+), then the syscall. */
+static int uffd_open_raw(bool *dev)
+{
+	int fd, ret;
+
+	fd = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		ret = sys_ioctl(fd, USERFAULTFD_IOC_NEW,
+				(void *)(long)(O_CLOEXEC | O_NONBLOCK));
+		close(fd);
+		if (ret >= 0) {
+			*dev = true;
+			return ret;
+		}
+	}
+	*dev = false;
+	return sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
+}
+
+/* The UFFDIO_API handshake; @features in, enabled features out. */
+static int uffd_api(int fd, uint64_t *features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = *features };
+	int ret = sys_ioctl(fd, UFFDIO_API, &api);
+
+	if (ret < 0)
+		return ret;
+	*features = api.features;
+	return 0;
+}
+
+int uffd_probe_features(uint64_t *features)
+{
+	bool dev;
+	int fd = uffd_open_raw(&dev);
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	/* Features 0 asks for nothing; the kernel answers with all it has. */
+	*features = 0;
+	ret = uffd_api(fd, features);
+	close(fd);
+	if (ret == 0 && dev)
+		*features |= 1ULL << 63; /* marks "opened by /dev/userfaultfd" */
+	return ret;
+}
+
+int uffd_open(uint64_t want_features, uint64_t *got_features)
+{
+	uint64_t feat = want_features;
+	bool dev;
+	int fd = uffd_open_raw(&dev);
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	ret = uffd_api(fd, &feat);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	*got_features = feat;
+	return fd;
+}
+
+int uffd_register(struct gmem_region *r, uint64_t mode)
+{
+	struct uffdio_register reg = {
+		.range = { .start = r->uva, .len = r->size },
+		.mode = mode,
+	};
+	int ret = sys_ioctl(r->uffd, UFFDIO_REGISTER, &reg);
+
+	if (ret == 0)
+		r->reg_mode = mode;
+	return ret;
+}
+
+int uffd_unregister(struct gmem_region *r)
+{
+	struct uffdio_range range = { .start = r->uva, .len = r->size };
+	int ret = sys_ioctl(r->uffd, UFFDIO_UNREGISTER, &range);
+
+	if (ret == 0)
+		r->reg_mode = 0;
+	return ret;
+}
+
+int uffd_wake(struct gmem_region *r, uint64_t off, uint64_t len)
+{
+	struct uffdio_range range = { .start = r->uva + off, .len = len };
+
+	return sys_ioctl(r->uffd, UFFDIO_WAKE, &range);
+}
+
+/* One UFFDIO_CONTINUE or UFFDIO_COPY; returns bytes done (>= 0) or -errno.
+ * Both report partial progress in their result field on -EAGAIN/-EEXIST. */
+static int64_t install_once(struct gmem_region *r, uint64_t off, uint64_t len,
+			    const uint8_t *src)
+{
+	int ret;
+
+	if (r->alias) {
+		struct uffdio_continue cont = {
+			.range = { .start = r->uva + off, .len = len },
+		};
+
+		ret = sys_ioctl(r->uffd, UFFDIO_CONTINUE, &cont);
+		if (ret == 0)
+			return len;
+		return cont.mapped > 0 ? cont.mapped : ret;
+	} else {
+		struct uffdio_copy copy = {
+			.dst = r->uva + off,
+			.src = (uint64_t)(uintptr_t)src,
+			.len = len,
+		};
+
+		ret = sys_ioctl(r->uffd, UFFDIO_COPY, &copy);
+		if (ret == 0)
+			return len;
+		return copy.copy > 0 ? copy.copy : ret;
+	}
+}
+
+int uffd_install(struct gmem_region *r, uint64_t off, uint64_t len,
+		 const void *src, uint64_t *eexist)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		int64_t n = install_once(r, off + done, len - done,
+					 src ? (const uint8_t *)src + done : NULL);
+
+		if (n > 0) {
+			done += n;
+		} else if (n == -EAGAIN) {
+			continue; /* the mm is changing (fork, mremap): retry */
+		} else if (n == -EEXIST) {
+			/* Already mapped (touched before registration, or a
+			 * page cache page of an adopted fd): skip that page,
+			 * and wake whoever waits on it. */
+			(*eexist)++;
+			uffd_wake(r, off + done, r->page_size);
+			done += r->page_size;
+		} else {
+			return (int)n;
+		}
+	}
+	return 0;
+}
+
+int uffd_writeprotect(struct gmem_region *r, uint64_t off, uint64_t len,
+		      bool protect)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = r->uva + off, .len = len },
+		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return sys_ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp);
+}
