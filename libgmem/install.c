@@ -47,8 +47,12 @@ int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	uint64_t eexist = 0;
 	int ret;
 
+	pthread_rwlock_rdlock(&r->wp_lock);
 	ret = uffd_install(r, pgoff << r->page_shift, nr << r->page_shift,
 			   staging, &eexist);
+	if (ret == 0 && r->dirty_installed)
+		r->dirty_installed(r, pgoff, nr);
+	pthread_rwlock_unlock(&r->wp_lock);
 	if (ret < 0) {
 		install_unclaim(r, pgoff, nr);
 		return ret;

@@ -63,6 +63,14 @@ struct gmem_region {
 	/* Set by the dirty log while tracking; gmem_region_destroy() calls it
 	 * to stop tracking before anything else goes. */
 	void (*dirty_release)(struct gmem_region *r);
+	/* The sync write-protect dirty log must see every page installed while
+	 * it runs (UFFDIO_COPY/CONTINUE map a writable pte, so the next write
+	 * would not fault): install_commit() holds @wp_lock for reading around
+	 * the ioctl and calls @dirty_installed; the log's collect holds it for
+	 * writing while it harvests and re-protects. */
+	pthread_rwlock_t wp_lock;
+	void (*dirty_installed)(struct gmem_region *r, uint64_t pgoff,
+				uint64_t nr);
 	struct bitmap pending;      /* faults read while no source was attached */
 
 	struct {

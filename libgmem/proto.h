@@ -21,6 +21,8 @@
 #define PROTO_MAX_DIGESTS (PROTO_MAX_BITMAP_LEN / 8)
 #define PROTO_MAX_STATE_LEN (64U << 10)
 #define PROTO_MAX_ERROR_LEN 256U
+/* Bulk connections one destination may open. */
+#define PROTO_MAX_BULK 8U
 /* Pages one REQ may ask for. */
 #define PROTO_MAX_REQ_PAGES 512U
 
@@ -39,7 +41,7 @@ enum proto_type {
 };
 
 /* PAGES flags: why the pages were sent. */
-#define PROTO_F_URGENT (1U << 0)  /* answer to a REQ; seq of it in pgoff? no: */
+#define PROTO_F_URGENT (1U << 0)  /* answer to a REQ */
 #define PROTO_F_PUSH (1U << 1)    /* background push */
 #define PROTO_F_PRECOPY (1U << 2) /* pre-copy round: fill, do not install */
 #define PROTO_F_MASK (PROTO_F_URGENT | PROTO_F_PUSH | PROTO_F_PRECOPY)
@@ -66,8 +68,6 @@ struct proto_hdr {
 	uint64_t pgoff;
 	uint32_t nr;
 	uint32_t crc; /* crc32c of header bytes 0..27 and the payload */
-	/* For a PAGES frame answering a REQ, the REQ's seq travels in the
-	 * upper bits of flags? No: in @seq of the request, see req_seq. */
 };
 
 #define PROTO_HELLO_LEN 48U

@@ -164,6 +164,19 @@ static void region_open_proc(struct gmem_region *r)
 	r->clear_refs_fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 }
 
+/* Writer-preferring, so a dirty-log collect is not starved by a stream of
+ * installs and write-protect faults (glibc prefers readers by default). */
+static void region_wp_lock_init(struct gmem_region *r)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&r->wp_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
 int region_alloc(struct gmem_region **out, uint64_t nr_pages,
 		 uint32_t page_size, uint32_t flags)
 {
@@ -179,6 +192,7 @@ int region_alloc(struct gmem_region **out, uint64_t nr_pages,
 	r->flags = flags;
 	r->fd = r->uffd = r->pagemap_fd = r->clear_refs_fd = -1;
 	pthread_mutex_init(&r->lock, NULL);
+	region_wp_lock_init(r);
 	if (bitmap_init(&r->claimed, nr_pages, !missing) ||
 	    bitmap_init(&r->present, nr_pages, !missing) ||
 	    bitmap_init(&r->pending, nr_pages, false)) {
@@ -249,6 +263,7 @@ void gmem_region_destroy(struct gmem_region *r)
 	bitmap_free(&r->present);
 	bitmap_free(&r->pending);
 	pthread_mutex_destroy(&r->lock);
+	pthread_rwlock_destroy(&r->wp_lock);
 	free(r);
 }
 

@@ -227,7 +227,10 @@ int gmem_region_import(int sock, struct gmem_region **out);
  * @pgoff: page index, < gmem_region_nr_pages(@r).
  *
  * Context: any thread; a lock-free read of the page-state bitmap, which the
- *          fault engine updates after each install.
+ *          fault engine updates right after each install: a thread woken
+ *          from its fault may run before its page reads as present.
+ *          gmem_region_detach() joins the handlers, after which the
+ *          bitmap is final.
  * Return: true when present; false when missing or @pgoff is out of range.
  */
 bool gmem_page_present(const struct gmem_region *r, uint64_t pgoff);
