@@ -3,4 +3,15 @@
 # workload. `make bench` builds only these.
 GMEM_BENCHES += bench/fault-bench
 bench_fault_bench_SOURCES = bench/fault-bench.c bench/stats.c bench/stats.h
-bench_fault_bench_LDADD = libgmem/libgmem.la -lpthread
+bench_fault_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+bench_fault_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
+
+# gmem-replay: the trace-replay workload (bench/REPLAY.md); tests use it too.
+GMEM_BENCHES += bench/gmem-replay
+bench_gmem_replay_SOURCES = bench/replay.c bench/replay.h \
+	bench/replay-writer.c bench/replay-control.c \
+	bench/trace.c bench/trace.h bench/stats.c bench/stats.h
+bench_gmem_replay_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
+bench_gmem_replay_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
+	$(ZLIB_LIBS) -lpthread
+EXTRA_DIST += bench/REPLAY.md

@@ -94,22 +94,24 @@ int gmem_region_detach(struct gmem_region *r)
 int64_t gmem_region_fill(struct gmem_region *r, uint64_t pgoff,
 			 uint64_t nr_pages)
 {
-	uint64_t end = pgoff + nr_pages, done = 0;
+	uint64_t end = pgoff + nr_pages;
+	struct staging st;
+	int64_t done = 0;
 
 	if (!r || !range_ok(r, pgoff, nr_pages))
 		return -EINVAL;
 	if (!r->source)
 		return -ENOENT;
-	while (pgoff < end) {
+	done = staging_init(&st, r, MAX_FAULT_AROUND);
+	while (done >= 0 && pgoff < end) {
 		uint64_t n = end - pgoff < MAX_FAULT_AROUND ? end - pgoff
 							    : MAX_FAULT_AROUND;
-		int64_t ret = source_resolve(r, pgoff, n);
+		int64_t ret = source_resolve(r, pgoff, n, &st);
 
-		if (ret < 0)
-			return ret;
-		done += ret;
+		done = ret < 0 ? ret : done + ret;
 		pgoff += n;
 	}
+	staging_free(&st);
 	return done;
 }
 

@@ -63,7 +63,8 @@ static unsigned int fault_read_batch(struct gmem_region *r,
 }
 
 /* Resolves one faulting page with the fault-around run that holds it. */
-static void fault_resolve(struct gmem_region *r, uint64_t pgoff)
+static void fault_resolve(struct gmem_region *r, uint64_t pgoff,
+			  struct staging *st)
 {
 	uint64_t fa = r->fault_around, start, t0 = now_ns();
 	int64_t ret;
@@ -81,7 +82,8 @@ static void fault_resolve(struct gmem_region *r, uint64_t pgoff)
 	}
 	start = pgoff & ~(fa - 1);
 	ret = source_resolve(r, start,
-			     fa < r->nr_pages - start ? fa : r->nr_pages - start);
+			     fa < r->nr_pages - start ? fa : r->nr_pages - start,
+			     st);
 	if (ret < 0)
 		stat_add(&r->stats.errors, 1);
 	stat_add(&r->stats.resolve_ns, now_ns() - t0);
@@ -96,7 +98,10 @@ static void *fault_thread(void *arg)
 		{ .fd = r->uffd, .events = POLLIN },
 		{ .fd = r->engine->stop_fd, .events = POLLIN },
 	};
+	struct staging st;
 
+	if (staging_init(&st, r, r->fault_around ? r->fault_around : 1) < 0)
+		return NULL;
 	for (;;) {
 		ssize_t len;
 		unsigned int n;
@@ -112,8 +117,9 @@ static void *fault_thread(void *arg)
 			continue; /* EAGAIN: another reader took the batch */
 		n = fault_read_batch(r, msg, len / sizeof(msg[0]), pages);
 		for (unsigned int i = 0; i < n; i++)
-			fault_resolve(r, pages[i]);
+			fault_resolve(r, pages[i], &st);
 	}
+	staging_free(&st);
 	return NULL;
 }
 
@@ -166,7 +172,7 @@ static void resolve_pending(struct gmem_region *r)
 	for (uint64_t p = bitmap_next_set(&r->pending, 0); p < r->nr_pages;
 	     p = bitmap_next_set(&r->pending, p + 1)) {
 		bitmap_clear(&r->pending, p);
-		fault_resolve(r, p);
+		fault_resolve(r, p, NULL);
 	}
 }
 

@@ -52,15 +52,26 @@ static bool have_pagemap_scan(void)
 	return ret >= 0;
 }
 
-/* clear_refs accepts 4 only with CONFIG_MEM_SOFT_DIRTY. */
+/* A page just written in a new mapping reads soft-dirty (pagemap bit 55)
+ * only with CONFIG_MEM_SOFT_DIRTY; clear_refs accepts 4 either way, and
+ * writing it would reset the soft-dirty state of the whole process. */
 static bool have_soft_dirty(void)
 {
-	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-	bool ok;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t ent = 0;
+	void *p = NULL;
+	bool ok = false;
 
 	if (fd < 0)
 		return false;
-	ok = write(fd, "4", 1) == 1;
+	if (sys_mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &p) == 0) {
+		*(volatile char *)p = 1;
+		ok = pread(fd, &ent, sizeof(ent),
+			   (uintptr_t)p / 4096 * sizeof(ent)) == sizeof(ent) &&
+		     (ent >> 55 & 1);
+		munmap(p, 4096);
+	}
 	close(fd);
 	return ok;
 }

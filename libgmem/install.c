@@ -8,10 +8,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-/* Anonymous regions fill a staging buffer of at most this many bytes. */
+/* Staging buffers hold at most this many bytes (a 2 MiB page at least). */
 #define STAGING_MAX_BYTES (4U << 20)
 
 uint64_t install_claim(struct gmem_region *r, uint64_t *pgoff, uint64_t end,
@@ -41,15 +42,38 @@ void install_unclaim(struct gmem_region *r, uint64_t pgoff, uint64_t nr)
 	bitmap_clear_range(&r->claimed, pgoff, nr);
 }
 
-int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		   const void *staging)
+/* Puts @data into the page cache without mapping it anywhere: writing
+ * through the alias instead would take one page fault per page. */
+static int cache_write(struct gmem_region *r, uint64_t off, uint64_t len,
+		       const uint8_t *data)
 {
-	uint64_t eexist = 0;
-	int ret;
+	uint64_t done = 0;
 
+	while (done < len) {
+		ssize_t n = pwrite(r->fd, data + done, len - done,
+				   r->fd_off + off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += n;
+	}
+	return 0;
+}
+
+int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
+		   const void *data)
+{
+	uint64_t off = pgoff << r->page_shift, len = nr << r->page_shift;
+	uint64_t eexist = 0;
+	int ret = 0;
+
+	if (r->alias && data)
+		ret = cache_write(r, off, len, data);
 	pthread_rwlock_rdlock(&r->wp_lock);
-	ret = uffd_install(r, pgoff << r->page_shift, nr << r->page_shift,
-			   staging, &eexist);
+	if (!ret)
+		ret = uffd_install(r, off, len, r->alias ? NULL : data, &eexist);
 	if (ret == 0 && r->dirty_installed)
 		r->dirty_installed(r, pgoff, nr);
 	pthread_rwlock_unlock(&r->wp_lock);
@@ -65,71 +89,74 @@ int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	return 0;
 }
 
-static uint64_t run_max_pages(const struct gmem_region *r)
+int staging_init(struct staging *st, const struct gmem_region *r,
+		 uint64_t nr_pages)
 {
-	uint64_t max = r->alias ? MAX_FAULT_AROUND
-				: STAGING_MAX_BYTES >> r->page_shift;
+	uint64_t max = STAGING_MAX_BYTES >> r->page_shift;
 
-	return max ? max : 1;
+	st->nr_pages = nr_pages < max ? nr_pages : max ? max : 1;
+	st->buf = aligned_alloc(r->page_size, st->nr_pages << r->page_shift);
+	return st->buf ? 0 : -ENOMEM;
+}
+
+void staging_free(struct staging *st)
+{
+	free(st->buf);
+	st->buf = NULL;
 }
 
 int64_t install_range(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		      fill_run_fn fill, void *ctx)
+		      fill_run_fn fill, void *ctx, struct staging *st)
 {
-	uint64_t end = pgoff + nr, max = run_max_pages(r), done = 0;
-	void *staging = NULL;
+	struct staging tmp = {};
+	uint64_t end = pgoff + nr, done = 0;
 	int ret = 0;
 
-	if (!r->alias) {
-		staging = aligned_alloc(r->page_size, max << r->page_shift);
-		if (!staging)
-			return -ENOMEM;
+	if (!st) {
+		ret = staging_init(&tmp, r, nr);
+		if (ret < 0)
+			return ret;
+		st = &tmp;
 	}
 	while (pgoff < end) {
-		uint64_t n = install_claim(r, &pgoff, end, max);
-		void *dst;
+		uint64_t n = install_claim(r, &pgoff, end, st->nr_pages);
 
 		if (!n)
 			break;
-		dst = r->alias ? r->alias + (pgoff << r->page_shift) : staging;
-		ret = fill(ctx, pgoff, n, dst);
+		ret = fill(ctx, pgoff, n, st->buf);
 		if (ret < 0) {
 			install_unclaim(r, pgoff, n);
 			break;
 		}
-		ret = install_commit(r, pgoff, n, staging);
+		ret = install_commit(r, pgoff, n, st->buf);
 		if (ret < 0)
 			break;
 		done += n;
 		pgoff += n;
 	}
-	free(staging);
+	staging_free(&tmp);
 	return ret < 0 ? ret : (int64_t)done;
-}
-
-struct data_ctx {
-	const uint8_t *data;
-	uint64_t first;
-	unsigned int page_shift;
-};
-
-static int fill_from_data(void *ctx, uint64_t pgoff, uint64_t nr, void *dst)
-{
-	struct data_ctx *d = ctx;
-
-	memcpy(dst, d->data + ((pgoff - d->first) << d->page_shift),
-	       nr << d->page_shift);
-	return 0;
 }
 
 int64_t install_data(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 		     const void *data)
 {
-	struct data_ctx d = {
-		.data = data, .first = pgoff, .page_shift = r->page_shift,
-	};
+	uint64_t end = pgoff + nr, done = 0;
 
 	if (!range_ok(r, pgoff, nr))
 		return -EINVAL;
-	return install_range(r, pgoff, nr, fill_from_data, &d);
+	for (uint64_t p = pgoff; p < end;) {
+		uint64_t n = install_claim(r, &p, end, end - p);
+		int ret;
+
+		if (!n)
+			break;
+		ret = install_commit(r, p, n, (const uint8_t *)data +
+					      ((p - pgoff) << r->page_shift));
+		if (ret < 0)
+			return ret;
+		done += n;
+		p += n;
+	}
+	return done;
 }

@@ -120,32 +120,44 @@ int uffd_writeprotect(struct gmem_region *r, uint64_t off, uint64_t len,
 
 /* --- install.c: exactly-once installation -------------------------------- */
 /*
- * Fills a page run in place. @dst is where the pages' bytes go (the page
- * cache alias or a staging buffer); returns 0 or -errno.
+ * Fills a page run: writes nr pages of bytes at @dst (a staging buffer).
+ * Returns 0 or -errno.
  */
 typedef int (*fill_run_fn)(void *ctx, uint64_t pgoff, uint64_t nr, void *dst);
-/* Claims every unclaimed page of the range and, run by run, fills and
- * installs it. Returns pages installed (>= 0) or the first error. */
+
+/* A reusable staging buffer: fault handlers keep one each, so the fill path
+ * touches no fresh memory (every new page costs a fault of its own). */
+struct staging {
+	void *buf;
+	uint64_t nr_pages;
+};
+int staging_init(struct staging *st, const struct gmem_region *r,
+		 uint64_t nr_pages);
+void staging_free(struct staging *st);
+
+/* Claims every unclaimed page of the range and, run by run, fills it into
+ * @st (NULL: a temporary buffer) and installs it. Returns pages installed
+ * (>= 0) or the first error. */
 int64_t install_range(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		      fill_run_fn fill, void *ctx);
-/* Same, copying from @data, which holds the whole range (pages already
- * claimed by someone else are dropped). */
+		      fill_run_fn fill, void *ctx, struct staging *st);
+/* Same, from @data, which holds the whole range; pages already claimed by
+ * someone else are dropped. */
 int64_t install_data(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 		     const void *data);
 /*
- * The steps of install_range(), for sources that write pages in place (a
- * receive straight into the alias). install_claim() skips claimed pages from
- * *pgoff on, then claims up to @max unclaimed pages in a row, below @end;
- * it sets *pgoff to the run's first page and returns its length (0: none
- * left). The claimer then fills the pages (alias regions: at
- * r->alias + pgoff * page_size) and calls install_commit() (@staging: the
- * bytes for UFFDIO_COPY, anonymous regions only), or install_unclaim() if
- * it cannot fill them.
+ * The steps of the above, for a receive path. install_claim() skips claimed
+ * pages from *pgoff on, then claims up to @max unclaimed pages in a row,
+ * below @end; it sets *pgoff to the run's first page and returns its length
+ * (0: none left). The claimer then calls install_commit() with the pages'
+ * bytes in @data (fd-backed: written to the page cache with pwrite(2), which
+ * maps nothing, then UFFDIO_CONTINUE; anonymous: UFFDIO_COPY from @data), or
+ * @data NULL when it already wrote them through r->alias (fd-backed only);
+ * or install_unclaim() if it cannot fill them.
  */
 uint64_t install_claim(struct gmem_region *r, uint64_t *pgoff, uint64_t end,
 		       uint64_t max);
 int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		   const void *staging);
+		   const void *data);
 void install_unclaim(struct gmem_region *r, uint64_t pgoff, uint64_t nr);
 
 /* --- source.c ------------------------------------------------------------ */
@@ -170,9 +182,10 @@ struct gmem_source {
 
 int source_new(const struct source_ops *ops, void *priv,
 	       struct gmem_source **out);
-/* Resolves a page run from the attached source: sync fill + install, or an
- * urgent request to an asynchronous source. */
-int64_t source_resolve(struct gmem_region *r, uint64_t pgoff, uint64_t nr);
+/* Resolves a page run from the attached source: sync fill through @st +
+ * install, or an urgent request to an asynchronous source. */
+int64_t source_resolve(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
+		       struct staging *st);
 
 /* --- fault.c: uffd reader threads ---------------------------------------- */
 /*

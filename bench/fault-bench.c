@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fault-bench.c - per-fault latency and pages/s of gmem's fault engine from a
+ * local in-memory source, against the bare userfaultfd floor (one handler
+ * thread doing UFFDIO_COPY of the same window from memory) in the same run.
+ * Prints one JSON line per configuration; the figure is gmem's ratio to the
+ * floor at equal fault-around. Never passes or fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <gmem.h>
+
+#include "stats.h"
+
+#define PAGE 4096UL
+
+struct run {
+	uint8_t *base;
+	uint64_t first, nr_pages;
+	unsigned int fa;
+	struct samples lat;
+};
+
+/* Touches the first page of every fault-around window in order: each touch
+ * is one fault; its latency is one sample. */
+static void *toucher(void *arg)
+{
+	struct run *t = arg;
+
+	for (uint64_t p = t->first; p < t->first + t->nr_pages; p += t->fa) {
+		uint64_t t0 = bench_now_ns();
+
+		*(volatile uint8_t *)(t->base + p * PAGE) = 1;
+		samples_add(&t->lat, bench_now_ns() - t0);
+	}
+	return NULL;
+}
+
+/* Runs @n touchers over [0, nr_pages) of @base; returns wall ns and merges
+ * their samples into @lat. */
+static uint64_t touch_all(uint8_t *base, uint64_t nr_pages, unsigned int fa,
+			  unsigned int n, struct samples *lat)
+{
+	struct run t[2];
+	pthread_t tid[2];
+	uint64_t t0 = bench_now_ns(), per = nr_pages / n;
+
+	for (unsigned int i = 0; i < n; i++) {
+		t[i] = (struct run){ .base = base, .first = i * per,
+				     .nr_pages = per, .fa = fa };
+		pthread_create(&tid[i], NULL, toucher, &t[i]);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		pthread_join(tid[i], NULL);
+		for (size_t k = 0; k < t[i].lat.n; k++)
+			samples_add(lat, t[i].lat.v[k]);
+		samples_free(&t[i].lat);
+	}
+	return bench_now_ns() - t0;
+}
+
+/* --- the floor: a bare userfaultfd handler ------------------------------ */
+
+struct floor {
+	int uffd;
+	uint8_t *base, *src;
+	uint64_t nr_pages;
+	unsigned int fa;
+	volatile bool stop;
+};
+
+static void *floor_handler(void *arg)
+{
+	struct floor *f = arg;
+	struct uffd_msg msg;
+	struct pollfd pfd = { .fd = f->uffd, .events = POLLIN };
+
+	while (!f->stop) {
+		if (poll(&pfd, 1, 10) <= 0 || read(f->uffd, &msg, sizeof(msg)) <= 0)
+			continue;
+		uint64_t p = (msg.arg.pagefault.address -
+			      (uint64_t)(uintptr_t)f->base) / PAGE & ~(uint64_t)(f->fa - 1);
+		struct uffdio_copy c = {
+			.dst = (uint64_t)(uintptr_t)(f->base + p * PAGE),
+			.src = (uint64_t)(uintptr_t)(f->src + p * PAGE),
+			.len = f->fa * PAGE,
+		};
+		ioctl(f->uffd, UFFDIO_COPY, &c);
+	}
+	return NULL;
+}
+
+static int floor_run(uint8_t *src, uint64_t nr_pages, unsigned int fa,
+		     unsigned int touchers, struct samples *lat, uint64_t *ns)
+{
+	struct floor f = { .src = src, .nr_pages = nr_pages, .fa = fa };
+	struct uffdio_api api = { .api = UFFD_API };
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	pthread_t tid;
+
+	f.uffd = dev >= 0 ? ioctl(dev, _IO(0xAA, 0), O_CLOEXEC | O_NONBLOCK)
+			  : (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (dev >= 0)
+		close(dev);
+	if (f.uffd < 0 || ioctl(f.uffd, UFFDIO_API, &api) < 0)
+		return -errno;
+	f.base = mmap(NULL, nr_pages * PAGE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct uffdio_register reg = {
+		.range = { .start = (uint64_t)(uintptr_t)f.base,
+			   .len = nr_pages * PAGE },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (f.base == MAP_FAILED || ioctl(f.uffd, UFFDIO_REGISTER, &reg) < 0)
+		return -errno;
+	pthread_create(&tid, NULL, floor_handler, &f);
+	*ns = touch_all(f.base, nr_pages, fa, touchers, lat);
+	f.stop = true;
+	pthread_join(tid, NULL);
+	munmap(f.base, nr_pages * PAGE);
+	close(f.uffd);
+	return 0;
+}
+
+/* --- gmem ----------------------------------------------------------------- */
+
+static int copy_fill(void *ctx, uint64_t pgoff, uint64_t nr, void *dst)
+{
+	memcpy(dst, (uint8_t *)ctx + pgoff * PAGE, nr * PAGE);
+	return 0;
+}
+
+static int gmem_run(uint8_t *src, uint64_t nr_pages, uint32_t backing,
+		    unsigned int fa, unsigned int handlers, struct samples *lat,
+		    uint64_t *ns)
+{
+	struct gmem_region_params rp = { .nr_pages = nr_pages,
+					 .backing = backing,
+					 .flags = GMEM_REGION_MISSING };
+	struct gmem_fault_params fp = { .nr_threads = handlers,
+					.fault_around = fa };
+	struct gmem_region *r;
+	struct gmem_source *s;
+	int ret = gmem_region_create(&rp, &r);
+
+	if (ret < 0)
+		return ret;
+	ret = gmem_source_callback(copy_fill, src, &s);
+	if (!ret)
+		ret = gmem_region_attach(r, s, &fp);
+	if (!ret)
+		*ns = touch_all(gmem_region_addr(r), nr_pages, fa, handlers, lat);
+	gmem_region_destroy(r);
+	gmem_source_destroy(s);
+	return ret;
+}
+
+static void emit(const char *engine, const char *backing, unsigned int fa,
+		 unsigned int handlers, uint64_t nr_pages, struct samples *lat,
+		 uint64_t ns, double floor_pps)
+{
+	json_object *o = json_object_new_object();
+	double pps = nr_pages / (ns / 1e9);
+
+	json_object_object_add(o, "bench", json_object_new_string("fault"));
+	json_object_object_add(o, "engine", json_object_new_string(engine));
+	json_object_object_add(o, "backing", json_object_new_string(backing));
+	json_object_object_add(o, "fault_around", json_object_new_int(fa));
+	json_object_object_add(o, "handlers", json_object_new_int(handlers));
+	json_object_object_add(o, "pages", json_object_new_int64(nr_pages));
+	json_object_object_add(o, "faults", json_object_new_int64(lat->n));
+	json_object_object_add(o, "fault_p50_us",
+			       json_object_new_double(samples_pct(lat, 50) / 1e3));
+	json_object_object_add(o, "fault_p99_us",
+			       json_object_new_double(samples_pct(lat, 99) / 1e3));
+	json_object_object_add(o, "pages_per_s", json_object_new_double(pps));
+	if (floor_pps > 0)
+		json_object_object_add(o, "ratio_to_floor",
+				       json_object_new_double(pps / floor_pps));
+	bench_emit(o);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fault-bench [--pages N]\n"
+		   "Fault-engine latency and pages/s vs a bare userfaultfd\n"
+		   "handler, fault-around 1/16/64, 1-2 handler threads.\n"
+		   "  --pages N  pages per run (default 16384 = 64 MiB)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pages", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	static const unsigned int fas[] = { 1, 16, 64 };
+	uint64_t nr_pages = 16384;
+	uint8_t *src;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+		if (c == 'p') {
+			nr_pages = strtoull(optarg, NULL, 0);
+		} else {
+			usage(c == 'h' ? stdout : stderr);
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	nr_pages &= ~127ULL;
+	if (!nr_pages) {
+		fprintf(stderr, "fault-bench: --pages must be >= 128\n");
+		return 2;
+	}
+	src = malloc(nr_pages * PAGE);
+	memset(src, 0x42, nr_pages * PAGE);
+	for (size_t i = 0; i < sizeof(fas) / sizeof(fas[0]); i++) {
+		for (unsigned int h = 1; h <= 2; h++) {
+			struct samples lf = {}, lg = {}, lm = {};
+			uint64_t nf = 0, ng = 0, nm = 0;
+			double floor_pps;
+			int ret = floor_run(src, nr_pages, fas[i], h, &lf, &nf);
+
+			if (ret < 0) {
+				fprintf(stderr, "fault-bench: userfaultfd: %s\n",
+					strerror(-ret));
+				return 1;
+			}
+			floor_pps = nr_pages / (nf / 1e9);
+			emit("floor", "anon", fas[i], 1, nr_pages, &lf, nf, 0);
+			if (gmem_run(src, nr_pages, GMEM_BACKING_ANON, fas[i], h,
+				     &lg, &ng) == 0)
+				emit("gmem", "anon", fas[i], h, nr_pages, &lg, ng,
+				     floor_pps);
+			if (gmem_run(src, nr_pages, GMEM_BACKING_MEMFD, fas[i], h,
+				     &lm, &nm) == 0)
+				emit("gmem", "memfd", fas[i], h, nr_pages, &lm, nm,
+				     floor_pps);
+			samples_free(&lf);
+			samples_free(&lg);
+			samples_free(&lm);
+		}
+	}
+	free(src);
+	return 0;
+}
