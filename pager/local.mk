@@ -1,2 +1,7 @@
 # SPDX-License-Identifier: MIT
 # The programs: gmem-pager (page server) and gmem-migrate (live migration).
+bin_PROGRAMS += pager/gmem-migrate
+pager_gmem_migrate_SOURCES = pager/gmem-migrate.c pager/migrate-run.c \
+	pager/migrate-cli.h pager/report.c pager/control.c pager/control.h
+pager_gmem_migrate_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+pager_gmem_migrate_LDADD = libgmem/libgmem.la $(JSONC_LIBS)

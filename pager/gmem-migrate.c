@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gmem-migrate.c - the operator's command: live-migrates a workload's region
+ * between two hosts. One instance runs on each side; options, --help and
+ * the exit codes live here, the work in migrate-run.c.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migrate-cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: gmem-migrate source --control PATH --listen HOST:PORT [options]\n"
+"       gmem-migrate dest   --control PATH --connect HOST:PORT [options]\n"
+"\n"
+"Live-migrates the GPU memory region of a workload (its monitor socket at\n"
+"--control, e.g. gmem-replay's) from the source host to the destination\n"
+"host. Run `source` on the source host and `dest` on the destination host,\n"
+"whose workload waits paused (gmem-replay --incoming).\n"
+"\n"
+"  --control PATH       the workload's control socket (required)\n"
+"  --listen HOST:PORT   source: where the destination connects\n"
+"  --connect HOST:PORT  dest: the source's --listen address\n"
+"  --mode MODE          source: postcopy (default), precopy, hybrid,\n"
+"                       stop-and-copy\n"
+"  --max-rounds N       pre-copy rounds after the full pass (precopy: 30,\n"
+"                       hybrid: 2)\n"
+"  --downtime-ms MS     precopy: target freeze (300)\n"
+"  --abort-unconverged  precopy: cancel instead of forcing the switchover\n"
+"  --bulk N             bulk connections, 1..8 (2)\n"
+"  --threads N          dest: fault handler threads (2)\n"
+"  --fault-around N     dest: pages per urgent request, power of 2 (16)\n"
+"  --wait-ms MS         give up on a silent peer (30000; -1 never)\n"
+"  --observe-ms MS      dest: watch the workload after completion (3000)\n"
+"  --verify             dest: the workload checks every page at the end\n"
+"  --keep-source        source: leave the source workload running/paused\n"
+"                       (default: tell it to quit once the pages are safe)\n"
+"  --json FILE          also write the final report to FILE\n"
+"  --quiet              no progress line\n"
+"  -h, --help           this text\n"
+"\n"
+"Prints a progress line on stderr and one JSON report on stdout.\n"
+"Exit status: 0 migrated and verified; 1 internal error; 2 bad options;\n"
+"3 workload control failed; 4 network or peer failure; 5 pages differ\n"
+"after migration; 6 pre-copy did not converge (--abort-unconverged).\n");
+}
+
+static int parse_mode(const char *s, uint32_t *mode)
+{
+	for (uint32_t m = 0; gmem_migrate_mode_name(m); m++)
+		if (!strcmp(s, gmem_migrate_mode_name(m))) {
+			*mode = m;
+			return 0;
+		}
+	return -1;
+}
+
+static int parse_opts(int argc, char **argv, struct migrate_opts *o)
+{
+	static const struct option opts[] = {
+		{ "control", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "connect", required_argument, NULL, 'C' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "max-rounds", required_argument, NULL, 'r' },
+		{ "downtime-ms", required_argument, NULL, 'd' },
+		{ "abort-unconverged", no_argument, NULL, 'A' },
+		{ "bulk", required_argument, NULL, 'b' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "fault-around", required_argument, NULL, 'f' },
+		{ "wait-ms", required_argument, NULL, 'w' },
+		{ "observe-ms", required_argument, NULL, 'o' },
+		{ "verify", no_argument, NULL, 'V' },
+		{ "keep-source", no_argument, NULL, 'k' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct gmem_migrate_params *p = &o->params;
+	const char *listen = NULL, *conn = NULL;
+	int c;
+
+	o->observe_ms = 3000;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->control = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'C': conn = optarg; break;
+		case 'm':
+			if (parse_mode(optarg, &p->mode) < 0) {
+				fprintf(stderr, "gmem-migrate: unknown mode '%s'\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'r': p->max_rounds = atoi(optarg); break;
+		case 'd': p->downtime_ms = atoi(optarg); break;
+		case 'A': p->flags |= GMEM_MIGRATE_ABORT_UNCONVERGED; break;
+		case 'b': p->nr_bulk = atoi(optarg); break;
+		case 't': p->nr_threads = atoi(optarg); break;
+		case 'f': p->fault_around = atoi(optarg); break;
+		case 'w': p->wait_ms = atoi(optarg); break;
+		case 'o': o->observe_ms = atoi(optarg); break;
+		case 'V': o->verify = true; break;
+		case 'k': o->keep_source = true; break;
+		case 'j': o->json_path = optarg; break;
+		case 'q': o->quiet = true; break;
+		case 'h': usage(stdout); exit(EXIT_OK);
+		default: return -1;
+		}
+	}
+	if (optind != argc - 1 ||
+	    (strcmp(argv[optind], "source") && strcmp(argv[optind], "dest"))) {
+		fprintf(stderr, "gmem-migrate: say `source` or `dest`\n");
+		return -1;
+	}
+	o->dest = !strcmp(argv[optind], "dest");
+	o->addr = o->dest ? conn : listen;
+	if (!o->control || !o->addr || (o->dest ? listen : conn)) {
+		fprintf(stderr, "gmem-migrate: %s needs --control and %s\n",
+			argv[optind], o->dest ? "--connect" : "--listen");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct migrate_opts o = {};
+
+	if (parse_opts(argc, argv, &o) < 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return o.dest ? migrate_dest(&o) : migrate_source(&o);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrate-cli.h - gmem-migrate's pieces: options, the workload it drives
+ * (through its control socket) and the report it prints.
+ */
+#ifndef GMEM_PAGER_MIGRATE_CLI_H
+#define GMEM_PAGER_MIGRATE_CLI_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <gmem.h>
+
+/* Exit codes, one per failure class (see --help). */
+enum {
+	EXIT_OK = 0,
+	EXIT_INTERNAL = 1,   /* out of memory, a missing kernel feature */
+	EXIT_USAGE = 2,      /* bad options */
+	EXIT_WORKLOAD = 3,   /* control socket: unreachable, error, died */
+	EXIT_NETWORK = 4,    /* peer unreachable, silent, vanished, garbage */
+	EXIT_DIGEST = 5,     /* pages differ after migration */
+	EXIT_UNCONVERGED = 6 /* pre-copy did not converge, cancelled */
+};
+
+struct migrate_opts {
+	bool dest;
+	const char *control;
+	const char *addr;
+	struct gmem_migrate_params params;
+	const char *json_path; /* also write the report here */
+	bool quiet;
+	bool keep_source;      /* do not quit the source workload at the end */
+	bool verify;           /* destination: the workload checks every page */
+	int observe_ms;        /* destination: watch the workload after */
+};
+
+/* The workload on one side and what the migration learnt of it. */
+struct workload {
+	int ctl;
+	bool quiet;
+	json_object *info;      /* query reply before the migration */
+	json_object *paused;    /* source: the pause reply */
+	json_object *after;     /* destination: query reply at the end */
+	json_object *verified;  /* destination: verify reply */
+	uint64_t src_last_write_ns; /* destination: from the device state */
+	json_object *src_steps; /* destination: the source's step times */
+};
+
+int migrate_source(const struct migrate_opts *o);
+int migrate_dest(const struct migrate_opts *o);
+
+/* The final JSON report (consumes nothing). */
+json_object *report_build(const struct migrate_opts *o,
+			  const struct gmem_migrate_stats *st,
+			  const struct workload *w, int ret);
+void report_emit(const struct migrate_opts *o, json_object *rep);
+/* The progress line on stderr. */
+void progress_print(void *ctx, const struct gmem_migrate_progress *p);
+
+#endif

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+/*
+ * migrate-run.c - one side of a migration: takes the workload's region over
+ * its control socket, runs the engine with pause/resume callbacks that speak
+ * to the workload, and ends with the report and an exit code.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "migrate-cli.h"
+
+struct side {
+	struct workload w;
+	const char *role;
+	char error[256];  /* the workload's complaint, if any */
+	bool wl_failed;   /* a callback failed because of the workload */
+};
+
+static int wl_fail(struct side *s, const char *what, const char *why)
+{
+	snprintf(s->error, sizeof(s->error), "workload %s: %s", what, why);
+	s->wl_failed = true;
+	return -EIO;
+}
+
+/* One request; on failure records why and returns -EIO. */
+static int wl_request(struct side *s, const char *cmd, json_object *args,
+		      json_object **reply)
+{
+	const char *err = NULL;
+	int ret = control_request(s->w.ctl, cmd, args, reply, &err);
+
+	if (ret < 0)
+		return wl_fail(s, cmd, strerror(-ret));
+	if (err) {
+		ret = wl_fail(s, cmd, err);
+		json_object_put(*reply);
+		*reply = NULL;
+	}
+	return ret;
+}
+
+/* Connects, checks the workload's state and imports its region. */
+static int wl_open(struct side *s, const struct migrate_opts *o,
+		   struct gmem_region **r)
+{
+	json_object *rep = NULL, *st;
+	const char *state;
+	int ret;
+
+	s->w.ctl = control_connect(o->control);
+	if (s->w.ctl < 0)
+		return wl_fail(s, o->control, strerror(-s->w.ctl));
+	ret = wl_request(s, "query", NULL, &s->w.info);
+	if (ret < 0)
+		return ret;
+	state = json_object_object_get_ex(s->w.info, "state", &st) ?
+			json_object_get_string(st) : "?";
+	if (o->dest != !strcmp(state, "incoming"))
+		return wl_fail(s, "state", o->dest ?
+			       "not waiting for an incoming migration "
+			       "(start it with --incoming)" : state);
+	ret = wl_request(s, "export", NULL, &rep);
+	json_object_put(rep);
+	if (ret < 0)
+		return ret;
+	ret = gmem_region_import(s->w.ctl, r);
+	return ret < 0 ? wl_fail(s, "export", strerror(-ret)) : 0;
+}
+
+/* Source: pause the workload; its device state travels as JSON. */
+static int wl_pause(void *ctx, void *state, size_t *len)
+{
+	struct side *s = ctx;
+	json_object *blob, *v;
+	const char *text;
+	size_t n;
+	int ret = wl_request(s, "pause", NULL, &s->w.paused);
+
+	if (ret < 0)
+		return ret;
+	blob = json_object_new_object();
+	if (json_object_object_get_ex(s->w.paused, "state", &v))
+		json_object_object_add(blob, "state", json_object_get(v));
+	json_object_object_add(blob, "last_write_ns", json_object_new_int64(
+		json_int(s->w.paused, "last_write_ns")));
+	if (json_object_object_get_ex(s->w.info, "step_time", &v))
+		json_object_object_add(blob, "step_time", json_object_get(v));
+	text = json_object_to_json_string_ext(blob, JSON_C_TO_STRING_PLAIN);
+	n = strlen(text);
+	ret = n > *len ? -ENOSPC : 0;
+	if (!ret) {
+		memcpy(state, text, n);
+		*len = n;
+	}
+	json_object_put(blob);
+	return ret;
+}
+
+/* Destination: resume the workload with the source's device state. */
+static int wl_resume(void *ctx, const void *state, size_t len)
+{
+	struct side *s = ctx;
+	struct json_tokener *tok = json_tokener_new();
+	json_object *blob = json_tokener_parse_ex(tok, state, len);
+	json_object *args, *v, *rep = NULL;
+	int ret;
+
+	json_tokener_free(tok);
+	if (!blob || !json_object_object_get_ex(blob, "state", &v)) {
+		json_object_put(blob);
+		return wl_fail(s, "resume", "source sent no device state");
+	}
+	s->w.src_last_write_ns = json_int(blob, "last_write_ns");
+	if (json_object_object_get_ex(blob, "step_time", &s->w.src_steps))
+		json_object_get(s->w.src_steps);
+	args = json_object_new_object();
+	json_object_object_add(args, "state", json_object_get(v));
+	ret = wl_request(s, "resume", args, &rep);
+	json_object_put(args);
+	json_object_put(rep);
+	json_object_put(blob);
+	return ret;
+}
+
+static int exit_code(const struct side *s, int ret)
+{
+	if (!ret)
+		return EXIT_OK;
+	if (s->wl_failed)
+		return EXIT_WORKLOAD;
+	switch (-ret) {
+	case ECANCELED:
+		return EXIT_UNCONVERGED;
+	case EIO:
+		return EXIT_DIGEST;
+	case ECONNREFUSED: case ECONNRESET: case ETIMEDOUT: case EPROTO:
+	case EHOSTUNREACH: case ENETUNREACH: case EPIPE: case EADDRINUSE:
+	case ENOTCONN:
+		return EXIT_NETWORK;
+	default:
+		return EXIT_INTERNAL;
+	}
+}
+
+static int finish(const struct migrate_opts *o, struct side *s,
+		  struct gmem_region *r, const struct gmem_migrate_stats *st,
+		  int ret)
+{
+	json_object *rep;
+	int code = exit_code(s, ret);
+
+	if (ret < 0)
+		fprintf(stderr, "gmem-migrate: %s: %s\n", s->role,
+			s->error[0] ? s->error : strerror(-ret));
+	rep = report_build(o, st, &s->w, ret);
+	if (ret < 0)
+		json_object_object_add(rep, "error", json_object_new_string(
+			s->error[0] ? s->error : strerror(-ret)));
+	report_emit(o, rep);
+	gmem_region_destroy(r);
+	json_object_put(s->w.info);
+	json_object_put(s->w.paused);
+	json_object_put(s->w.after);
+	json_object_put(s->w.verified);
+	json_object_put(s->w.src_steps);
+	if (s->w.ctl >= 0)
+		close(s->w.ctl);
+	return code;
+}
+
+int migrate_source(const struct migrate_opts *o)
+{
+	struct side s = { .role = "source", .w = { .ctl = -1, .quiet = o->quiet } };
+	struct gmem_migrate_ops ops = { .pause = wl_pause,
+					.progress = o->quiet ? NULL : progress_print };
+	struct gmem_migrate_stats st = {};
+	struct gmem_region *r = NULL;
+	json_object *rep = NULL;
+	int ret = wl_open(&s, o, &r);
+
+	if (ret == 0)
+		ret = gmem_migrate_source(r, o->addr, &o->params, &ops, &s, &st);
+	/* The destination has every page, verified: the source's copy may go. */
+	if (ret == 0 && !o->keep_source && wl_request(&s, "quit", NULL, &rep) == 0)
+		json_object_put(rep);
+	return finish(o, &s, r, &st, ret);
+}
+
+static int dest_observe(struct side *s, const struct migrate_opts *o)
+{
+	int ret = 0;
+
+	usleep(o->observe_ms * 1000);
+	if (o->verify)
+		ret = wl_request(s, "verify", NULL, &s->w.verified);
+	if (ret == 0)
+		ret = wl_request(s, "query", NULL, &s->w.after);
+	return ret;
+}
+
+int migrate_dest(const struct migrate_opts *o)
+{
+	struct side s = { .role = "dest", .w = { .ctl = -1, .quiet = o->quiet } };
+	struct gmem_migrate_ops ops = { .resume = wl_resume,
+					.progress = o->quiet ? NULL : progress_print };
+	struct gmem_migrate_stats st = {};
+	struct gmem_region *r = NULL;
+	int ret = wl_open(&s, o, &r);
+
+	if (ret == 0)
+		ret = gmem_migrate_dest(r, o->addr, &o->params, &ops, &s, &st);
+	if (ret == 0)
+		ret = dest_observe(&s, o);
+	if (ret == 0 && json_int(s.w.verified, "mismatches")) {
+		snprintf(s.error, sizeof(s.error),
+			 "workload verify: %lld pages differ from what was written",
+			 (long long)json_int(s.w.verified, "mismatches"));
+		ret = -EIO;
+	}
+	return finish(o, &s, r, &st, ret);
+}

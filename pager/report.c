@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/*
+ * report.c - gmem-migrate's output: the progress line on stderr and the
+ * final JSON report (engine statistics plus what the workload measured:
+ * its freeze and its step times before, during and after post-copy).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "migrate-cli.h"
+
+static const char *const phase_names[] = {
+	"setup", "pre-copy", "switchover", "post-copy", "complete",
+};
+
+void progress_print(void *ctx, const struct gmem_migrate_progress *p)
+{
+	double pct = p->pages_total ? 100.0 * p->pages_done / p->pages_total : 0;
+
+	fprintf(stderr, "\r%-10s", phase_names[p->phase]);
+	if (p->round)
+		fprintf(stderr, " round %u", p->round);
+	if (p->pages_total)
+		fprintf(stderr, " %llu/%llu pages (%.1f%%)",
+			(unsigned long long)p->pages_done,
+			(unsigned long long)p->pages_total, pct);
+	if (p->bytes_per_s)
+		fprintf(stderr, " %.1f MB/s", p->bytes_per_s / 1e6);
+	if (p->eta_ns)
+		fprintf(stderr, " ETA %.1f s", p->eta_ns / 1e9);
+	fprintf(stderr, " %.1f s   %s", p->elapsed_ns / 1e9,
+		p->phase == GMEM_PHASE_COMPLETE ? "\n" : "");
+	fflush(stderr);
+}
+
+static void add_num(json_object *o, const char *k, double v)
+{
+	json_object_object_add(o, k, json_object_new_double(v));
+}
+
+static void add_int(json_object *o, const char *k, int64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* p50/p99/max (ms) of the step durations that started in [lo, hi). */
+static json_object *steps_between(json_object *steps, uint64_t lo, uint64_t hi,
+				  int64_t *worst_excess)
+{
+	size_t n = steps ? json_object_array_length(steps) : 0, k = 0;
+	int64_t *d = calloc(n ? n : 1, sizeof(*d));
+	json_object *o = json_object_new_object();
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *s = json_object_array_get_idx(steps, i);
+		uint64_t start = json_int(s, "start_ns");
+		int64_t excess = json_int(s, "dur_ns") - json_int(s, "trace_dur_ns");
+
+		if (start < lo || start >= hi)
+			continue;
+		d[k++] = json_int(s, "dur_ns");
+		if (worst_excess && excess > *worst_excess)
+			*worst_excess = excess;
+	}
+	qsort(d, k, sizeof(*d), cmp_i64);
+	add_int(o, "count", k);
+	if (k) {
+		add_num(o, "p50_ms", d[(k - 1) / 2] / 1e6);
+		add_num(o, "p99_ms", d[(k - 1) * 99 / 100] / 1e6);
+		add_num(o, "max_ms", d[k - 1] / 1e6);
+	}
+	free(d);
+	return o;
+}
+
+static void add_pages(json_object *rep, const struct gmem_remote_stats *p)
+{
+	add_int(rep, "urgent_pages", p->urgent_pages);
+	add_int(rep, "pushed_pages", p->pushed_pages);
+	add_int(rep, "precopy_pages_received", p->precopy_pages);
+	add_int(rep, "local_pages", p->local_pages);
+	add_int(rep, "dropped_pages", p->dropped_pages);
+	add_int(rep, "requests", p->requests);
+	add_int(rep, "bytes", p->bytes);
+	add_int(rep, "mismatches", p->mismatches);
+}
+
+/* What the destination's workload saw: its freeze, stall and step times. */
+static void add_workload_view(json_object *rep,
+			      const struct gmem_migrate_stats *st,
+			      const struct workload *w)
+{
+	json_object *steps = NULL, *split = json_object_new_object(), *v;
+	uint64_t first = json_int(w->after, "first_write_ns");
+	int64_t worst = 0;
+	double freeze_ms = 0;
+
+	if (first && w->src_last_write_ns) {
+		freeze_ms = (first - w->src_last_write_ns) / 1e6;
+		add_num(rep, "freeze_ms", freeze_ms);
+	}
+	if (w->src_steps)
+		json_object_object_add(split, "before",
+				       json_object_get(w->src_steps));
+	json_object_object_get_ex(w->after, "recent_steps", &steps);
+	json_object_object_add(split, "during",
+			       steps_between(steps, st->resume_ns,
+					     st->complete_ns, &worst));
+	json_object_object_add(split, "after",
+			       steps_between(steps, st->complete_ns, UINT64_MAX,
+					     NULL));
+	json_object_object_add(rep, "step_time", split);
+	add_num(rep, "stall_ms", worst / 1e6 > freeze_ms ? worst / 1e6
+							 : freeze_ms);
+	if (w->verified) {
+		v = json_object_new_object();
+		add_int(v, "pages_checked", json_int(w->verified, "pages_checked"));
+		add_int(v, "mismatches", json_int(w->verified, "mismatches"));
+		json_object_object_add(rep, "verify", v);
+	}
+}
+
+static void add_info(json_object *rep, json_object *info)
+{
+	static const char *const keys[] = { "trace", "scale", "nr_pages",
+					    "page_size" };
+	json_object *v;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (info && json_object_object_get_ex(info, keys[i], &v))
+			json_object_object_add(rep, keys[i], json_object_get(v));
+	add_int(rep, "image_bytes",
+		json_int(info, "nr_pages") * json_int(info, "page_size"));
+}
+
+json_object *report_build(const struct migrate_opts *o,
+			  const struct gmem_migrate_stats *st,
+			  const struct workload *w, int ret)
+{
+	json_object *rep = json_object_new_object();
+	const char *mode = gmem_migrate_mode_name(st->mode);
+
+	json_object_object_add(rep, "role", json_object_new_string(
+		o->dest ? "dest" : "source"));
+	json_object_object_add(rep, "ok", json_object_new_boolean(ret == 0));
+	json_object_object_add(rep, "mode", json_object_new_string(mode ? mode : "?"));
+	add_info(rep, w->info);
+	if (st->pause_ns && st->resume_ns)
+		add_num(rep, "switchover_ms", (st->resume_ns - st->pause_ns) / 1e6);
+	if (st->complete_ns && st->start_ns)
+		add_num(rep, "total_s", (st->complete_ns - st->start_ns) / 1e9);
+	if (st->complete_ns && st->resume_ns)
+		add_num(rep, "postcopy_s", (st->complete_ns - st->resume_ns) / 1e9);
+	add_int(rep, "rounds", st->rounds);
+	if (st->mode == GMEM_MIGRATE_PRECOPY) {
+		json_object_object_add(rep, "converged",
+				       json_object_new_boolean(st->converged));
+		add_int(rep, "expected_downtime_ms", st->expected_downtime_ms);
+	}
+	add_int(rep, "precopy_pages", st->precopy_pages);
+	add_int(rep, "freeze_pages", st->freeze_pages);
+	add_int(rep, "stale_pages", st->stale_pages);
+	add_num(rep, "link_MBps", st->link_bytes_per_s / 1e6);
+	add_pages(rep, &st->pages);
+	if (o->dest) {
+		add_num(rep, "fault_p50_us", st->fault_p50_ns / 1e3);
+		add_num(rep, "fault_p99_us", st->fault_p99_ns / 1e3);
+		add_workload_view(rep, st, w);
+	}
+	return rep;
+}
+
+void report_emit(const struct migrate_opts *o, json_object *rep)
+{
+	const char *text = json_object_to_json_string_ext(rep,
+							  JSON_C_TO_STRING_PLAIN);
+	FILE *f;
+
+	puts(text);
+	fflush(stdout);
+	if (o->json_path) {
+		f = fopen(o->json_path, "w");
+		if (f) {
+			fprintf(f, "%s\n", text);
+			fclose(f);
+		} else {
+			perror(o->json_path);
+		}
+	}
+	json_object_put(rep);
+}
