@@ -45,6 +45,8 @@ struct workload {
 	json_object *verified;  /* destination: verify reply */
 	uint64_t src_last_write_ns; /* destination: from the device state */
 	json_object *src_steps; /* destination: the source's step times */
+	uint32_t shown_phase, shown_round; /* progress lines in a log */
+	uint64_t shown_ns;
 };
 
 int migrate_source(const struct migrate_opts *o);
@@ -55,7 +57,8 @@ json_object *report_build(const struct migrate_opts *o,
 			  const struct gmem_migrate_stats *st,
 			  const struct workload *w, int ret);
 void report_emit(const struct migrate_opts *o, json_object *rep);
-/* The progress line on stderr. */
+/* The progress line on stderr; @ctx is a side, whose first member is its
+ * struct workload. */
 void progress_print(void *ctx, const struct gmem_migrate_progress *p);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "migrate-cli.h"
@@ -15,11 +16,23 @@ static const char *const phase_names[] = {
 	"setup", "pre-copy", "switchover", "post-copy", "complete",
 };
 
+/* On a terminal the line is rewritten in place; in a log, one line per
+ * phase change and then every 5 s. */
 void progress_print(void *ctx, const struct gmem_migrate_progress *p)
 {
+	struct workload *w = ctx; /* a side's first member is its workload */
 	double pct = p->pages_total ? 100.0 * p->pages_done / p->pages_total : 0;
+	bool tty = isatty(STDERR_FILENO);
 
-	fprintf(stderr, "\r%-10s", phase_names[p->phase]);
+	if (!tty) {
+		if (p->phase == w->shown_phase && p->round == w->shown_round &&
+		    p->elapsed_ns < w->shown_ns + 5000000000ULL)
+			return;
+		w->shown_phase = p->phase;
+		w->shown_round = p->round;
+		w->shown_ns = p->elapsed_ns;
+	}
+	fprintf(stderr, tty ? "\r%-10s" : "%-10s", phase_names[p->phase]);
 	if (p->round)
 		fprintf(stderr, " round %u", p->round);
 	if (p->pages_total)
@@ -31,7 +44,7 @@ void progress_print(void *ctx, const struct gmem_migrate_progress *p)
 	if (p->eta_ns)
 		fprintf(stderr, " ETA %.1f s", p->eta_ns / 1e9);
 	fprintf(stderr, " %.1f s   %s", p->elapsed_ns / 1e9,
-		p->phase == GMEM_PHASE_COMPLETE ? "\n" : "");
+		!tty || p->phase == GMEM_PHASE_COMPLETE ? "\n" : "");
 	fflush(stderr);
 }
 

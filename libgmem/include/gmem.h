@@ -368,6 +368,648 @@ struct gmem_fault_stats {
 int gmem_region_fault_stats(const struct gmem_region *r,
 			    struct gmem_fault_stats *out);
 
+/* ------------------------------------------------------------------------ */
+/* Dirty log                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The dirty log reports which pages of a region were written since the
+ * previous collect (an epoch), from the kernel's page tables: no driver or
+ * writer cooperation. Backends (enum gmem_dirty_backend):
+ *
+ * WP_ASYNC   userfaultfd write-protect in UFFD_FEATURE_WP_ASYNC mode with
+ *            WP_UNPOPULATED, read and re-armed by PAGEMAP_SCAN
+ *            (PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, PAGE_IS_WRITTEN)
+ *            in one page-table walk; the kernel resolves each first write
+ *            itself (Linux 6.7+). Exact: a write lands either before the walk
+ *            passes its page (this collect) or after (the next one).
+ * WP_SYNC    UFFDIO_REGISTER_MODE_WP faults; the fault engine's threads record
+ *            the page and un-protect it (one fault round trip per page per
+ *            epoch; Linux 5.7+, shmem 5.19+). Exact as WP_ASYNC. Pages a page
+ *            source installs while tracking count as written.
+ * SOFT_DIRTY clear_refs 4 and pagemap bit 55 (CONFIG_MEM_SOFT_DIRTY).
+ *            clear_refs acts on the owner's whole process and cannot be
+ *            atomic with the read: a write racing with gmem_dirty_collect()
+ *            can be lost, so it is exact only while writers are paused across
+ *            the collect (the frozen final round). False positives: pages
+ *            the kernel re-maps (THP split, mremap, VMA merges) and pages
+ *            installed by a page source.
+ *
+ * Which writers each backend sees: every backend reads the page tables of
+ * the process that owns the region (the creator; for a region from
+ * gmem_region_import(), the exporter), so it sees every write through the
+ * region's own mapping by any thread of that process, and writes the kernel
+ * makes through it on that process's behalf (read(2) into the region, a
+ * device fault through kmod-shim), which fault the page writable. No backend
+ * sees writes through another mapping of the same memory: another process's
+ * mmap of the memfd, the region's fill alias, write(2) to the memfd, or DMA
+ * into pages pinned before the epoch. Cover other processes as peers: one
+ * creates a region on the fd (GMEM_BACKING_FD) and exports it
+ * (gmem_region_export()); the tracker imports it and links it with
+ * gmem_dirty_add_peer(); collect then merges its writes. Pages installed by
+ * the fault engine are reported as written by every backend (their pte is
+ * new and writable).
+ *
+ * The kernel forgets that a page was written if its pte is zapped before the
+ * collect (MADV_DONTNEED, hole punch, shmem swap-out): do not discard pages
+ * of a tracked region.
+ */
+
+struct gmem_dirty_params {
+	uint32_t backend;  /* enum gmem_dirty_backend; AUTO = the region's */
+	uint32_t flags;    /* none yet: 0 */
+	uint64_t pgoff;    /* first page tracked */
+	uint64_t nr_pages; /* pages tracked; 0 = from @pgoff to the end */
+	uint64_t resv[4];  /* must be zero */
+};
+
+/**
+ * gmem_dirty_start - Start logging the writes to a region (and its peers).
+ * @r: region (not a peer of another region).
+ * @p: backend and page range, or NULL for the whole region and AUTO.
+ *
+ * A region's userfaultfd features are fixed by gmem_region_create():
+ * AUTO picks what @r was created for (params.dirty_backend; AUTO there means
+ * WP_ASYNC when the kernel has it, else WP_SYNC, else SOFT_DIRTY). WP_ASYNC
+ * needs a region created with AUTO or WP_ASYNC on a kernel with it; WP_SYNC a
+ * region created with WP_SYNC (an async userfaultfd never delivers WP
+ * faults); SOFT_DIRTY works on any region. Peers linked with
+ * gmem_dirty_add_peer() start too, over the same range, with the same
+ * backend (AUTO: each its own). WP backends add UFFDIO_REGISTER_MODE_WP to
+ * the region's registration (its MISSING/MINOR modes stay) and write-protect
+ * the range, unpopulated pages included; WP_SYNC also takes the fault
+ * engine's reader threads (gmem_region_attach()'s, or one of its own).
+ * Writes before the call returns may or may not be reported.
+ *
+ * Context: any thread but a fault handler; serialised with the region's
+ *          other calls by its lock.
+ * Return: 0; -EINVAL bad @p (non-zero resv or flags, unknown backend, range
+ *         outside the region), or a backend the region was not created for
+ *         (also for a peer); -EBUSY already tracking, or @r is a peer;
+ *         -EOPNOTSUPP the kernel lacks the backend (no PAGEMAP_SCAN, no WP on
+ *         shmem or on unpopulated anonymous pages, no soft-dirty); -ENOMEM;
+ *         a negative errno of UFFDIO_REGISTER/UFFDIO_WRITEPROTECT/clear_refs.
+ */
+int gmem_dirty_start(struct gmem_region *r, const struct gmem_dirty_params *p);
+
+/* A run of dirty pages: [pgoff, pgoff + nr_pages). */
+struct gmem_dirty_run {
+	uint64_t pgoff;
+	uint64_t nr_pages;
+};
+
+/* gmem_dirty_result.flags: @runs was too short (see gmem_dirty_collect). */
+#define GMEM_DIRTY_RUNS_FULL (1U << 0)
+
+struct gmem_dirty_result {
+	/* in: where to report; at least one of @bitmap and @runs */
+	uint64_t *bitmap; /* NULL, or gmem_dirty_bitmap_words() words: bit
+			   * i % 64 of word i / 64 = page i of the region */
+	struct gmem_dirty_run *runs; /* NULL, or @max_runs entries */
+	uint64_t max_runs;
+	/* out */
+	uint64_t nr_runs;  /* entries of @runs filled, ascending */
+	uint64_t nr_pages; /* dirty pages reported (the return value) */
+	uint64_t epoch;    /* this collect's number: 1, 2, ... since start */
+	uint64_t scan_ns;  /* time in the kernel scan + re-arm, all peers */
+	uint32_t flags;    /* GMEM_DIRTY_RUNS_FULL */
+	uint32_t resv0;    /* must be zero */
+	uint64_t resv[4];  /* must be zero */
+};
+
+/**
+ * gmem_dirty_collect - Report the pages written since the last collect and
+ *                      re-arm them, atomically.
+ * @r:   region being tracked (gmem_dirty_start()).
+ * @res: output buffers in, results out.
+ *
+ * Harvests the region's backend and then each peer's, merges them and
+ * reports every dirty page once: into @res->bitmap (all of them; it is
+ * overwritten) and, in ascending runs, into @res->runs while they last
+ * (GMEM_DIRTY_RUNS_FULL when they ran out). Without a bitmap, pages that
+ * did not fit in @res->runs stay pending and are reported by the next
+ * collect: nothing is ever dropped. Re-arming is atomic per page (WP
+ * backends): a write completed before this call starts is reported by it; a
+ * write made during the call is reported by it or by the next one. The
+ * bitmap format is gmem_server_send_pages()'s.
+ *
+ * Context: any thread but a fault handler; serialised with the region's
+ *          other calls. Each collect is one epoch.
+ * Return: pages reported (>= 0); -EINVAL @res malformed (no buffer,
+ *         @max_runs 0 with @runs, non-zero resv) or @r not tracking
+ *         (collect without start); -EBUSY @r is a peer (collect its
+ *         leader); a negative errno of PAGEMAP_SCAN, UFFDIO_WRITEPROTECT,
+ *         pread(2) or clear_refs (what was harvested stays pending).
+ */
+int64_t gmem_dirty_collect(struct gmem_region *r, struct gmem_dirty_result *res);
+
+/**
+ * gmem_dirty_stop - Stop logging; un-protect the range; drop what is pending.
+ * @r: region being tracked, and with it its peers.
+ *
+ * Context: any thread but a fault handler.
+ * Return: 0; -EINVAL not tracking; -EBUSY @r is a peer; the first negative
+ *         errno of the teardown (which goes on after an error).
+ */
+int gmem_dirty_stop(struct gmem_region *r);
+
+/**
+ * gmem_dirty_add_peer - Merge another process's writes into @r's dirty log.
+ * @r:    the tracking region (a leader): not tracking yet, not a peer.
+ * @peer: a region from gmem_region_import() that maps the same memory in
+ *        the writer process: the same file (same device and inode) at the
+ *        same offset, the same page size and page count. The writer creates
+ *        it with GMEM_BACKING_FD on the memfd and must not run its own fault
+ *        engine on it while WP_SYNC tracks it (the engine here reads its
+ *        userfaultfd).
+ *
+ * gmem_dirty_start() on @r then arms @peer too and gmem_dirty_collect() on
+ * @r merges its dirty pages. @peer stays owned by the caller; destroying it
+ * unlinks it (gmem_region_destroy()); destroying @r unlinks every peer.
+ * Context: any thread; not concurrently with calls on @peer.
+ * Return: 0; -EINVAL NULL, @r == @peer, not the same memory or not
+ *         fd-backed; -EBUSY @r is tracking or is a peer, or @peer is
+ *         tracking, a leader or already linked; -ENOMEM.
+ */
+int gmem_dirty_add_peer(struct gmem_region *r, struct gmem_region *peer);
+
+/**
+ * gmem_dirty_remove_peer - Unlink a peer; stops tracking it if needed.
+ * @r:    the leader.
+ * @peer: a region linked by gmem_dirty_add_peer(); its writes since the last
+ *        collect are not reported.
+ * Context: any thread.
+ * Return: 0; -EINVAL NULL; -ENOENT not a peer of @r; a negative errno of
+ *         its backend's stop.
+ */
+int gmem_dirty_remove_peer(struct gmem_region *r, struct gmem_region *peer);
+
+/**
+ * gmem_dirty_backend - The backend a tracking region runs.
+ * @r: region.
+ * Context: any thread.
+ * Return: enum gmem_dirty_backend (> 0); -EINVAL not tracking.
+ */
+int gmem_dirty_backend(const struct gmem_region *r);
+
+/** gmem_dirty_backend_name - "auto", "wp-async", "wp-sync", "soft-dirty",
+ * or "unknown". Context: any thread. */
+const char *gmem_dirty_backend_name(enum gmem_dirty_backend b);
+
+/** gmem_dirty_bitmap_words - uint64_t words a dirty bitmap of @r needs:
+ * (nr_pages + 63) / 64. Context: any thread. */
+uint64_t gmem_dirty_bitmap_words(const struct gmem_region *r);
+
+/* ------------------------------------------------------------------------ */
+/* Page server and remote source (post-copy paging over a transport)        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A page server (struct gmem_server) serves one region, page by page, to one
+ * destination (struct gmem_remote) over TCP (io_uring), with the protocol of
+ * pager/PROTOCOL.md: one control connection that carries urgent requests and
+ * their pages (so they never queue behind bulk data) and 1..8 bulk
+ * connections for pre-copy pages and the background push.
+ *
+ * A migration runs, in this order (QEMU's post-copy, with optional pre-copy
+ * rounds before the switchover):
+ *   server                               destination
+ *   gmem_server_listen/_accept     <->   gmem_remote_connect
+ *   gmem_server_send_pages (0..n)   ->   gmem_remote_precopy (receives them
+ *   gmem_server_send_state          ->     into the page cache until STATE)
+ *                                        gmem_remote_source + region attach
+ *   gmem_server_serve              <->   faults: urgent requests; every page
+ *     (urgent replies first, then          not yet valid: background push
+ *      the push in address order)        gmem_remote_wait: all present, per-
+ *     returns after the digest check  <-    page digests compared, DONE
+ * A plain page server (gmem-pager) calls gmem_server_serve() right after
+ * accepting: it sends an empty state itself.
+ */
+struct gmem_server;
+struct gmem_remote;
+
+/* Counters of either end. Server: pages sent; destination: pages received
+ * and, for urgent/pushed, installed by this source. */
+struct gmem_remote_stats {
+	uint64_t urgent_pages;  /* installed from answers to urgent requests */
+	uint64_t pushed_pages;  /* installed from the background push */
+	uint64_t precopy_pages; /* pre-copy pages (a page sent twice counts 2) */
+	uint64_t local_pages;   /* destination: valid pre-copy pages installed
+				 * with no network (UFFDIO_CONTINUE only) */
+	uint64_t dropped_pages; /* arrived for a page already claimed */
+	uint64_t requests;      /* urgent requests (REQ frames) */
+	uint64_t bytes;         /* payload bytes of page frames */
+	uint64_t mismatches;    /* pages whose digests differed at completion */
+	uint64_t resv[8];
+};
+
+/**
+ * gmem_server_listen - Listen for a destination of a region.
+ * @r:    region to serve: its pages are read through its own mapping (the
+ *        importer's for a region from gmem_region_import()), never faulted:
+ *        every page must be present (a region without GMEM_REGION_MISSING,
+ *        or an fd-backed one, whose missing pages read as zeros).
+ * @addr: "host:port", "[v6addr]:port" or "*:port"; port 0 picks a free port
+ *        (see gmem_server_port()).
+ * @out:  receives the server. @r must outlive it.
+ *
+ * Context: any thread. The server is then driven by one thread at a time.
+ * Return: 0; -EINVAL bad address or region; -EHOSTUNREACH unknown host;
+ *         -EADDRINUSE; -ENOMEM; a negative errno of socket(2)/bind(2).
+ */
+int gmem_server_listen(struct gmem_region *r, const char *addr,
+		       struct gmem_server **out);
+
+/** gmem_server_port - The TCP port the server listens on (host order). */
+uint16_t gmem_server_port(const struct gmem_server *s);
+
+/**
+ * gmem_server_accept - Accept the destination's connections.
+ * @s:       server from gmem_server_listen().
+ * @wait_ms: how long to wait for the control connection, then for each bulk
+ *           connection; -1 = forever.
+ *
+ * Accepts the control connection, checks its HELLO (protocol version,
+ * checksums), answers with the region's geometry and a session id, then
+ * accepts as many bulk connections as the destination announced, each of
+ * which must name the session. The listening socket is closed afterwards.
+ * Context: the server's thread.
+ * Return: 0; -ETIMEDOUT; -EPROTO malformed or foreign HELLO (see
+ *         gmem_server_error()); -EALREADY already accepted; -ENOMEM.
+ */
+int gmem_server_accept(struct gmem_server *s, int wait_ms);
+
+/**
+ * gmem_server_send_pages - Send a set of pages now (a pre-copy round).
+ * @s:        server with an accepted destination, before
+ *            gmem_server_send_state().
+ * @bitmap:   bit i (word i / 64, bit i % 64) set = send page i; the format
+ *            of the dirty log's collect.
+ * @nr_pages: bits in @bitmap; <= the region's page count.
+ *
+ * Copies each run of pages into a registered buffer (so a page written
+ * meanwhile is sent whole, as it was at copy time), checksums it and sends
+ * it over the bulk connections. The workload may keep running: a page it
+ * writes afterwards must be sent again or marked stale at switchover.
+ * Context: the server's thread; returns once every page is handed to the
+ *          kernel (the destination may still be receiving).
+ * Return: pages sent (>= 0); -EINVAL bad arguments; -EALREADY state already
+ *         sent; -ENOTCONN no destination; -ECONNRESET/-EPROTO the
+ *         destination went away or misbehaved.
+ */
+int64_t gmem_server_send_pages(struct gmem_server *s, const uint64_t *bitmap,
+			       uint64_t nr_pages);
+
+/**
+ * gmem_server_send_state - Switchover: send the device state and stale map.
+ * @s:        server, pre-copy done.
+ * @blob:     opaque device state (may be NULL when @len is 0).
+ * @len:      bytes of @blob, <= 65536.
+ * @stale:    bitmap of pages sent in pre-copy that changed since (they are
+ *            fetched again); NULL = none.
+ * @nr_pages: bits in @stale; <= the region's page count.
+ *
+ * Ends the pre-copy phase: the destination's gmem_remote_precopy() returns
+ * once it has this and every pre-copy page sent before it.
+ * Context: the server's thread.
+ * Return: 0; -EINVAL @len or @nr_pages too large; -EALREADY sent already;
+ *         -ENOTCONN; -ECONNRESET.
+ */
+int gmem_server_send_state(struct gmem_server *s, const void *blob,
+			   size_t len, const uint64_t *stale,
+			   uint64_t nr_pages);
+
+/**
+ * gmem_server_serve - Serve post-copy until the destination completes.
+ * @s:       server with an accepted destination.
+ * @wait_ms: gives up after this long without any frame from the
+ *           destination; -1 = never.
+ *
+ * Sends an empty state first if gmem_server_send_state() was not called.
+ * Then answers urgent requests on the control connection, always before
+ * the background push, which streams every page the destination said it
+ * needs, in address order, over the bulk connections. Returns when the
+ * destination reports completion (after comparing per-page digests, which
+ * this side computes on request); the source may drop its copy only then.
+ * Context: the server's thread.
+ * Return: 0 destination complete, digests equal; -EIO digests differed
+ *         (count in stats.mismatches); -ECONNRESET destination vanished;
+ *         -EPROTO malformed frame (gmem_server_error() says which);
+ *         -ETIMEDOUT; -ENOTCONN.
+ */
+int gmem_server_serve(struct gmem_server *s, int wait_ms);
+
+/** gmem_server_stats - Copy the server's counters. Return: 0. */
+int gmem_server_stats(const struct gmem_server *s,
+		      struct gmem_remote_stats *out);
+
+/** gmem_server_error - Text of the last error ("" if none); valid until
+ * the next call on @s. */
+const char *gmem_server_error(const struct gmem_server *s);
+
+/** gmem_server_destroy - Close every connection and free the server.
+ * @s: server, or NULL. */
+void gmem_server_destroy(struct gmem_server *s);
+
+struct gmem_remote_params {
+	uint32_t nr_bulk;    /* bulk connections, 1..8; 0 = 1 */
+	uint32_t flags;      /* none yet: 0 */
+	int32_t connect_ms;  /* connect + handshake limit; 0 = 10000 ms,
+			      * -1 = forever; refused connects are retried */
+	uint32_t resv0;
+	uint64_t resv[4];    /* must be zero */
+};
+
+/**
+ * gmem_remote_connect - Connect to a page server.
+ * @addr: "host:port" of gmem_server_listen()/gmem-pager.
+ * @p:    parameters, or NULL for the defaults.
+ * @out:  receives the remote end.
+ *
+ * Opens the control connection and the bulk ones, exchanges HELLO and
+ * learns the served region's geometry (gmem_remote_page_size(),
+ * gmem_remote_nr_pages()), so that a matching region can be created.
+ * Context: any thread.
+ * Return: 0; -EINVAL bad address or params; -ECONNREFUSED/-ETIMEDOUT/
+ *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -ENOMEM.
+ */
+int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
+			struct gmem_remote **out);
+
+/* Geometry of the served region, from the server's HELLO. */
+uint32_t gmem_remote_page_size(const struct gmem_remote *rm);
+uint64_t gmem_remote_nr_pages(const struct gmem_remote *rm);
+
+/**
+ * gmem_remote_precopy - Receive pre-copy pages until the switchover state.
+ * @rm:      remote end from gmem_remote_connect().
+ * @r:       destination region: same page size and count as the server's,
+ *           created with GMEM_REGION_MISSING, no source attached.
+ * @wait_ms: limit for the whole phase; -1 = none.
+ *
+ * Writes each pre-copy page into @r's page cache (fd-backed regions)
+ * without installing it: the workload is paused, a page may come several
+ * times and the last copy wins. Returns once the device state has come with
+ * every pre-copy page sent before it. Pages received and not stale are then
+ * valid: a fault on one installs it with no network. Must be called once,
+ * before gmem_remote_source(); with a plain page server it returns at once.
+ * Context: any thread.
+ * Return: pre-copy pages received (>= 0); -EINVAL geometry mismatch;
+ *         -EOPNOTSUPP pre-copy pages for an anonymous region; -ETIMEDOUT;
+ *         -ECONNRESET; -EPROTO.
+ */
+int64_t gmem_remote_precopy(struct gmem_remote *rm, struct gmem_region *r,
+			    int wait_ms);
+
+/**
+ * gmem_remote_state - Copy the device state received at switchover.
+ * @buf: receives min(@len, state length) bytes; may be NULL if @len is 0.
+ * Return: the state's length (>= 0); -EAGAIN before gmem_remote_precopy().
+ */
+int gmem_remote_state(const struct gmem_remote *rm, void *buf, size_t len);
+
+/**
+ * gmem_remote_source - The page source that pages the region in remotely.
+ * @rm:  remote end, after gmem_remote_precopy().
+ * @out: receives a source to pass to gmem_region_attach() with the region
+ *       given to gmem_remote_precopy(); destroy it before @rm.
+ *
+ * Once attached, a fault on a valid page installs it at once; a fault on
+ * any other page sends an urgent request for the fault-around run (pages
+ * already claimed or requested are left out) from the handler thread,
+ * without waiting. A receive thread installs arriving pages exactly once
+ * (a page that was claimed meanwhile is dropped), while the server pushes
+ * every page not valid in address order. Fd-backed regions are filled
+ * through the page cache and UFFDIO_CONTINUE, anonymous ones with
+ * UFFDIO_COPY straight from the receive buffer.
+ * Return: 0; -EINVAL no gmem_remote_precopy() yet; -EBUSY source exists;
+ *         -ENOMEM.
+ */
+int gmem_remote_source(struct gmem_remote *rm, struct gmem_source **out);
+
+/**
+ * gmem_remote_wait - Wait until every page is present and verified.
+ * @rm:      remote end whose source is attached.
+ * @wait_ms: limit; -1 = none.
+ *
+ * When every page of the region is present, asks the server for its
+ * per-page digests (XXH3-64), compares them with gmem_region_digest() of
+ * the local pages, and reports the result (DONE), after which the server
+ * may release its copy.
+ * Context: any thread.
+ * Return: 0 complete and equal; -EIO pages differ (gmem_remote_mismatches());
+ *         -ETIMEDOUT; -ECONNRESET server vanished; -EPROTO malformed frame
+ *         (gmem_remote_error()). Pages installed before an error stay.
+ */
+int gmem_remote_wait(struct gmem_remote *rm, int wait_ms);
+
+/** gmem_remote_mismatches - Copy up to @max indexes of pages whose digests
+ * differed. Return: how many differed in all (>= 0). */
+int64_t gmem_remote_mismatches(const struct gmem_remote *rm, uint64_t *pgoffs,
+			       uint64_t max);
+
+/** gmem_remote_stats - Copy the destination's counters.
+ * Context: any thread; counters are read one by one. Return: 0. */
+int gmem_remote_stats(const struct gmem_remote *rm,
+		      struct gmem_remote_stats *out);
+
+/**
+ * gmem_remote_latencies - Copy urgent-request service times.
+ * @ns:  receives up to @max samples, oldest first: nanoseconds from an
+ *       urgent request's send to the install of its last page (the first
+ *       2^20 requests are kept).
+ * Context: any thread.
+ * Return: samples copied (>= 0).
+ */
+int64_t gmem_remote_latencies(const struct gmem_remote *rm, uint64_t *ns,
+			      uint64_t max);
+
+/** gmem_remote_error - Text of the last error ("" if none). */
+const char *gmem_remote_error(const struct gmem_remote *rm);
+
+/** gmem_remote_destroy - Close the connections and free @rm (or NULL).
+ * Its source must be detached and destroyed first. */
+void gmem_remote_destroy(struct gmem_remote *rm);
+
+/**
+ * gmem_region_digest - Per-page digests of a region's contents.
+ * @r:        region.
+ * @pgoff:    first page.
+ * @nr_pages: pages; @pgoff + @nr_pages <= gmem_region_nr_pages(@r).
+ * @out:      receives @nr_pages XXH3-64 digests (seed 0) of whole pages.
+ *
+ * Reads through the region's second mapping where it has one (fd-backed:
+ * missing pages read as whatever the page cache holds, zeros at first), so
+ * it never raises a fault.
+ * Context: any thread; pages written meanwhile hash as either version.
+ * Return: 0; -EINVAL range out of bounds; -EAGAIN a page of an anonymous
+ *         GMEM_REGION_MISSING region is not present (reading it would fault).
+ */
+int gmem_region_digest(const struct gmem_region *r, uint64_t pgoff,
+		       uint64_t nr_pages, uint64_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Live migration                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The migration engine moves a live workload's region from this host (the
+ * source) to another (the destination) over the page server protocol:
+ *
+ *   POSTCOPY       freeze, send the device state only, resume at the
+ *                  destination at once; pages follow on demand (urgent
+ *                  requests) and in the background (push). The freeze does
+ *                  not depend on the region's size.
+ *   PRECOPY        iterative rounds from the dirty log (QEMU's pre-copy):
+ *                  send everything, then what was written meanwhile, until
+ *                  the rest fits the target downtime at the measured rate
+ *                  or the round limit is reached (not converged: the rest
+ *                  is sent during the freeze, or the migration is cancelled
+ *                  with GMEM_MIGRATE_ABORT_UNCONVERGED); then freeze and
+ *                  send the last dirty pages.
+ *   HYBRID         a bounded number of pre-copy rounds, then post-copy: only
+ *                  the pages written since they were sent are fetched again.
+ *   STOP_AND_COPY  freeze, send every page, resume.
+ * Completion compares a digest of every page on both sides (gmem_remote_wait)
+ * before the source may release its copy.
+ */
+enum gmem_migrate_mode {
+	GMEM_MIGRATE_POSTCOPY = 0,
+	GMEM_MIGRATE_PRECOPY = 1,
+	GMEM_MIGRATE_HYBRID = 2,
+	GMEM_MIGRATE_STOP_AND_COPY = 3,
+};
+
+/* Phases, in order, as reported to the progress callback. */
+enum gmem_migrate_phase {
+	GMEM_PHASE_SETUP = 0,
+	GMEM_PHASE_PRECOPY = 1,
+	GMEM_PHASE_SWITCHOVER = 2, /* the freeze: workload paused */
+	GMEM_PHASE_POSTCOPY = 3,
+	GMEM_PHASE_COMPLETE = 4,
+};
+
+/* gmem_migrate_params.flags */
+#define GMEM_MIGRATE_ABORT_UNCONVERGED (1U << 0) /* PRECOPY: cancel instead
+						  * of forcing the switchover */
+
+struct gmem_migrate_params {
+	uint32_t mode;        /* enum gmem_migrate_mode */
+	uint32_t flags;       /* GMEM_MIGRATE_* */
+	uint32_t max_rounds;  /* pre-copy rounds after the first full pass;
+			       * 0 = 30 (PRECOPY) or 2 (HYBRID) */
+	uint32_t downtime_ms; /* PRECOPY target freeze; 0 = 300 ms */
+	uint32_t nr_bulk;     /* bulk connections, 1..8; 0 = 2 */
+	uint32_t nr_threads;  /* destination fault handlers; 0 = 2 */
+	uint32_t fault_around;/* destination pages per urgent request; 0 = 16 */
+	int32_t wait_ms;      /* give up on a silent peer after this; 0 =
+			       * 30000 ms, -1 = never */
+	uint64_t resv[4];     /* must be zero */
+};
+
+struct gmem_migrate_progress {
+	uint32_t phase;       /* enum gmem_migrate_phase */
+	uint32_t round;       /* pre-copy round, 1-based; 0 outside pre-copy */
+	uint64_t pages_done;  /* pages sent (source) or present (destination) */
+	uint64_t pages_total; /* pages of this phase */
+	uint64_t elapsed_ns;  /* since the migration started */
+	uint64_t bytes_per_s; /* recent rate; 0 if unknown */
+	uint64_t eta_ns;      /* to the end of this phase at that rate; 0 if
+			       * unknown */
+};
+
+/* Callbacks into the workload's owner (a hypervisor's monitor). */
+struct gmem_migrate_ops {
+	/* Source: stop the workload at a clean point and write its device
+	 * state (at most *len bytes, set *len). Return 0 or -errno. */
+	int (*pause)(void *ctx, void *state, size_t *len);
+	/* Destination: restart the workload from @state. Return 0/-errno. */
+	int (*resume)(void *ctx, const void *state, size_t len);
+	/* Both, optional: called at phase changes and about every 250 ms
+	 * while the engine waits. */
+	void (*progress)(void *ctx, const struct gmem_migrate_progress *p);
+};
+
+/* What a migration did. A destination copies the source's pre-copy
+ * figures from the switchover message. Times are CLOCK_MONOTONIC ns. */
+struct gmem_migrate_stats {
+	uint32_t mode;
+	uint32_t rounds;          /* pre-copy rounds run (full pass included) */
+	uint32_t converged;       /* PRECOPY: 1 if the rest fit the downtime */
+	uint32_t resv0;
+	uint64_t precopy_pages;   /* pages sent while the workload ran */
+	uint64_t freeze_pages;    /* pages sent while it was paused */
+	uint64_t stale_pages;     /* pre-copied pages written again (HYBRID) */
+	uint64_t expected_downtime_ms; /* PRECOPY: last estimate */
+	uint64_t start_ns;        /* source: migration start */
+	uint64_t pause_ns;        /* source: workload paused */
+	uint64_t state_sent_ns;   /* source: switchover message sent */
+	uint64_t resume_ns;       /* destination: workload resumed */
+	uint64_t complete_ns;     /* both: digests compared */
+	uint64_t link_bytes_per_s;/* source: pre-copy send rate */
+	struct gmem_remote_stats pages; /* this end's page counters */
+	uint64_t fault_p50_ns;    /* destination: urgent request service */
+	uint64_t fault_p99_ns;
+	uint64_t resv[8];
+};
+
+/**
+ * gmem_migrate_source - Migrate a region away: the source side.
+ * @r:      region to migrate (typically imported from the workload's process
+ *          with gmem_region_import(), fd-backed; every page present).
+ * @listen: "host:port" to listen on for the destination.
+ * @p:      parameters.
+ * @ops:    callbacks; pause is required.
+ * @ctx:    passed to the callbacks.
+ * @st:     receives the statistics (also filled on failure, as far as got).
+ *
+ * Waits for the destination, runs the pre-copy rounds of @p->mode (the
+ * dirty log of @r, gmem_dirty_start(), AUTO backend), pauses the workload,
+ * sends the rest and the device state, then serves post-copy until the
+ * destination has confirmed every page by digest.
+ * Context: blocks the calling thread for the whole migration.
+ * Return: 0; -EINVAL bad params; -ETIMEDOUT destination silent;
+ *         -ECANCELED PRECOPY did not converge and ABORT_UNCONVERGED was set
+ *         (the workload was never paused and runs on here); -ECONNRESET destination gone
+ *         (after the switchover the workload stays paused here, its pages
+ *         intact, and must not be resumed on both sides); -EIO digests
+ *         differed; an error of the pause callback or the dirty log.
+ */
+int gmem_migrate_source(struct gmem_region *r, const char *listen,
+			const struct gmem_migrate_params *p,
+			const struct gmem_migrate_ops *ops, void *ctx,
+			struct gmem_migrate_stats *st);
+
+/**
+ * gmem_migrate_dest - Migrate a region in: the destination side.
+ * @r:       region of the same geometry as the source's, created with
+ *           GMEM_REGION_MISSING (typically imported from the paused
+ *           destination workload), fd-backed for pre-copy modes.
+ * @connect: "host:port" of the source's gmem_migrate_source().
+ * @p:       parameters (mode is the source's; nr_bulk, nr_threads,
+ *           fault_around and wait_ms apply here).
+ * @ops:     callbacks; resume is required.
+ * @ctx:     passed to the callbacks.
+ * @st:      receives the statistics.
+ *
+ * Receives pre-copy pages into the page cache, then the device state;
+ * attaches the remote page source and resumes the workload at once; waits
+ * until every page is present and verified by digest.
+ * Context: blocks the calling thread for the whole migration.
+ * Return: 0; -EINVAL geometry mismatch or bad params; -ECONNREFUSED,
+ *         -ETIMEDOUT; -ECONNRESET source gone (before the switchover the
+ *         workload was never resumed here); -EIO digests differed; an
+ *         error of the resume callback.
+ */
+int gmem_migrate_dest(struct gmem_region *r, const char *connect,
+		      const struct gmem_migrate_params *p,
+		      const struct gmem_migrate_ops *ops, void *ctx,
+		      struct gmem_migrate_stats *st);
+
+/** gmem_migrate_mode_name - "postcopy", "precopy", "hybrid",
+ * "stop-and-copy", or NULL for an unknown mode. */
+const char *gmem_migrate_mode_name(enum gmem_migrate_mode m);
+
 #ifdef __cplusplus
 }
 #endif
