@@ -4,7 +4,8 @@
  * local in-memory source, against the bare userfaultfd floor (one handler
  * thread doing UFFDIO_COPY of the same window from memory) in the same run.
  * Prints one JSON line per configuration; the figure is gmem's ratio to the
- * floor at equal fault-around. Never passes or fails.
+ * floor of the same backing (anonymous: UFFDIO_COPY; memfd: MISSING on shmem
+ * + UFFDIO_COPY) at equal fault-around. Never passes or fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,11 +104,17 @@ static void *floor_handler(void *arg)
 	return NULL;
 }
 
-static int floor_run(uint8_t *src, uint64_t nr_pages, unsigned int fa,
-		     unsigned int touchers, struct samples *lat, uint64_t *ns)
+/* A memfd floor registers MISSING on shmem and resolves with UFFDIO_COPY,
+ * the cheapest kernel path for that backing. */
+static int floor_run(uint8_t *src, uint64_t nr_pages, bool memfd,
+		     unsigned int fa, unsigned int touchers, struct samples *lat,
+		     uint64_t *ns)
 {
 	struct floor f = { .src = src, .nr_pages = nr_pages, .fa = fa };
-	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = memfd ? UFFD_FEATURE_MISSING_SHMEM
+						    : 0 };
+	int mfd = memfd ? memfd_create("floor", MFD_CLOEXEC) : -1;
 	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	pthread_t tid;
 
@@ -117,8 +124,10 @@ static int floor_run(uint8_t *src, uint64_t nr_pages, unsigned int fa,
 		close(dev);
 	if (f.uffd < 0 || ioctl(f.uffd, UFFDIO_API, &api) < 0)
 		return -errno;
+	if (memfd && (mfd < 0 || ftruncate(mfd, nr_pages * PAGE) < 0))
+		return -errno;
 	f.base = mmap(NULL, nr_pages * PAGE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		      memfd ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS, mfd, 0);
 	struct uffdio_register reg = {
 		.range = { .start = (uint64_t)(uintptr_t)f.base,
 			   .len = nr_pages * PAGE },
@@ -132,6 +141,8 @@ static int floor_run(uint8_t *src, uint64_t nr_pages, unsigned int fa,
 	pthread_join(tid, NULL);
 	munmap(f.base, nr_pages * PAGE);
 	close(f.uffd);
+	if (mfd >= 0)
+		close(mfd);
 	return 0;
 }
 
@@ -195,66 +206,108 @@ static void emit(const char *engine, const char *backing, unsigned int fa,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: fault-bench [--pages N]\n"
+	fprintf(f, "usage: fault-bench [--pages N] [--repeat R]\n"
 		   "Fault-engine latency and pages/s vs a bare userfaultfd\n"
-		   "handler, fault-around 1/16/64, 1-2 handler threads.\n"
-		   "  --pages N  pages per run (default 16384 = 64 MiB)\n");
+		   "handler, fault-around 1/16/64, 1-2 handler threads and\n"
+		   "as many faulting threads; the floor has one handler.\n"
+		   "  --pages N   pages per run (default 16384 = 64 MiB)\n"
+		   "  --repeat R  runs of each, median reported (default 3)\n");
+}
+
+/* One measurement of each engine, @repeat times interleaved; the median
+ * run (by pages/s) of each is reported, so a burst of noise on this shared
+ * machine hits all three alike. */
+struct result {
+	struct samples lat;
+	uint64_t ns;
+};
+
+static int cmp_ns(const void *a, const void *b)
+{
+	const struct result *x = a, *y = b;
+
+	return x->ns < y->ns ? -1 : x->ns > y->ns;
+}
+
+static int measure(uint8_t *src, uint64_t nr_pages, unsigned int fa,
+		   unsigned int h, unsigned int repeat)
+{
+	struct result res[4][9] = {};
+	int ret = 0;
+
+	/* [0] floor anon, [1] gmem anon, [2] floor memfd, [3] gmem memfd */
+	for (unsigned int k = 0; k < repeat && !ret; k++) {
+		ret = floor_run(src, nr_pages, false, fa, h, &res[0][k].lat,
+				&res[0][k].ns);
+		if (!ret)
+			ret = gmem_run(src, nr_pages, GMEM_BACKING_ANON, fa, h,
+				       &res[1][k].lat, &res[1][k].ns);
+		if (!ret)
+			ret = floor_run(src, nr_pages, true, fa, h,
+					&res[2][k].lat, &res[2][k].ns);
+		if (!ret)
+			ret = gmem_run(src, nr_pages, GMEM_BACKING_MEMFD, fa, h,
+				       &res[3][k].lat, &res[3][k].ns);
+	}
+	if (ret < 0) {
+		fprintf(stderr, "fault-bench: %s\n", strerror(-ret));
+		return ret;
+	}
+	for (int e = 0; e < 4; e++) {
+		struct result *m;
+		double floor_pps;
+
+		qsort(res[e], repeat, sizeof(res[e][0]), cmp_ns);
+		m = &res[e][repeat / 2];
+		floor_pps = nr_pages / (res[e & ~1][repeat / 2].ns / 1e9);
+		emit(e & 1 ? "gmem" : "floor", e & 2 ? "memfd" : "anon", fa,
+		     e & 1 ? h : 1, nr_pages, &m->lat, m->ns,
+		     e & 1 ? floor_pps : 0);
+	}
+	for (int e = 0; e < 4; e++)
+		for (unsigned int k = 0; k < repeat; k++)
+			samples_free(&res[e][k].lat);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pages", required_argument, NULL, 'p' },
+		{ "repeat", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	static const unsigned int fas[] = { 1, 16, 64 };
 	uint64_t nr_pages = 16384;
+	unsigned int repeat = 3;
 	uint8_t *src;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:r:h", opts, NULL)) != -1) {
 		if (c == 'p') {
 			nr_pages = strtoull(optarg, NULL, 0);
+		} else if (c == 'r') {
+			repeat = atoi(optarg);
 		} else {
 			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? 0 : 2;
 		}
 	}
 	nr_pages &= ~127ULL;
-	if (!nr_pages) {
-		fprintf(stderr, "fault-bench: --pages must be >= 128\n");
+	if (!nr_pages || repeat < 1 || repeat > 9) {
+		fprintf(stderr, "fault-bench: --pages must be >= 128, "
+				"--repeat 1..9\n");
 		return 2;
 	}
 	src = malloc(nr_pages * PAGE);
+	if (!src)
+		return 1;
 	memset(src, 0x42, nr_pages * PAGE);
-	for (size_t i = 0; i < sizeof(fas) / sizeof(fas[0]); i++) {
-		for (unsigned int h = 1; h <= 2; h++) {
-			struct samples lf = {}, lg = {}, lm = {};
-			uint64_t nf = 0, ng = 0, nm = 0;
-			double floor_pps;
-			int ret = floor_run(src, nr_pages, fas[i], h, &lf, &nf);
-
-			if (ret < 0) {
-				fprintf(stderr, "fault-bench: userfaultfd: %s\n",
-					strerror(-ret));
+	for (size_t i = 0; i < sizeof(fas) / sizeof(fas[0]); i++)
+		for (unsigned int h = 1; h <= 2; h++)
+			if (measure(src, nr_pages, fas[i], h, repeat) < 0)
 				return 1;
-			}
-			floor_pps = nr_pages / (nf / 1e9);
-			emit("floor", "anon", fas[i], 1, nr_pages, &lf, nf, 0);
-			if (gmem_run(src, nr_pages, GMEM_BACKING_ANON, fas[i], h,
-				     &lg, &ng) == 0)
-				emit("gmem", "anon", fas[i], h, nr_pages, &lg, ng,
-				     floor_pps);
-			if (gmem_run(src, nr_pages, GMEM_BACKING_MEMFD, fas[i], h,
-				     &lm, &nm) == 0)
-				emit("gmem", "memfd", fas[i], h, nr_pages, &lm, nm,
-				     floor_pps);
-			samples_free(&lf);
-			samples_free(&lg);
-			samples_free(&lm);
-		}
-	}
 	free(src);
 	return 0;
 }

@@ -254,8 +254,11 @@ struct gmem_source;
  * Called from fault-handler threads, possibly several at once for
  * disjoint ranges. Must not touch the region itself (its pages may be
  * missing: that would deadlock the handler).
- * Return: 0, or a negative errno that fails the fault (the faulting thread
- *         then gets SIGBUS if the region is destroyed; see gmem_region_detach).
+ * Return: 0, or a negative errno: the run is left missing and counted in
+ *         gmem_fault_stats.errors; the faulting thread keeps waiting until
+ *         the page is installed later (another fault's run, or
+ *         gmem_region_fill()) or the owner's userfaultfd is closed (the
+ *         range is then unregistered and the page reads as zeros).
  */
 typedef int (*gmem_fill_fn)(void *ctx, uint64_t pgoff, uint64_t nr_pages,
 			    void *dst);
