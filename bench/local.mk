@@ -15,3 +15,10 @@ bench_gmem_replay_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
 bench_gmem_replay_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 	$(ZLIB_LIBS) -lpthread
 EXTRA_DIST += bench/REPLAY.md
+
+# Dirty log: collect time vs size and dirty fraction, write-loop slowdown.
+GMEM_BENCHES += bench/dirty-bench
+bench_dirty_bench_SOURCES = bench/dirty-bench.c bench/stats.c bench/stats.h
+bench_dirty_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
+bench_dirty_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
+	-lpthread

@@ -45,8 +45,8 @@ void install_unclaim(struct gmem_region *r, uint64_t pgoff, uint64_t nr)
 /* Puts @data into the page cache without mapping it anywhere: writing
  * through the alias instead would take one page fault per 4 KiB page.
  * hugetlbfs has no write(2), and one fault per 2 MiB page is cheap. */
-static int cache_write(struct gmem_region *r, uint64_t off, uint64_t len,
-		       const uint8_t *data)
+int install_cache_write(struct gmem_region *r, uint64_t off, uint64_t len,
+			const uint8_t *data)
 {
 	uint64_t done = 0;
 
@@ -75,7 +75,7 @@ int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	int ret = 0;
 
 	if (r->alias && data)
-		ret = cache_write(r, off, len, data);
+		ret = install_cache_write(r, off, len, data);
 	pthread_rwlock_rdlock(&r->wp_lock);
 	if (!ret)
 		ret = uffd_install(r, off, len, r->alias ? NULL : data, &eexist);

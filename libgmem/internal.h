@@ -159,6 +159,11 @@ uint64_t install_claim(struct gmem_region *r, uint64_t *pgoff, uint64_t end,
 int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 		   const void *data);
 void install_unclaim(struct gmem_region *r, uint64_t pgoff, uint64_t nr);
+/* Writes @len bytes at byte offset @off of an fd-backed region into its page
+ * cache without mapping them (install_commit's first step); also used to
+ * land pre-copy pages that are not installed yet. Returns 0 or -errno. */
+int install_cache_write(struct gmem_region *r, uint64_t off, uint64_t len,
+			const uint8_t *data);
 
 /* --- source.c ------------------------------------------------------------ */
 struct source_ops {

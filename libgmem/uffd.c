@@ -75,7 +75,9 @@ int uffd_open(uint64_t want_features, uint64_t *got_features)
 		close(fd);
 		return ret;
 	}
-	*got_features = feat;
+	/* UFFDIO_API answers with every feature the kernel has, not the ones
+	 * enabled: on success those are exactly the ones asked for. */
+	*got_features = want_features;
 	return fd;
 }
 
