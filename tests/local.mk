@@ -18,12 +18,43 @@ tests_test_region_LDADD = $(TEST_LDADD)
 tests_test_fault_SOURCES = tests/test-fault.c tests/helpers.c tests/helpers.h
 tests_test_fault_CFLAGS = $(TEST_CFLAGS)
 tests_test_fault_LDADD = $(TEST_LDADD)
+check_PROGRAMS += tests/test-dirty
+TESTS += tests/test-dirty
+tests_test_dirty_SOURCES = tests/test-dirty.c tests/helpers.c tests/helpers.h
+tests_test_dirty_CFLAGS = $(TEST_CFLAGS)
+tests_test_dirty_LDADD = $(TEST_LDADD) -lpthread
 # The trace parser of gmem-replay, compiled in directly.
 check_PROGRAMS += tests/test-trace
 TESTS += tests/test-trace
 tests_test_trace_SOURCES = tests/test-trace.c bench/trace.c bench/trace.h
 tests_test_trace_CFLAGS = $(TEST_CFLAGS)
 tests_test_trace_LDADD = $(CRITERION_LIBS) $(ZLIB_LIBS)
+# gmem-replay handed from a paused source to an --incoming destination.
+check_PROGRAMS += tests/test-replay
+TESTS += tests/test-replay
+tests_test_replay_SOURCES = tests/test-replay.c tests/helpers.c tests/helpers.h
+tests_test_replay_CFLAGS = $(TEST_CFLAGS) $(JSONC_CFLAGS) \
+	-DGMEM_REPLAY_BIN='"$(abs_top_builddir)/bench/gmem-replay"'
+tests_test_replay_LDADD = $(TEST_LDADD) $(JSONC_LIBS)
+# Page server and remote source: two processes on loopback.
+check_PROGRAMS += tests/test-remote
+TESTS += tests/test-remote
+tests_test_remote_SOURCES = tests/test-remote.c tests/helpers.c tests/helpers.h
+tests_test_remote_CFLAGS = $(TEST_CFLAGS)
+tests_test_remote_LDADD = $(TEST_LDADD) -lpthread
+# The wire protocol's encoder and checks, compiled in directly.
+check_PROGRAMS += tests/test-proto
+TESTS += tests/test-proto
+tests_test_proto_SOURCES = tests/test-proto.c libgmem/proto.c libgmem/proto.h
+tests_test_proto_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
+tests_test_proto_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS)
+tests_test_proto_LDADD = $(CRITERION_LIBS) $(ISAL_LIBS)
+# The migration engine in every mode, two processes on loopback.
+check_PROGRAMS += tests/test-migrate
+TESTS += tests/test-migrate
+tests_test_migrate_SOURCES = tests/test-migrate.c tests/helpers.c tests/helpers.h
+tests_test_migrate_CFLAGS = $(TEST_CFLAGS) $(XXHASH_CFLAGS)
+tests_test_migrate_LDADD = $(TEST_LDADD) $(XXHASH_LIBS) -lpthread
 endif
 
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).

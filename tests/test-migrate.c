@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-migrate.c - the migration engine between two processes on loopback:
+ * in every mode a region that a writer thread keeps changing until the pause
+ * ends up at the destination byte for byte (the engine's per-page digests,
+ * plus a whole-region checksum carried in the device state), while the
+ * destination's workload reads pages during post-copy. Bad parameters and a
+ * missing source give clear errors.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "helpers.h"
+
+TestSuite(migrate, .init = require_uffd);
+
+#define NR_PAGES 2048ULL
+#define PS 4096ULL
+
+/* The device state this test's "workload" carries. */
+struct state {
+	uint64_t writes;
+	uint64_t checksum; /* XXH3 of the whole region at the pause */
+};
+
+struct writer {
+	uint8_t *base;
+	volatile bool stop;
+	uint64_t writes;
+	pthread_t tid;
+};
+
+/* Rewrites a few pages every 200 us, slowly enough for pre-copy to
+ * converge, often enough that every round finds dirty pages. */
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+	unsigned int seed = 42;
+
+	while (!w->stop) {
+		uint64_t p = rand_r(&seed) % NR_PAGES;
+
+		((volatile uint64_t *)(w->base + p * PS))[p % 512] = ++w->writes;
+		usleep(200);
+	}
+	return NULL;
+}
+
+static int src_pause(void *ctx, void *buf, size_t *len)
+{
+	struct writer *w = ctx;
+	struct state st;
+
+	w->stop = true;
+	pthread_join(w->tid, NULL);
+	st.writes = w->writes;
+	st.checksum = XXH3_64bits(w->base, NR_PAGES * PS);
+	memcpy(buf, &st, sizeof(st));
+	*len = sizeof(st);
+	return 0;
+}
+
+/* What the destination child found, in shared memory. */
+struct dest_out {
+	int ret;
+	int resumed;
+	struct state got;
+	uint64_t checksum;
+	struct gmem_migrate_stats st;
+};
+
+struct dest_ctx {
+	struct dest_out *out;
+	struct gmem_region *r;
+	pthread_t reader;
+};
+
+/* The resumed workload: reads pages at once, during post-copy. */
+static void *dest_read(void *arg)
+{
+	struct dest_ctx *d = arg;
+	volatile uint8_t *p = gmem_region_addr(d->r);
+	uint64_t sum = 0;
+
+	for (uint64_t i = 0; i < NR_PAGES; i += 7)
+		sum += p[((i * 13) % NR_PAGES) * PS];
+	return (void *)(uintptr_t)sum;
+}
+
+static int dest_resume(void *ctx, const void *buf, size_t len)
+{
+	struct dest_ctx *d = ctx;
+
+	if (len != sizeof(struct state))
+		return -EPROTO;
+	memcpy(&d->out->got, buf, len);
+	d->out->resumed = 1;
+	return -pthread_create(&d->reader, NULL, dest_read, d);
+}
+
+static void dest_child(const char *addr, struct dest_out *out)
+{
+	struct gmem_migrate_params p = { .wait_ms = 20000 };
+	struct gmem_migrate_ops ops = { .resume = dest_resume };
+	struct dest_ctx d = { .out = out };
+
+	d.r = region_new(NR_PAGES, 0, GMEM_BACKING_MEMFD, GMEM_REGION_MISSING);
+	out->ret = gmem_migrate_dest(d.r, addr, &p, &ops, &d, &out->st);
+	if (out->resumed)
+		pthread_join(d.reader, NULL);
+	if (out->ret == 0)
+		out->checksum = XXH3_64bits(gmem_region_addr(d.r),
+					    NR_PAGES * PS);
+	gmem_region_destroy(d.r);
+	_exit(0);
+}
+
+static void migrate_in_mode(uint32_t mode)
+{
+	struct gmem_migrate_params p = { .mode = mode, .wait_ms = 20000,
+					 .downtime_ms = 1000 };
+	struct gmem_migrate_ops ops = { .pause = src_pause };
+	struct dest_out *out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct gmem_region *r = region_new(NR_PAGES, 0, GMEM_BACKING_MEMFD, 0);
+	struct gmem_migrate_stats st;
+	struct writer w = { .base = gmem_region_addr(r) };
+	char addr[32];
+	int ret, status;
+	pid_t pid;
+
+	pattern_fill(w.base, 9, 0, NR_PAGES, PS);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", 30000 + getpid() % 20000);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		dest_child(addr, out);
+	pthread_create(&w.tid, NULL, writer_run, &w);
+	ret = gmem_migrate_source(r, addr, &p, &ops, &w, &st);
+	if (!w.stop) {
+		w.stop = true;
+		pthread_join(w.tid, NULL);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect_eq(out->ret, 0, "destination: %s", strerror(-out->ret));
+	cr_assert_eq(ret, 0, "source: %s", strerror(-ret));
+	cr_assert_eq(out->ret, 0);
+	cr_expect_eq(out->got.writes, w.writes, "device state carried");
+	cr_expect_eq(out->checksum, out->got.checksum,
+		     "destination region differs from the source's at pause");
+	cr_expect_eq(st.pages.mismatches, 0);
+	cr_expect(out->st.resume_ns && out->st.complete_ns >= out->st.resume_ns);
+	switch (mode) {
+	case GMEM_MIGRATE_POSTCOPY:
+		cr_expect_eq(st.precopy_pages + st.freeze_pages, 0);
+		cr_expect_eq(out->st.pages.urgent_pages +
+				     out->st.pages.pushed_pages, NR_PAGES,
+			     "every page comes after the resume");
+		break;
+	case GMEM_MIGRATE_PRECOPY:
+		cr_expect(st.converged, "a slow writer converges");
+		cr_expect_geq(st.rounds, 1);
+		cr_expect_gt(st.freeze_pages, 0, "pages written since the "
+			     "last round go in the freeze");
+		cr_expect_eq(out->st.pages.urgent_pages, 0);
+		break;
+	case GMEM_MIGRATE_HYBRID:
+		cr_expect_eq(st.rounds, 3, "full pass + 2 rounds");
+		cr_expect_eq(out->st.stale_pages, st.stale_pages,
+			     "the destination learns the source's figures");
+		break;
+	case GMEM_MIGRATE_STOP_AND_COPY:
+		cr_expect_eq(st.freeze_pages, NR_PAGES);
+		cr_expect_eq(out->st.pages.urgent_pages, 0);
+		break;
+	}
+	gmem_region_destroy(r);
+	munmap(out, sizeof(*out));
+}
+
+Test(migrate, postcopy_moves_every_page, .timeout = 90)
+{
+	migrate_in_mode(GMEM_MIGRATE_POSTCOPY);
+}
+
+Test(migrate, precopy_converges_on_a_slow_writer, .timeout = 90)
+{
+	migrate_in_mode(GMEM_MIGRATE_PRECOPY);
+}
+
+Test(migrate, hybrid_fetches_stale_pages_again, .timeout = 90)
+{
+	migrate_in_mode(GMEM_MIGRATE_HYBRID);
+}
+
+Test(migrate, stop_and_copy_sends_all_in_the_freeze, .timeout = 90)
+{
+	migrate_in_mode(GMEM_MIGRATE_STOP_AND_COPY);
+}
+
+static int no_pause(void *ctx, void *buf, size_t *len)
+{
+	return -ENOSYS;
+}
+
+static int no_resume(void *ctx, const void *buf, size_t len)
+{
+	return -ENOSYS;
+}
+
+Test(migrate, rejects_bad_parameters, .timeout = 10)
+{
+	struct gmem_region *r = region_new(16, 0, GMEM_BACKING_MEMFD, 0);
+	struct gmem_migrate_ops src_ops = { .pause = no_pause };
+	struct gmem_migrate_ops dst_ops = { .resume = no_resume };
+	struct gmem_migrate_ops none = {};
+	struct gmem_migrate_stats st;
+	struct gmem_migrate_params bad_mode = { .mode = 9 };
+	struct gmem_migrate_params bad_resv = { .resv = { 1 } };
+	struct gmem_migrate_params bad_fa = { .fault_around = 3 };
+	struct gmem_migrate_params ok = {};
+
+	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &bad_mode, &src_ops,
+					 NULL, &st), -EINVAL);
+	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &bad_resv, &src_ops,
+					 NULL, &st), -EINVAL);
+	cr_expect_eq(gmem_migrate_dest(r, "127.0.0.1:1", &bad_fa, &dst_ops,
+				       NULL, &st), -EINVAL);
+	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &ok, &none, NULL,
+					 &st), -EINVAL, "pause is required");
+	cr_expect_eq(gmem_migrate_dest(r, "127.0.0.1:1", &ok, &none, NULL,
+				       &st), -EINVAL, "resume is required");
+	cr_expect_eq(gmem_migrate_source(r, NULL, &ok, &src_ops, NULL, &st),
+		     -EINVAL);
+	cr_expect_str_eq(gmem_migrate_mode_name(GMEM_MIGRATE_HYBRID), "hybrid");
+	cr_expect_null(gmem_migrate_mode_name(7));
+	gmem_region_destroy(r);
+}
+
+Test(migrate, missing_source_is_a_clear_error, .timeout = 30)
+{
+	struct gmem_region *r = region_new(16, 0, GMEM_BACKING_MEMFD,
+					   GMEM_REGION_MISSING);
+	struct gmem_migrate_ops ops = { .resume = no_resume };
+	struct gmem_migrate_params p = { .wait_ms = 1000 };
+	struct gmem_migrate_stats st;
+	int ret = gmem_migrate_dest(r, "127.0.0.1:9", &p, &ops, NULL, &st);
+
+	cr_expect(ret == -ECONNREFUSED || ret == -ETIMEDOUT,
+		  "got %d (%s)", ret, strerror(-ret));
+	cr_expect_eq(st.resume_ns, 0, "the workload was never resumed");
+	cr_expect_eq(gmem_region_nr_present(r), 0);
+	gmem_region_destroy(r);
+}
