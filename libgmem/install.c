@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "internal.h"
 
@@ -67,6 +68,37 @@ int install_cache_write(struct gmem_region *r, uint64_t off, uint64_t len,
 	return 0;
 }
 
+int region_record_digests(struct gmem_region *r)
+{
+	uint64_t *d, *none = NULL;
+
+	if (__atomic_load_n(&r->installed_digests, __ATOMIC_ACQUIRE))
+		return 0;
+	d = calloc(r->nr_pages, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	/* Another caller may race to set it: keep the first. */
+	if (!__atomic_compare_exchange_n(&r->installed_digests, &none, d, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		free(d);
+	return 0;
+}
+
+/* Hashes the pages' bytes as they are about to be mapped; the page cache
+ * copy is read through the alias when the caller wrote it there. */
+static void record_digests(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
+			   const uint8_t *data)
+{
+	uint64_t *d = __atomic_load_n(&r->installed_digests, __ATOMIC_ACQUIRE);
+	const uint8_t *p = data ? data : r->alias + (pgoff << r->page_shift);
+
+	if (!d)
+		return;
+	for (uint64_t i = 0; i < nr; i++)
+		d[pgoff + i] = XXH3_64bits(p + (i << r->page_shift),
+					   r->page_size);
+}
+
 int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 		   const void *data)
 {
@@ -74,6 +106,7 @@ int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	uint64_t eexist = 0;
 	int ret = 0;
 
+	record_digests(r, pgoff, nr, data);
 	if (r->alias && data)
 		ret = install_cache_write(r, off, len, data);
 	pthread_rwlock_rdlock(&r->wp_lock);

@@ -72,6 +72,11 @@ struct gmem_region {
 	void (*dirty_installed)(struct gmem_region *r, uint64_t pgoff,
 				uint64_t nr);
 	struct bitmap pending;      /* faults read while no source was attached */
+	/* XXH3-64 of each page as it was installed, kept while a migration
+	 * must confirm its pages (region_record_digests()): the workload may
+	 * rewrite a page right after its install, so the completion check
+	 * compares these, never the page's current bytes. NULL otherwise. */
+	uint64_t *installed_digests;
 
 	struct {
 		uint64_t faults, faults_present, pages_installed, installs,
@@ -156,6 +161,8 @@ int64_t install_data(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
  */
 uint64_t install_claim(struct gmem_region *r, uint64_t *pgoff, uint64_t end,
 		       uint64_t max);
+/* Starts recording r->installed_digests (idempotent): 0 or -ENOMEM. */
+int region_record_digests(struct gmem_region *r);
 int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 		   const void *data);
 void install_unclaim(struct gmem_region *r, uint64_t pgoff, uint64_t nr);

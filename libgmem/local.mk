@@ -13,7 +13,17 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/fault.c \
 	libgmem/source.c \
 	libgmem/attach.c \
-	libgmem/share.c
+	libgmem/digest.c \
+	libgmem/proto.h libgmem/proto.c \
+	libgmem/transport/transport.h libgmem/transport/tcp.c \
+	libgmem/wire.h libgmem/wire.c \
+	libgmem/server.c \
+	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
+	libgmem/dirty.h libgmem/dirty.c libgmem/dirty-async.c \
+	libgmem/dirty-sync.c libgmem/dirty-softdirty.c \
+	libgmem/share.c \
+	libgmem/migrate.h libgmem/migrate.c \
+	libgmem/migrate-source.c libgmem/migrate-dest.c
 libgmem_libgmem_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
 libgmem_libgmem_la_CFLAGS = $(AM_CFLAGS) \
 	$(URING_CFLAGS) $(XXHASH_CFLAGS) $(ISAL_CFLAGS)

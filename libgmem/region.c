@@ -262,6 +262,7 @@ void gmem_region_destroy(struct gmem_region *r)
 	bitmap_free(&r->claimed);
 	bitmap_free(&r->present);
 	bitmap_free(&r->pending);
+	free(r->installed_digests);
 	pthread_mutex_destroy(&r->lock);
 	pthread_rwlock_destroy(&r->wp_lock);
 	free(r);

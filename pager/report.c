@@ -121,9 +121,13 @@ static void add_workload_view(json_object *rep,
 		freeze_ms = (first - w->src_last_write_ns) / 1e6;
 		add_num(rep, "freeze_ms", freeze_ms);
 	}
-	if (w->src_steps)
-		json_object_object_add(split, "before",
-				       json_object_get(w->src_steps));
+	if (w->src_steps) {
+		v = json_object_new_object();
+		add_int(v, "count", json_int(w->src_steps, "count"));
+		add_num(v, "p50_ms", json_int(w->src_steps, "p50_ns") / 1e6);
+		add_num(v, "p99_ms", json_int(w->src_steps, "p99_ns") / 1e6);
+		json_object_object_add(split, "before", v);
+	}
 	json_object_object_get_ex(w->after, "recent_steps", &steps);
 	json_object_object_add(split, "during",
 			       steps_between(steps, st->resume_ns,

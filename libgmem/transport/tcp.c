@@ -28,12 +28,21 @@
 #define MAX_CONNS 16
 #define RETRY_MS 20
 
+/* Sends of one connection: the one in flight, then those waiting for it.
+ * io_uring may retry two in-flight sends of one socket in either order
+ * once the socket has room, so only one is ever handed to it. */
+struct send_queue {
+	struct transport_req *busy;
+	struct transport_req *head, *tail;
+};
+
 struct tcp_ep {
 	struct io_uring ring;
 	bool fixed; /* receive buffer registered: READ_FIXED */
 	unsigned int inflight;
 	unsigned int nr_conns;
 	int fds[MAX_CONNS];
+	struct send_queue sq[MAX_CONNS];
 };
 
 /* Splits "host:port" or "[v6]:port" into its parts; host "" or "*" = any. */
@@ -264,6 +273,39 @@ static int queue_req(struct tcp_ep *ep, struct transport_req *q)
 	return 0;
 }
 
+/* Hands a send to the ring, or queues it behind the one in flight. */
+static int queue_send(struct tcp_ep *ep, struct transport_req *q)
+{
+	struct send_queue *sq = &ep->sq[q->conn];
+
+	if (!sq->busy) {
+		sq->busy = q;
+		return queue_req(ep, q);
+	}
+	q->next = NULL;
+	if (sq->tail)
+		sq->tail->next = q;
+	else
+		sq->head = q;
+	sq->tail = q;
+	return 0;
+}
+
+/* A send finished: the next one of its connection may go. */
+static int send_next(struct tcp_ep *ep, unsigned int conn)
+{
+	struct send_queue *sq = &ep->sq[conn];
+	struct transport_req *q = sq->head;
+
+	sq->busy = q;
+	if (!q)
+		return 0;
+	sq->head = q->next;
+	if (!sq->head)
+		sq->tail = NULL;
+	return queue_req(ep, q);
+}
+
 static int tcp_submit(struct transport *t, struct transport_req **reqs,
 		      unsigned int nr)
 {
@@ -271,11 +313,14 @@ static int tcp_submit(struct transport *t, struct transport_req **reqs,
 	int ret;
 
 	for (unsigned int i = 0; i < nr; i++) {
-		if (reqs[i]->conn >= ep->nr_conns || !reqs[i]->len)
+		struct transport_req *q = reqs[i];
+
+		if (q->conn >= ep->nr_conns || !q->len)
 			return -EINVAL;
-		reqs[i]->done = 0;
-		reqs[i]->res = 0;
-		ret = queue_req(ep, reqs[i]);
+		q->done = 0;
+		q->res = 0;
+		ret = q->dir == TRANSPORT_SEND ? queue_send(ep, q)
+					       : queue_req(ep, q);
 		if (ret < 0)
 			return ret;
 	}
@@ -296,6 +341,8 @@ static bool complete_one(struct tcp_ep *ep, struct transport_req *q, int res,
 	if (res == 0 && q->done < q->len)
 		res = -ECONNRESET; /* the peer closed the stream */
 	q->res = res < 0 ? res : 0;
+	if (q->dir == TRANSPORT_SEND && send_next(ep, q->conn) == 0)
+		*resubmit = true;
 	return true;
 }
 

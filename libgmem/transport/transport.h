@@ -22,7 +22,9 @@ enum transport_dir {
  * once all bytes moved (res = 0) or on error (res = -errno; -ECONNRESET when
  * the peer closed the stream). @buf must lie inside the endpoint's
  * registered buffer when there is one. The caller owns the request and
- * keeps it alive until it completes.
+ * keeps it alive until it completes. Sends on one connection go out and
+ * complete in submission order, one after the other (two sends in flight on
+ * one stream could interleave their bytes).
  */
 struct transport_req {
 	unsigned int conn;
@@ -32,6 +34,7 @@ struct transport_req {
 	uint32_t done;    /* bytes moved so far (transport's) */
 	int res;
 	void *user;
+	struct transport_req *next; /* transport's: queued behind a send */
 };
 
 struct transport;

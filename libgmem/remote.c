@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: MIT
+/*
+ * remote.c - the destination end of a page server session: connecting and
+ * the HELLO exchange, receiving pre-copy pages and the switchover state,
+ * dispatching every checked frame, and the public accessors. The page source
+ * built on it (urgent requests, receive thread) is in source-remote.c.
+ */
+#include <endian.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "remote.h"
+
+int rm_fail(struct gmem_remote *rm, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&rm->lock);
+	if (rm->phase != RM_FAILED && rm->phase != RM_DONE) {
+		va_start(ap, fmt);
+		vsnprintf(rm->err, sizeof(rm->err), fmt, ap);
+		va_end(ap);
+		rm->error = ret;
+		rm->phase = RM_FAILED;
+		pthread_cond_broadcast(&rm->cond);
+	}
+	pthread_mutex_unlock(&rm->lock);
+	return ret;
+}
+
+enum rm_phase rm_phase(struct gmem_remote *rm)
+{
+	enum rm_phase p;
+
+	pthread_mutex_lock(&rm->lock);
+	p = rm->phase;
+	pthread_mutex_unlock(&rm->lock);
+	return p;
+}
+
+void rm_set_phase(struct gmem_remote *rm, enum rm_phase phase)
+{
+	pthread_mutex_lock(&rm->lock);
+	if (rm->phase != RM_FAILED)
+		rm->phase = phase;
+	pthread_cond_broadcast(&rm->cond);
+	pthread_mutex_unlock(&rm->lock);
+}
+
+int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
+		const void *payload)
+{
+	uint8_t hdr[PROTO_HDR_LEN];
+	int ret;
+
+	pthread_mutex_lock(&rm->ctl_lock);
+	h->seq = rm->ctl_seq++;
+	proto_encode(hdr, h, payload);
+	ret = rm->t.ops->send_now(&rm->t, 0, hdr, sizeof(hdr));
+	if (ret == 0 && h->len)
+		ret = rm->t.ops->send_now(&rm->t, 0, payload, h->len);
+	pthread_mutex_unlock(&rm->ctl_lock);
+	return ret;
+}
+
+static int check_params(const struct gmem_remote_params *p,
+			unsigned int *nr_bulk, int *wait_ms)
+{
+	*nr_bulk = 1;
+	*wait_ms = 10000;
+	if (!p)
+		return 0;
+	if (p->flags || p->resv0 || p->nr_bulk > PROTO_MAX_BULK)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
+		if (p->resv[i])
+			return -EINVAL;
+	if (p->nr_bulk)
+		*nr_bulk = p->nr_bulk;
+	if (p->connect_ms)
+		*wait_ms = p->connect_ms;
+	return 0;
+}
+
+static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
+{
+	size_t per_conn = PROTO_HDR_LEN + PROTO_MAX_PAYLOAD;
+	pthread_condattr_t ca;
+
+	rm->mem_len = nr_conns * per_conn;
+	rm->mem = aligned_alloc(4096, rm->mem_len);
+	if (!rm->mem)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < nr_conns; i++)
+		wire_rx_init(&rm->rx[i], i, rm->mem + i * per_conn,
+			     PROTO_MAX_PAYLOAD);
+	pthread_mutex_init(&rm->lock, NULL);
+	pthread_mutex_init(&rm->ctl_lock, NULL);
+	pthread_condattr_init(&ca);
+	/* gmem_remote_wait() computes its deadline on the monotonic clock. */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rm->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return transport_tcp_ops.init(&rm->t, 64, rm->mem, rm->mem_len);
+}
+
+/* Opens connection @idx and exchanges HELLO on it. */
+static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
+		     unsigned int nr_bulk, int wait_ms)
+{
+	uint8_t buf[PROTO_HDR_LEN + PROTO_HELLO_LEN];
+	struct proto_hello srv, me = {
+		.role = idx ? PROTO_ROLE_BULK : PROTO_ROLE_CONTROL,
+		.features = PROTO_FEATURES, .session = rm->session,
+		.nr_bulk = idx ? 0 : nr_bulk,
+	};
+	int64_t wait_ns = wait_ms < 0 ? -1 : wait_ms * 1000000LL;
+	const char *why = "";
+	int fd, ret;
+
+	fd = rm->t.ops->connect(addr, wait_ms);
+	if (fd < 0)
+		return rm_fail(rm, fd, "connect %s: %s", addr, strerror(-fd));
+	ret = rm->t.ops->add_conn(&rm->t, fd);
+	if (ret < 0) {
+		close(fd);
+		return rm_fail(rm, ret, "too many connections");
+	}
+	ret = wire_hello_send(&rm->t, idx, buf, 0, &me, wait_ns);
+	if (ret < 0)
+		return rm_fail(rm, ret, "HELLO: %s", strerror(-ret));
+	ret = wire_hello_recv(&rm->t, &rm->rx[idx], &srv, wait_ns, &why);
+	if (ret == 0 && srv.role != PROTO_ROLE_SERVER)
+		ret = -EPROTO, why = "HELLO: peer is not a page server";
+	if (ret == 0 && idx && (srv.session != rm->session ||
+				srv.page_size != rm->geom.page_size ||
+				srv.nr_pages != rm->geom.nr_pages))
+		ret = -EPROTO, why = "HELLO: bulk connection reached another session";
+	if (ret < 0)
+		return rm_fail(rm, ret, "connection %u: %s", idx, why);
+	rm->geom.page_size = srv.page_size;
+	rm->geom.nr_pages = srv.nr_pages;
+	rm->session = srv.session;
+	return 0;
+}
+
+int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
+			struct gmem_remote **out)
+{
+	struct gmem_remote *rm;
+	unsigned int nr_bulk;
+	int wait_ms, ret;
+
+	if (!addr || !out)
+		return -EINVAL;
+	ret = check_params(p, &nr_bulk, &wait_ms);
+	if (ret < 0)
+		return ret;
+	rm = calloc(1, sizeof(*rm));
+	if (!rm)
+		return -ENOMEM;
+	ret = remote_alloc(rm, 1 + nr_bulk);
+	for (unsigned int i = 0; ret == 0 && i <= nr_bulk; i++)
+		ret = open_conn(rm, addr, i, nr_bulk, wait_ms);
+	rm->nr_conns = 1 + nr_bulk;
+	rm->ctl_seq = 1;
+	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
+		ret = wire_rx_start(&rm->t, &rm->rx[i]);
+	if (ret < 0) {
+		gmem_remote_destroy(rm);
+		return ret;
+	}
+	*out = rm;
+	return 0;
+}
+
+uint32_t gmem_remote_page_size(const struct gmem_remote *rm)
+{
+	return rm->geom.page_size;
+}
+
+uint64_t gmem_remote_nr_pages(const struct gmem_remote *rm)
+{
+	return rm->geom.nr_pages;
+}
+
+static int handle_precopy(struct gmem_remote *rm, const struct proto_hdr *h,
+			  const uint8_t *payload)
+{
+	int ret;
+
+	if (rm->phase != RM_PRECOPY ||
+	    (rm->state_in && rm->precopy_frames >= rm->precopy_expected))
+		return rm_fail(rm, -EPROTO, "pre-copy page after switchover");
+	if (!rm->r->alias)
+		return rm_fail(rm, -EOPNOTSUPP,
+			       "pre-copy pages for an anonymous region");
+	ret = install_cache_write(rm->r, h->pgoff << rm->r->page_shift, h->len,
+				  payload);
+	if (ret < 0)
+		return rm_fail(rm, ret, "pre-copy write: %s", strerror(-ret));
+	bitmap_set_range(&rm->received, h->pgoff, h->nr);
+	rm->precopy_frames++;
+	stat_add(&rm->stats.precopy_pages, h->nr);
+	stat_add(&rm->stats.bytes, h->len);
+	return 0;
+}
+
+static int handle_stale(struct gmem_remote *rm, const struct proto_hdr *h,
+			const uint8_t *payload)
+{
+	if (rm->phase != RM_PRECOPY || rm->state_in)
+		return rm_fail(rm, -EPROTO, "STALE outside the switchover");
+	for (uint32_t i = 0; i < h->nr; i++) {
+		uint64_t w;
+
+		memcpy(&w, payload + i / 64 * 8, 8);
+		if ((le64toh(w) >> (i % 64)) & 1)
+			bitmap_set(&rm->stale, h->pgoff + i);
+	}
+	return 0;
+}
+
+static int handle_state(struct gmem_remote *rm, const struct proto_hdr *h,
+			const uint8_t *payload)
+{
+	if (rm->phase != RM_PRECOPY || rm->state_in)
+		return rm_fail(rm, -EPROTO, "STATE outside the switchover");
+	if (h->len) {
+		rm->state = malloc(h->len);
+		if (!rm->state)
+			return rm_fail(rm, -ENOMEM, "no memory for the state");
+		memcpy(rm->state, payload, h->len);
+	}
+	rm->state_len = h->len;
+	rm->precopy_expected = h->pgoff;
+	rm->state_in = true;
+	if (rm->precopy_frames > rm->precopy_expected)
+		return rm_fail(rm, -EPROTO, "more pre-copy frames than sent");
+	return 0;
+}
+
+static int handle_frame(struct gmem_remote *rm, const struct proto_hdr *h,
+			const uint8_t *payload)
+{
+	switch (h->type) {
+	case PROTO_PAGES:
+		if (h->flags & PROTO_F_PRECOPY)
+			return handle_precopy(rm, h, payload);
+		return rm_install_pages(rm, h, payload);
+	case PROTO_STALE:
+		return handle_stale(rm, h, payload);
+	case PROTO_STATE:
+		return handle_state(rm, h, payload);
+	case PROTO_DIGEST:
+		return rm_check_digests(rm, h, payload);
+	case PROTO_ERROR:
+		return rm_fail(rm, -ECONNABORTED, "server gave up: %.*s",
+			       (int)h->len, (const char *)payload);
+	default:
+		return rm_fail(rm, -EPROTO, "unexpected %s from the server",
+			       proto_type_name(h->type));
+	}
+}
+
+int rm_step(struct gmem_remote *rm, int64_t wait_ns)
+{
+	struct transport_req *done[RM_MAX_CONNS];
+	int n = rm->t.ops->poll(&rm->t, done, RM_MAX_CONNS, wait_ns);
+
+	if (n < 0)
+		return rm_fail(rm, n, "poll: %s", strerror(-n));
+	for (int i = 0; i < n; i++) {
+		struct wire_rx *rx = &rm->rx[done[i]->conn];
+		const char *why = "";
+		int ret = wire_rx_done(&rm->t, rx, &rm->geom, &why);
+
+		if (ret < 0)
+			return rm_fail(rm, ret, "connection %u: %s",
+				       done[i]->conn, why);
+		if (ret == 0)
+			continue;
+		ret = handle_frame(rm, &rx->hdr, wire_payload(rx));
+		if (ret == 0)
+			ret = wire_rx_start(&rm->t, rx);
+		if (ret < 0)
+			return rm_fail(rm, ret, "receive: %s", strerror(-ret));
+	}
+	return 0;
+}
+
+static int precopy_begin(struct gmem_remote *rm, struct gmem_region *r)
+{
+	if (!r || r->page_size != rm->geom.page_size ||
+	    r->nr_pages != rm->geom.nr_pages ||
+	    !(r->flags & GMEM_REGION_MISSING) || r->source)
+		return -EINVAL;
+	if (rm_phase(rm) != RM_CONNECTED)
+		return rm->error ? rm->error : -EALREADY;
+	rm->r = r;
+	if (bitmap_init(&rm->received, r->nr_pages, false) < 0 ||
+	    bitmap_init(&rm->stale, r->nr_pages, false) < 0)
+		return -ENOMEM;
+	rm_set_phase(rm, RM_PRECOPY);
+	return 0;
+}
+
+int64_t gmem_remote_precopy(struct gmem_remote *rm, struct gmem_region *r,
+			    int wait_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ULL;
+	int ret = precopy_begin(rm, r);
+
+	while (ret == 0 && !(rm->state_in &&
+			     rm->precopy_frames == rm->precopy_expected)) {
+		ret = rm_step(rm, RM_IO_WAIT_NS);
+		if (ret == 0 && wait_ms >= 0 && now_ns() > deadline)
+			ret = rm_fail(rm, -ETIMEDOUT, "pre-copy: timed out");
+	}
+	if (ret < 0)
+		return ret;
+	rm_set_phase(rm, RM_READY);
+	return rm->stats.precopy_pages;
+}
+
+int gmem_remote_state(const struct gmem_remote *rm, void *buf, size_t len)
+{
+	if (!rm->state_in)
+		return -EAGAIN;
+	if (len)
+		memcpy(buf, rm->state, len < rm->state_len ? len : rm->state_len);
+	return rm->state_len;
+}
+
+int gmem_remote_wait(struct gmem_remote *rm, int wait_ms)
+{
+	struct timespec ts;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += wait_ms / 1000;
+	ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&rm->lock);
+	while (rm->phase != RM_DONE && rm->phase != RM_FAILED && ret == 0)
+		ret = wait_ms < 0 ? pthread_cond_wait(&rm->cond, &rm->lock)
+				  : pthread_cond_timedwait(&rm->cond, &rm->lock,
+							   &ts);
+	if (rm->phase == RM_FAILED)
+		ret = rm->error;
+	else if (rm->phase == RM_DONE)
+		ret = rm->stats.mismatches ? -EIO : 0;
+	else
+		ret = -ETIMEDOUT;
+	pthread_mutex_unlock(&rm->lock);
+	return ret;
+}
+
+int64_t gmem_remote_mismatches(const struct gmem_remote *rm, uint64_t *pgoffs,
+			       uint64_t max)
+{
+	uint64_t n = rm->stats.mismatches;
+
+	for (uint64_t i = 0; i < n && i < max && i < RM_MISMATCH_KEEP; i++)
+		pgoffs[i] = rm->mismatch[i];
+	return n;
+}
+
+int gmem_remote_stats(const struct gmem_remote *rm,
+		      struct gmem_remote_stats *out)
+{
+	const uint64_t *in = (const uint64_t *)&rm->stats;
+	uint64_t *o = (uint64_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out) / 8; i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+	return 0;
+}
+
+int64_t gmem_remote_latencies(const struct gmem_remote *rm, uint64_t *ns,
+			      uint64_t max)
+{
+	struct gmem_remote *m = (struct gmem_remote *)rm;
+	uint64_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->nr_samples < max ? m->nr_samples : max;
+	if (n)
+		memcpy(ns, m->samples, n * sizeof(*ns));
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+const char *gmem_remote_error(const struct gmem_remote *rm)
+{
+	return rm->err;
+}
+
+void gmem_remote_destroy(struct gmem_remote *rm)
+{
+	if (!rm)
+		return;
+	if (rm->t.ops)
+		rm->t.ops->fini(&rm->t);
+	bitmap_free(&rm->received);
+	bitmap_free(&rm->stale);
+	bitmap_free(&rm->valid);
+	bitmap_free(&rm->requested);
+	pthread_mutex_destroy(&rm->lock);
+	pthread_mutex_destroy(&rm->ctl_lock);
+	pthread_cond_destroy(&rm->cond);
+	free(rm->digests);
+	free(rm->samples);
+	free(rm->state);
+	free(rm->mem);
+	free(rm);
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * remote.h - the destination end of a page server session, shared by
+ * remote.c (connection, pre-copy, frame handling, public accessors) and
+ * source-remote.c (the page source: urgent requests, the receive thread,
+ * completion check).
+ */
+#ifndef GMEM_REMOTE_H
+#define GMEM_REMOTE_H
+
+#include "internal.h"
+#include "wire.h"
+
+#define RM_MAX_CONNS (1 + PROTO_MAX_BULK)
+#define RM_OUTSTANDING 1024U    /* urgent requests timed at once */
+#define RM_MAX_SAMPLES (1U << 20)
+#define RM_MISMATCH_KEEP 64U
+#define RM_IO_WAIT_NS 2000000LL
+
+/*
+ * Phases. CONNECTED -> (gmem_remote_precopy) PRECOPY -> READY once the state
+ * and every pre-copy frame are in -> (attach) POSTCOPY -> (all present)
+ * VERIFYING -> DONE; any error -> FAILED. Written under @lock; the receive
+ * thread drives POSTCOPY onwards, the caller's thread the earlier ones.
+ */
+enum rm_phase {
+	RM_CONNECTED,
+	RM_PRECOPY,
+	RM_READY,
+	RM_POSTCOPY,
+	RM_VERIFYING,
+	RM_DONE,
+	RM_FAILED,
+};
+
+/* An urgent request in flight, for its service time. */
+struct rm_req {
+	uint64_t pgoff;
+	uint64_t t0_ns;
+	uint32_t nr;
+	bool used;
+};
+
+struct gmem_remote {
+	struct transport t;
+	unsigned int nr_conns;
+	struct wire_rx rx[RM_MAX_CONNS];
+	uint8_t *mem;
+	size_t mem_len;
+	struct proto_geom geom;
+	uint64_t session;
+	struct gmem_region *r;
+
+	/* Control-connection sends come from handler threads and the
+	 * receive thread: @ctl_lock orders them and guards @reqs. */
+	pthread_mutex_t ctl_lock;
+	uint32_t ctl_seq;
+	struct rm_req reqs[RM_OUTSTANDING];
+
+	struct bitmap received; /* pre-copy pages in the page cache */
+	struct bitmap stale;
+	struct bitmap valid;    /* received and not stale: no network needed */
+	struct bitmap requested;
+	uint64_t precopy_frames, precopy_expected;
+	bool state_in;
+	uint8_t *state;
+	uint32_t state_len;
+
+	struct gmem_source *src;
+	pthread_t io;
+	bool io_running;
+	bool stop;              /* atomic: the receive thread must return */
+	uint64_t installed;     /* atomic: pages this source installed */
+	uint64_t present_base;  /* pages present before attach */
+	uint64_t local_cursor;  /* next valid page the thread installs */
+	uint64_t *digests;      /* PROTO_MAX_DIGESTS local digests */
+	uint64_t digests_checked;
+	uint64_t mismatch[RM_MISMATCH_KEEP];
+
+	pthread_mutex_t lock;   /* @phase, @error, @err, @samples */
+	pthread_cond_t cond;
+	enum rm_phase phase;
+	int error;
+	char err[192];
+	uint64_t *samples;
+	uint64_t nr_samples;
+	struct gmem_remote_stats stats; /* stat_add() */
+};
+
+/* remote.c */
+int rm_fail(struct gmem_remote *rm, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+enum rm_phase rm_phase(struct gmem_remote *rm);
+void rm_set_phase(struct gmem_remote *rm, enum rm_phase phase);
+/* Reaps completions for up to @wait_ns and handles whole frames. */
+int rm_step(struct gmem_remote *rm, int64_t wait_ns);
+/* Sends one frame on the control connection, from any thread. */
+int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
+		const void *payload);
+
+/* source-remote.c */
+int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
+		     const uint8_t *payload);
+int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
+		     const uint8_t *payload);
+
+#endif /* GMEM_REMOTE_H */

@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: MIT
+/*
+ * server.c - the page server: serves one region to one destination. Urgent
+ * requests are answered on the control connection before anything else;
+ * the background push streams needed pages in address order over the bulk
+ * connections; pre-copy rounds and the switchover state use the same frames.
+ * One thread drives it (the caller's): no locks, no threads of its own.
+ */
+#include <endian.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "wire.h"
+
+#define MAX_CONNS (1 + PROTO_MAX_BULK)
+#define CTL_SLOTS 8
+#define BULK_SLOTS 4
+#define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
+#define WORK_MAX 4096U         /* urgent work items queued */
+#define IDLE_WAIT_NS 5000000LL
+
+enum work_type { WORK_PAGES, WORK_DIGEST };
+
+struct srv_work {
+	uint64_t pgoff;
+	uint32_t nr;
+	uint32_t type;
+};
+
+struct srv_slot {
+	struct transport_req req;
+	uint8_t *buf;
+	bool busy;
+};
+
+struct srv_conn {
+	unsigned int nr_slots;
+	unsigned int busy;
+	uint32_t tx_seq;
+	struct srv_slot slots[CTL_SLOTS];
+	struct wire_rx rx;
+};
+
+struct gmem_server {
+	struct gmem_region *r;
+	const uint8_t *base;   /* where page bytes are read */
+	struct transport t;
+	int lfd;
+	uint16_t port;
+	uint64_t session;
+	struct proto_geom geom;
+	unsigned int nr_conns; /* 0 until a destination is accepted */
+	struct srv_conn conns[MAX_CONNS];
+	uint8_t *mem;
+	size_t mem_len;
+	uint32_t slot_cap;     /* payload bytes a send slot holds */
+	struct bitmap need;    /* pages still to push */
+	uint64_t push_cursor;
+	bool pushing, state_sent, done;
+	uint64_t precopy_frames;
+	struct srv_work work[WORK_MAX];
+	unsigned int work_head, work_tail;
+	unsigned int bulk_rr;
+	uint64_t last_rx_ns;
+	struct transport_req *batch[MAX_CONNS * CTL_SLOTS];
+	unsigned int nr_batch;
+	int error;
+	char err[192];
+	struct gmem_remote_stats stats;
+};
+
+static int set_err(struct gmem_server *s, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+	s->error = ret;
+	return ret;
+}
+
+static size_t conn_bytes(unsigned int nr_slots, uint32_t slot_cap,
+			 uint32_t rx_cap)
+{
+	return nr_slots * (size_t)(PROTO_HDR_LEN + slot_cap) + PROTO_HDR_LEN +
+	       rx_cap;
+}
+
+/* Carves the registered buffer: each connection's send slots, then its
+ * receive buffer (the control connection takes NEED bitmaps; bulk ones
+ * take nothing but headers). */
+static void conns_layout(struct gmem_server *s)
+{
+	uint8_t *p = s->mem;
+
+	for (unsigned int i = 0; i < MAX_CONNS; i++) {
+		struct srv_conn *c = &s->conns[i];
+		uint32_t rx_cap = i ? PROTO_HELLO_LEN : PROTO_MAX_BITMAP_LEN;
+
+		c->nr_slots = i ? BULK_SLOTS : CTL_SLOTS;
+		for (unsigned int j = 0; j < c->nr_slots; j++) {
+			c->slots[j].buf = p;
+			c->slots[j].req.user = &c->slots[j];
+			p += PROTO_HDR_LEN + s->slot_cap;
+		}
+		wire_rx_init(&c->rx, i, p, rx_cap);
+		p += PROTO_HDR_LEN + rx_cap;
+	}
+}
+
+static int server_alloc(struct gmem_server *s)
+{
+	s->slot_cap = s->r->page_size > RUN_BYTES ? s->r->page_size : RUN_BYTES;
+	s->mem_len = conn_bytes(CTL_SLOTS, s->slot_cap, PROTO_MAX_BITMAP_LEN) +
+		     PROTO_MAX_BULK * conn_bytes(BULK_SLOTS, s->slot_cap,
+						 PROTO_HELLO_LEN);
+	s->mem = aligned_alloc(4096, (s->mem_len + 4095) & ~4095UL);
+	if (!s->mem)
+		return -ENOMEM;
+	conns_layout(s);
+	if (bitmap_init(&s->need, s->r->nr_pages, false) < 0)
+		return -ENOMEM;
+	return transport_tcp_ops.init(&s->t, 256, s->mem, s->mem_len);
+}
+
+int gmem_server_listen(struct gmem_region *r, const char *addr,
+		       struct gmem_server **out)
+{
+	struct gmem_server *s;
+	int ret;
+
+	if (!r || !addr || !out)
+		return -EINVAL;
+	/* Anonymous missing pages cannot be read without faulting. */
+	if (!r->alias && (r->flags & GMEM_REGION_MISSING))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->r = r;
+	s->base = r->alias ? r->alias : r->addr;
+	s->geom.page_size = r->page_size;
+	s->geom.nr_pages = r->nr_pages;
+	s->lfd = -1;
+	ret = server_alloc(s);
+	if (ret < 0)
+		goto fail;
+	ret = transport_tcp_ops.listen(addr, &s->port);
+	if (ret < 0)
+		goto fail;
+	s->lfd = ret;
+	*out = s;
+	return 0;
+fail:
+	gmem_server_destroy(s);
+	return ret;
+}
+
+uint16_t gmem_server_port(const struct gmem_server *s)
+{
+	return s->port;
+}
+
+/* Best effort: tells the peer why it is being dropped. */
+static void send_error(struct gmem_server *s, unsigned int conn,
+		       const char *why)
+{
+	uint8_t buf[PROTO_HDR_LEN + PROTO_MAX_ERROR_LEN];
+	struct proto_hdr h = {
+		.type = PROTO_ERROR, .len = strlen(why) + 1,
+		.seq = s->conns[conn].tx_seq++, .pgoff = EPROTO,
+	};
+
+	if (h.len > PROTO_MAX_ERROR_LEN)
+		h.len = PROTO_MAX_ERROR_LEN;
+	memcpy(buf + PROTO_HDR_LEN, why, h.len);
+	proto_encode(buf, &h, buf + PROTO_HDR_LEN);
+	s->t.ops->send_now(&s->t, conn, buf, PROTO_HDR_LEN + h.len);
+}
+
+/* Accepts one connection and checks its HELLO; answers it. */
+static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
+		       struct proto_hello *hello)
+{
+	struct srv_conn *c = &s->conns[idx];
+	struct proto_hello me = {
+		.role = PROTO_ROLE_SERVER, .page_size = s->r->page_size,
+		.nr_pages = s->r->nr_pages, .features = PROTO_FEATURES,
+		.session = s->session,
+	};
+	int64_t wait_ns = wait_ms < 0 ? -1 : wait_ms * 1000000LL;
+	const char *why = "";
+	int fd, ret;
+
+	fd = s->t.ops->accept(s->lfd, wait_ms);
+	if (fd < 0)
+		return set_err(s, fd, "accept: %s", strerror(-fd));
+	ret = s->t.ops->add_conn(&s->t, fd);
+	if (ret < 0) {
+		close(fd);
+		return set_err(s, ret, "accept: too many connections");
+	}
+	ret = wire_hello_recv(&s->t, &c->rx, hello, wait_ns, &why);
+	if (!ret && hello->role != (idx ? PROTO_ROLE_BULK : PROTO_ROLE_CONTROL))
+		ret = -EPROTO, why = "HELLO: unexpected role";
+	if (!ret && idx && hello->session != s->session)
+		ret = -EPROTO, why = "HELLO: connection of another session";
+	if (!ret && !idx && !hello->nr_bulk)
+		ret = -EPROTO, why = "HELLO: no bulk connection announced";
+	if (ret < 0) {
+		if (ret == -EPROTO)
+			send_error(s, idx, why);
+		return set_err(s, ret, "connection %u: %s", idx, why);
+	}
+	me.features &= hello->features;
+	c->tx_seq = 1;
+	ret = wire_hello_send(&s->t, idx, c->slots[0].buf, 0, &me, wait_ns);
+	if (ret < 0)
+		return set_err(s, ret, "connection %u: HELLO: %s", idx,
+			       strerror(-ret));
+	return 0;
+}
+
+int gmem_server_accept(struct gmem_server *s, int wait_ms)
+{
+	struct proto_hello hello;
+	unsigned int nr_bulk;
+	int ret;
+
+	if (s->nr_conns || s->lfd < 0)
+		return -EALREADY;
+	if (getrandom(&s->session, sizeof(s->session), 0) < 0)
+		s->session = now_ns();
+	ret = accept_conn(s, 0, wait_ms, &hello);
+	if (ret < 0)
+		return ret;
+	nr_bulk = hello.nr_bulk;
+	for (unsigned int i = 1; i <= nr_bulk; i++) {
+		ret = accept_conn(s, i, wait_ms, &hello);
+		if (ret < 0)
+			return ret;
+	}
+	close(s->lfd);
+	s->lfd = -1;
+	s->nr_conns = 1 + nr_bulk;
+	for (unsigned int i = 0; i < s->nr_conns; i++) {
+		ret = wire_rx_start(&s->t, &s->conns[i].rx);
+		if (ret < 0)
+			return set_err(s, ret, "receive: %s", strerror(-ret));
+	}
+	return 0;
+}
+
+static struct srv_slot *slot_get(struct srv_conn *c)
+{
+	for (unsigned int i = 0; i < c->nr_slots; i++)
+		if (!c->slots[i].busy)
+			return &c->slots[i];
+	return NULL;
+}
+
+/* Seals a frame whose payload is in @slot and queues it for the next
+ * submit. */
+static void frame_queue(struct gmem_server *s, unsigned int conn,
+			struct srv_slot *slot, struct proto_hdr *h)
+{
+	struct srv_conn *c = &s->conns[conn];
+
+	h->seq = c->tx_seq++;
+	proto_encode(slot->buf, h, slot->buf + PROTO_HDR_LEN);
+	slot->req.conn = conn;
+	slot->req.dir = TRANSPORT_SEND;
+	slot->req.buf = slot->buf;
+	slot->req.len = PROTO_HDR_LEN + h->len;
+	slot->busy = true;
+	c->busy++;
+	s->batch[s->nr_batch++] = &slot->req;
+}
+
+static void queue_pages(struct gmem_server *s, unsigned int conn,
+			struct srv_slot *slot, uint64_t pgoff, uint32_t nr,
+			uint16_t why)
+{
+	unsigned int shift = s->r->page_shift;
+	struct proto_hdr h = {
+		.type = PROTO_PAGES, .flags = why, .len = nr << shift,
+		.pgoff = pgoff, .nr = nr,
+	};
+
+	memcpy(slot->buf + PROTO_HDR_LEN, s->base + (pgoff << shift), h.len);
+	frame_queue(s, conn, slot, &h);
+	s->stats.bytes += h.len;
+}
+
+static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
+			 uint64_t pgoff, uint32_t nr)
+{
+	uint64_t *d = (uint64_t *)(slot->buf + PROTO_HDR_LEN);
+	struct proto_hdr h = {
+		.type = PROTO_DIGEST, .len = nr * 8, .pgoff = pgoff, .nr = nr,
+	};
+	int ret = gmem_region_digest(s->r, pgoff, nr, d);
+
+	if (ret < 0)
+		return set_err(s, ret, "digest: %s", strerror(-ret));
+	for (uint32_t i = 0; i < nr; i++)
+		d[i] = htole64(d[i]);
+	frame_queue(s, 0, slot, &h);
+	return 0;
+}
+
+/* Urgent work first: answers on the control connection. */
+static int fill_urgent(struct gmem_server *s)
+{
+	unsigned int shift = s->r->page_shift;
+	struct srv_slot *slot;
+
+	while (s->work_head != s->work_tail && (slot = slot_get(&s->conns[0]))) {
+		struct srv_work *w = &s->work[s->work_head % WORK_MAX];
+		uint32_t max = w->type == WORK_PAGES ? s->slot_cap >> shift
+						     : s->slot_cap / 8;
+		uint32_t n = w->nr < max ? w->nr : max;
+
+		if (w->type == WORK_DIGEST) {
+			if (queue_digests(s, slot, w->pgoff, n) < 0)
+				return s->error;
+		} else {
+			queue_pages(s, 0, slot, w->pgoff, n, PROTO_F_URGENT);
+			bitmap_clear_range(&s->need, w->pgoff, n);
+			s->stats.urgent_pages += n;
+		}
+		w->pgoff += n;
+		w->nr -= n;
+		if (!w->nr)
+			s->work_head++;
+	}
+	return 0;
+}
+
+/* The next run of set bits of @b at or after *@cursor, at most @max long;
+ * clears it in @b when @take. Returns its length (0: none left). */
+static uint32_t next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
+			 bool take)
+{
+	uint64_t p = bitmap_next_set(b, *cursor), n = 0;
+
+	while (p + n < b->nbits && n < max && bitmap_test(b, p + n))
+		n++;
+	if (take && n)
+		bitmap_clear_range(b, p, n);
+	*cursor = p;
+	return n;
+}
+
+static struct srv_slot *bulk_slot(struct gmem_server *s, unsigned int *conn)
+{
+	for (unsigned int i = 0; i < s->nr_conns - 1; i++) {
+		unsigned int c = 1 + (s->bulk_rr++ % (s->nr_conns - 1));
+		struct srv_slot *slot = slot_get(&s->conns[c]);
+
+		if (slot) {
+			*conn = c;
+			return slot;
+		}
+	}
+	return NULL;
+}
+
+/* Streams runs of @b from *@cursor over free bulk slots. */
+static uint64_t fill_bulk(struct gmem_server *s, struct bitmap *b,
+			  uint64_t *cursor, uint16_t why)
+{
+	uint32_t max = s->slot_cap >> s->r->page_shift;
+	uint64_t pages = 0;
+	struct srv_slot *slot;
+	unsigned int conn;
+
+	while (*cursor < b->nbits && (slot = bulk_slot(s, &conn))) {
+		uint32_t n = next_run(b, cursor, max, why == PROTO_F_PUSH);
+
+		if (!n)
+			break;
+		queue_pages(s, conn, slot, *cursor, n, why);
+		*cursor += n;
+		pages += n;
+	}
+	return pages;
+}
+
+static int handle_need(struct gmem_server *s, const struct proto_hdr *h,
+		       const uint8_t *payload)
+{
+	uint64_t nw = proto_bitmap_len(h->nr) / 8;
+
+	for (uint64_t i = 0; i < nw; i++) {
+		uint64_t w;
+
+		memcpy(&w, payload + i * 8, 8);
+		w = le64toh(w);
+		if (i == nw - 1 && h->nr % 64)
+			w &= (1ULL << (h->nr % 64)) - 1;
+		__atomic_fetch_or(&s->need.words[h->pgoff / 64 + i], w,
+				  __ATOMIC_RELAXED);
+	}
+	if (!s->pushing || h->pgoff < s->push_cursor)
+		s->push_cursor = h->pgoff;
+	s->pushing = true;
+	return 0;
+}
+
+static int queue_work(struct gmem_server *s, const struct proto_hdr *h,
+		      uint32_t type)
+{
+	if (s->work_tail - s->work_head == WORK_MAX)
+		return set_err(s, -EPROTO, "too many outstanding requests");
+	s->work[s->work_tail++ % WORK_MAX] = (struct srv_work){
+		.pgoff = h->pgoff, .nr = h->nr, .type = type,
+	};
+	return 0;
+}
+
+static int handle_frame(struct gmem_server *s, unsigned int conn)
+{
+	struct wire_rx *rx = &s->conns[conn].rx;
+	const struct proto_hdr *h = &rx->hdr;
+
+	if (conn && h->type != PROTO_ERROR)
+		return set_err(s, -EPROTO, "%s frame on a bulk connection",
+			       proto_type_name(h->type));
+	switch (h->type) {
+	case PROTO_REQ:
+		s->stats.requests++;
+		return queue_work(s, h, WORK_PAGES);
+	case PROTO_DIGEST_REQ:
+		return queue_work(s, h, WORK_DIGEST);
+	case PROTO_NEED:
+		return handle_need(s, h, wire_payload(rx));
+	case PROTO_DONE:
+		s->done = true;
+		s->stats.mismatches = h->nr;
+		return 0;
+	case PROTO_ERROR:
+		return set_err(s, -ECONNABORTED, "destination gave up: %.*s",
+			       (int)h->len, (const char *)wire_payload(rx));
+	default:
+		return set_err(s, -EPROTO, "unexpected %s from the destination",
+			       proto_type_name(h->type));
+	}
+}
+
+static int reap_one(struct gmem_server *s, struct transport_req *q)
+{
+	struct wire_rx *rx;
+	const char *why = "";
+	int ret;
+
+	if (q->dir == TRANSPORT_SEND) {
+		struct srv_slot *slot = q->user;
+
+		slot->busy = false;
+		s->conns[q->conn].busy--;
+		if (q->res < 0)
+			return set_err(s, q->res, "send on connection %u: %s",
+				       q->conn, strerror(-q->res));
+		return 0;
+	}
+	rx = &s->conns[q->conn].rx;
+	ret = wire_rx_done(&s->t, rx, &s->geom, &why);
+	if (ret < 0) {
+		if (ret == -EPROTO)
+			send_error(s, q->conn, why);
+		return set_err(s, ret, "connection %u: %s", q->conn, why);
+	}
+	if (ret == 0)
+		return 0;
+	s->last_rx_ns = now_ns();
+	ret = handle_frame(s, q->conn);
+	if (ret == 0)
+		ret = wire_rx_start(&s->t, rx);
+	return ret;
+}
+
+/* Submits what was queued, then reaps completions (waiting @wait_ns for
+ * the first when nothing was submitted). */
+static int server_step(struct gmem_server *s, int64_t wait_ns)
+{
+	struct transport_req *done[64];
+	int ret = 0, n;
+
+	if (s->nr_batch) {
+		ret = s->t.ops->submit(&s->t, s->batch, s->nr_batch);
+		wait_ns = 0;
+		s->nr_batch = 0;
+		if (ret < 0)
+			return set_err(s, ret, "submit: %s", strerror(-ret));
+	}
+	n = s->t.ops->poll(&s->t, done, ARRAY_SIZE(done), wait_ns);
+	if (n < 0)
+		return set_err(s, n, "poll: %s", strerror(-n));
+	for (int i = 0; i < n && ret == 0; i++)
+		ret = reap_one(s, done[i]);
+	return ret;
+}
+
+static unsigned int busy_slots(const struct gmem_server *s)
+{
+	unsigned int busy = 0;
+
+	for (unsigned int i = 0; i < s->nr_conns; i++)
+		busy += s->conns[i].busy;
+	return busy;
+}
+
+static int server_ready(struct gmem_server *s)
+{
+	if (s->error)
+		return s->error;
+	return s->nr_conns ? 0 : -ENOTCONN;
+}
+
+int64_t gmem_server_send_pages(struct gmem_server *s, const uint64_t *bitmap,
+			       uint64_t nr_pages)
+{
+	struct bitmap b = { .nbits = nr_pages, .words = (uint64_t *)bitmap };
+	uint64_t cursor = 0, pages = 0;
+	int ret = server_ready(s);
+
+	if (ret < 0)
+		return ret;
+	if (!bitmap || nr_pages > s->r->nr_pages)
+		return -EINVAL;
+	if (s->state_sent)
+		return -EALREADY;
+	while (ret == 0 && (cursor < nr_pages || busy_slots(s))) {
+		uint64_t n = fill_bulk(s, &b, &cursor, PROTO_F_PRECOPY);
+
+		s->precopy_frames += s->nr_batch;
+		pages += n;
+		ret = server_step(s, IDLE_WAIT_NS);
+	}
+	s->stats.precopy_pages += pages;
+	return ret < 0 ? ret : (int64_t)pages;
+}
+
+/* Queues the stale bitmap in chunks on the control connection (zero
+ * chunks are left out: the destination starts with none stale). */
+static int queue_stale(struct gmem_server *s, const uint64_t *stale,
+		       uint64_t nr_pages)
+{
+	uint64_t chunk = (uint64_t)s->slot_cap * 8;
+
+	for (uint64_t p = 0; p < nr_pages; p += chunk) {
+		uint32_t nr = nr_pages - p < chunk ? nr_pages - p : chunk;
+		uint64_t *d, nw = proto_bitmap_len(nr) / 8, any = 0;
+		struct proto_hdr h = {
+			.type = PROTO_STALE, .len = proto_bitmap_len(nr),
+			.pgoff = p, .nr = nr,
+		};
+		struct srv_slot *slot;
+		int ret = 0;
+
+		for (uint64_t i = 0; i < nw; i++)
+			any |= stale[p / 64 + i];
+		if (!any)
+			continue;
+		while (ret == 0 && !(slot = slot_get(&s->conns[0])))
+			ret = server_step(s, IDLE_WAIT_NS);
+		if (ret < 0)
+			return ret;
+		d = (uint64_t *)(slot->buf + PROTO_HDR_LEN);
+		for (uint64_t i = 0; i < nw; i++)
+			d[i] = htole64(stale[p / 64 + i]);
+		if (nr % 64)
+			d[nw - 1] &= htole64((1ULL << (nr % 64)) - 1);
+		frame_queue(s, 0, slot, &h);
+	}
+	return 0;
+}
+
+int gmem_server_send_state(struct gmem_server *s, const void *blob,
+			   size_t len, const uint64_t *stale,
+			   uint64_t nr_pages)
+{
+	struct proto_hdr h = {
+		.type = PROTO_STATE, .len = len, .pgoff = s->precopy_frames,
+	};
+	struct srv_slot *slot;
+	int ret = server_ready(s);
+
+	if (ret < 0)
+		return ret;
+	if (len > PROTO_MAX_STATE_LEN || (len && !blob) ||
+	    nr_pages > s->r->nr_pages || (nr_pages && !stale))
+		return -EINVAL;
+	if (s->state_sent)
+		return -EALREADY;
+	ret = queue_stale(s, stale, stale ? nr_pages : 0);
+	while (ret == 0 && !(slot = slot_get(&s->conns[0])))
+		ret = server_step(s, IDLE_WAIT_NS);
+	if (ret < 0)
+		return ret;
+	if (len)
+		memcpy(slot->buf + PROTO_HDR_LEN, blob, len);
+	frame_queue(s, 0, slot, &h);
+	s->state_sent = true;
+	return server_step(s, 0);
+}
+
+int gmem_server_serve(struct gmem_server *s, int wait_ms)
+{
+	int ret = server_ready(s);
+
+	if (ret == 0 && !s->state_sent)
+		ret = gmem_server_send_state(s, NULL, 0, NULL, 0);
+	s->last_rx_ns = now_ns();
+	while (ret == 0 && !s->done) {
+		uint64_t pushed;
+
+		ret = fill_urgent(s);
+		if (ret < 0)
+			break;
+		pushed = s->pushing ? fill_bulk(s, &s->need, &s->push_cursor,
+						PROTO_F_PUSH) : 0;
+		s->stats.pushed_pages += pushed;
+		ret = server_step(s, IDLE_WAIT_NS);
+		if (ret == 0 && wait_ms >= 0 &&
+		    now_ns() - s->last_rx_ns > wait_ms * 1000000ULL)
+			ret = set_err(s, -ETIMEDOUT, "destination silent for %d ms",
+				      wait_ms);
+	}
+	if (ret < 0)
+		return ret;
+	return s->stats.mismatches ? -EIO : 0;
+}
+
+int gmem_server_stats(const struct gmem_server *s,
+		      struct gmem_remote_stats *out)
+{
+	*out = s->stats;
+	return 0;
+}
+
+const char *gmem_server_error(const struct gmem_server *s)
+{
+	return s->err;
+}
+
+void gmem_server_destroy(struct gmem_server *s)
+{
+	if (!s)
+		return;
+	if (s->t.ops)
+		s->t.ops->fini(&s->t);
+	if (s->lfd >= 0)
+		close(s->lfd);
+	bitmap_free(&s->need);
+	free(s->mem);
+	free(s);
+}

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+/*
+ * wire.c - framed connections over a transport: a frame is received as a
+ * header, checked field by field (proto_decode), then its payload, checked
+ * by crc32c, before the caller may look at it. Also the synchronous
+ * handshake helpers used while nothing else is in flight.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "wire.h"
+
+void wire_rx_init(struct wire_rx *rx, unsigned int conn, uint8_t *buf,
+		  uint32_t cap)
+{
+	memset(rx, 0, sizeof(*rx));
+	rx->req.conn = conn;
+	rx->req.dir = TRANSPORT_RECV;
+	rx->buf = buf;
+	rx->cap = cap;
+}
+
+int wire_rx_start(struct transport *t, struct wire_rx *rx)
+{
+	struct transport_req *q = &rx->req;
+
+	rx->in_payload = false;
+	q->buf = rx->buf;
+	q->len = PROTO_HDR_LEN;
+	return t->ops->submit(t, &q, 1);
+}
+
+static int rx_header(struct transport *t, struct wire_rx *rx,
+		     const struct proto_geom *g, const char **why)
+{
+	struct transport_req *q = &rx->req;
+	int ret = proto_decode(rx->buf, g, &rx->hdr, why);
+
+	if (ret < 0)
+		return ret;
+	if (rx->hdr.seq != rx->seq) {
+		*why = "frame out of sequence";
+		return -EPROTO;
+	}
+	if (rx->hdr.len > rx->cap) {
+		*why = "frame too long for this connection";
+		return -EPROTO;
+	}
+	if (!rx->hdr.len)
+		return proto_crc_ok(rx->buf, NULL, 0) ? 1 : -EBADMSG;
+	rx->in_payload = true;
+	q->buf = wire_payload(rx);
+	q->len = rx->hdr.len;
+	ret = t->ops->submit(t, &q, 1);
+	return ret < 0 ? ret : 0;
+}
+
+int wire_rx_done(struct transport *t, struct wire_rx *rx,
+		 const struct proto_geom *g, const char **why)
+{
+	int ret = rx->req.res;
+
+	if (ret < 0) {
+		*why = ret == -ECONNRESET ? "peer closed the connection"
+					  : "receive failed";
+		return ret;
+	}
+	if (!rx->in_payload)
+		ret = rx_header(t, rx, g, why);
+	else
+		ret = proto_crc_ok(rx->buf, wire_payload(rx), rx->hdr.len)
+			      ? 1 : -EBADMSG;
+	if (ret == -EBADMSG) {
+		*why = "payload checksum (crc32c) mismatch";
+		ret = -EPROTO;
+	}
+	if (ret == 1)
+		rx->seq++;
+	return ret;
+}
+
+/* Waits for the one request in flight. On timeout its connection is shut
+ * down, which ends the request, and it is reaped: its buffer is free again. */
+static int wait_one(struct transport *t, struct transport_req *q,
+		    int64_t wait_ns)
+{
+	uint64_t deadline = wait_ns < 0 ? UINT64_MAX : now_ns() + wait_ns;
+	struct transport_req *done;
+	int ret;
+
+	for (;;) {
+		uint64_t now = now_ns();
+
+		if (now >= deadline)
+			break;
+		/* A short transfer resubmitted inside the transport wakes
+		 * the poll without completing: loop until the deadline. */
+		ret = t->ops->poll(t, &done, 1, deadline - now > INT64_MAX ?
+						 -1 : (int64_t)(deadline - now));
+		if (ret != 0)
+			return ret < 0 ? ret : q->res;
+	}
+	t->ops->shutdown(t, q->conn);
+	for (int i = 0; i < 100; i++)
+		if (t->ops->poll(t, &done, 1, 10000000) != 0)
+			break;
+	return -ETIMEDOUT;
+}
+
+int wire_xfer_sync(struct transport *t, struct transport_req *q,
+		   int64_t wait_ns)
+{
+	int ret = t->ops->submit(t, &q, 1);
+
+	return ret < 0 ? ret : wait_one(t, q, wait_ns);
+}
+
+int wire_hello_send(struct transport *t, unsigned int conn, uint8_t *buf,
+		    uint32_t seq, const struct proto_hello *hello,
+		    int64_t wait_ns)
+{
+	struct proto_hdr h = {
+		.type = PROTO_HELLO, .len = PROTO_HELLO_LEN, .seq = seq,
+	};
+	struct transport_req q = {
+		.conn = conn, .dir = TRANSPORT_SEND, .buf = buf,
+		.len = PROTO_HDR_LEN + PROTO_HELLO_LEN,
+	};
+
+	proto_hello_encode(buf + PROTO_HDR_LEN, hello);
+	proto_encode(buf, &h, buf + PROTO_HDR_LEN);
+	return wire_xfer_sync(t, &q, wait_ns);
+}
+
+int wire_hello_recv(struct transport *t, struct wire_rx *rx,
+		    struct proto_hello *hello, int64_t wait_ns,
+		    const char **why)
+{
+	static const struct proto_geom none;
+	int ret = wire_rx_start(t, rx);
+
+	while (ret == 0) {
+		ret = wait_one(t, &rx->req, wait_ns);
+		if (ret == -ETIMEDOUT)
+			*why = "no HELLO in time";
+		if (ret < 0 && ret != rx->req.res)
+			return ret; /* the transport itself failed */
+		ret = wire_rx_done(t, rx, &none, why);
+	}
+	if (ret < 0)
+		return ret;
+	if (rx->hdr.type != PROTO_HELLO) {
+		*why = rx->hdr.type == PROTO_ERROR ? "peer refused the session"
+						   : "first frame is not HELLO";
+		return -EPROTO;
+	}
+	return proto_hello_decode(wire_payload(rx), hello, why);
+}

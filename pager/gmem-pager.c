@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gmem-pager - the page server: serves one region, page by page, to one
+ * destination over TCP (post-copy paging: urgent requests first, the rest
+ * pushed in address order) until the destination has every page and the
+ * per-page digests agree. The region is a file's contents, or a live region
+ * another process hands over a Unix socket (gmem_region_export()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <gmem.h>
+
+struct pager_opts {
+	const char *listen;
+	const char *file;
+	const char *unix_path;
+	int wait_ms;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: gmem-pager --listen HOST:PORT (--file PATH | --unix PATH) [options]\n"
+		"Serves a region to one destination (gmem_remote_connect()) over TCP.\n"
+		"\n"
+		"  -l, --listen HOST:PORT  TCP address to listen on (\"*:7000\", \"[::1]:0\";\n"
+		"                          port 0 picks one; the chosen one is printed)\n"
+		"  -f, --file PATH         serve the contents of a file (4 KiB pages;\n"
+		"                          the last page is padded with zeros)\n"
+		"  -u, --unix PATH         accept one region from a process that calls\n"
+		"                          gmem_region_export() on a Unix socket at PATH\n"
+		"  -w, --wait-ms MS        give up after MS ms without a frame from the\n"
+		"                          destination (default: wait forever)\n"
+		"  -h, --help              show this help\n"
+		"\n"
+		"Logs one line per connection event on stdout; exits 0 once the\n"
+		"destination reports every page present with equal digests, non-zero\n"
+		"with a message on stderr on any error.\n");
+}
+
+static int parse_opts(int argc, char **argv, struct pager_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "unix", required_argument, NULL, 'u' },
+		{ "wait-ms", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	*o = (struct pager_opts){ .wait_ms = -1 };
+	while ((c = getopt_long(argc, argv, "l:f:u:w:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l': o->listen = optarg; break;
+		case 'f': o->file = optarg; break;
+		case 'u': o->unix_path = optarg; break;
+		case 'w': o->wait_ms = atoi(optarg); break;
+		case 'h': usage(stdout); exit(0);
+		default: return -EINVAL;
+		}
+	}
+	if (optind != argc || !o->listen || !o->file == !o->unix_path) {
+		fprintf(stderr, "gmem-pager: need --listen and one of --file/--unix\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A memfd-backed region holding the file's bytes. */
+static int region_from_file(const char *path, struct gmem_region **out)
+{
+	struct gmem_region_params p = { .page_size = GMEM_PAGE_4K,
+					.name = "gmem-pager" };
+	struct stat st;
+	uint64_t done = 0;
+	uint8_t *base;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = -errno;
+		fprintf(stderr, "gmem-pager: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	p.nr_pages = ((uint64_t)st.st_size + 4095) / 4096;
+	ret = p.nr_pages ? gmem_region_create(&p, out) : -EINVAL;
+	if (ret < 0) {
+		fprintf(stderr, "gmem-pager: %s: region of %llu pages: %s\n",
+			path, (unsigned long long)p.nr_pages, strerror(-ret));
+		goto out;
+	}
+	base = gmem_region_addr(*out);
+	while (done < (uint64_t)st.st_size) {
+		ssize_t n = pread(fd, base + done, st.st_size - done, done);
+
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			fprintf(stderr, "gmem-pager: %s: read: %s\n", path,
+				strerror(-ret));
+			gmem_region_destroy(*out);
+			goto out;
+		}
+		done += n;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* Waits for one process to export its region on a Unix socket. */
+static int region_from_unix(const char *path, struct gmem_region **out)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int lfd, fd, ret;
+
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		fprintf(stderr, "gmem-pager: %s: path too long\n", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(a.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(path);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(lfd, 1) < 0) {
+		ret = -errno;
+		fprintf(stderr, "gmem-pager: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	printf("gmem-pager: waiting for a region on %s\n", path);
+	fflush(stdout);
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0) {
+		ret = -errno;
+		fprintf(stderr, "gmem-pager: %s: accept: %s\n", path,
+			strerror(errno));
+		goto out;
+	}
+	ret = gmem_region_import(fd, out);
+	close(fd);
+	if (ret < 0)
+		fprintf(stderr, "gmem-pager: %s: import: %s\n", path,
+			strerror(-ret));
+out:
+	if (lfd >= 0)
+		close(lfd);
+	unlink(path);
+	return ret;
+}
+
+static int serve(struct gmem_server *srv, const struct pager_opts *o)
+{
+	struct gmem_remote_stats st;
+	int ret;
+
+	ret = gmem_server_accept(srv, -1);
+	if (ret < 0) {
+		fprintf(stderr, "gmem-pager: accept: %s: %s\n", strerror(-ret),
+			gmem_server_error(srv));
+		return ret;
+	}
+	printf("gmem-pager: destination connected\n");
+	fflush(stdout);
+	ret = gmem_server_serve(srv, o->wait_ms);
+	gmem_server_stats(srv, &st);
+	printf("gmem-pager: destination done: %s; urgent %llu pushed %llu "
+	       "requests %llu bytes %llu mismatches %llu\n",
+	       ret ? "FAILED" : "complete, digests equal",
+	       (unsigned long long)st.urgent_pages,
+	       (unsigned long long)st.pushed_pages,
+	       (unsigned long long)st.requests, (unsigned long long)st.bytes,
+	       (unsigned long long)st.mismatches);
+	if (ret < 0)
+		fprintf(stderr, "gmem-pager: serve: %s: %s\n", strerror(-ret),
+			gmem_server_error(srv));
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct gmem_region *r = NULL;
+	struct gmem_server *srv = NULL;
+	struct pager_opts o;
+	int ret;
+
+	if (parse_opts(argc, argv, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	ret = o.file ? region_from_file(o.file, &r)
+		     : region_from_unix(o.unix_path, &r);
+	if (ret < 0)
+		return 1;
+	ret = gmem_server_listen(r, o.listen, &srv);
+	if (ret < 0) {
+		fprintf(stderr, "gmem-pager: listen %s: %s\n", o.listen,
+			strerror(-ret));
+		gmem_region_destroy(r);
+		return 1;
+	}
+	printf("gmem-pager: serving %llu pages of %u bytes on port %u\n",
+	       (unsigned long long)gmem_region_nr_pages(r),
+	       gmem_region_page_size(r), gmem_server_port(srv));
+	fflush(stdout);
+	ret = serve(srv, &o);
+	gmem_server_destroy(srv);
+	gmem_region_destroy(r);
+	return ret < 0 ? 1 : 0;
+}

@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# migrate-modes.sh - one short live migration in each mode (postcopy,
+# precopy, hybrid, stop-and-copy) of llama-infer at 1/64 through
+# scripts/migrate-local, between two network namespaces (loopback where
+# namespaces cannot be made): each must end with identical pages (digests
+# and the workload's own verify) and the replay running on at the
+# destination. Exit 77 = skipped, with the reason.
+set -euo pipefail
+
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+	echo "usage: tests/migrate-modes.sh (run by make check; top_builddir," \
+	     "top_srcdir and GMEM_TRACES may be set)"
+	exit 0
+fi
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+export GMEM_TRACES=${GMEM_TRACES:-$top_srcdir/../shared/traces}
+trace=$GMEM_TRACES/llama-infer.trace.gz
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+[ -r "$trace" ] || skip "$trace not found (set GMEM_TRACES)"
+for tool in jq socat ip; do
+	command -v "$tool" >/dev/null || skip "$tool not installed (scripts/setup)"
+done
+for f in bench/gmem-replay pager/gmem-migrate; do
+	[ -x "$top_builddir/$f" ] || skip "$top_builddir/$f not built"
+done
+if [ ! -r /dev/userfaultfd ] && [ "$(id -u)" != 0 ] &&
+   [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" != 1 ]; then
+	skip "no userfaultfd for this user"
+fi
+
+dir=$(mktemp -d)
+ns=mm$$
+ns_up=0
+cleanup() {
+	[ "$ns_up" = 0 ] || "$top_srcdir/scripts/netns" down "$ns"
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# Namespaces if this machine allows them, else loopback (said, not skipped).
+net=() rc=0
+"$top_srcdir/scripts/netns" up "$ns" 2>"$dir/netns.err" || rc=$?
+if [ "$rc" = 0 ]; then
+	"$top_srcdir/scripts/netns" down "$ns"
+	echo "hosts: two network namespaces joined by a veth pair"
+else
+	echo "hosts: loopback (network namespaces: $(cat "$dir/netns.err"))"
+	net=(--loopback)
+fi
+
+failed=0
+fail() {
+	echo "FAIL: $mode: $*"
+	sed 's/^/  stderr: /' "$dir/err"
+	[ -s "$dir/report" ] && sed 's/^/  report: /' "$dir/report"
+	failed=1
+}
+
+# check JQ-EXPR WHAT: the report must satisfy JQ-EXPR.
+check() {
+	jq -e "$1" "$dir/report" >/dev/null 2>&1 || { fail "$2"; return 1; }
+}
+
+for mode in postcopy precopy hybrid stop-and-copy; do
+	start=$(date +%s)
+	rc=0
+	"$top_srcdir/scripts/migrate-local" --build "$top_builddir" \
+		--trace llama-infer --scale 1/64 --mode "$mode" --warmup 1 \
+		--quiet "${net[@]}" -- --wait-ms 20000 --observe-ms 2000 \
+		>"$dir/report" 2>"$dir/err" || rc=$?
+	if [ "$rc" != 0 ]; then
+		fail "migrate-local exited $rc"
+		continue
+	fi
+	check 'type == "object"' "no JSON report" &&
+	check '.ok == true and .mode == "'"$mode"'"' "report not ok" &&
+	check '.scale == "1/64" and .trace == "llama-infer"' "wrong trace" &&
+	check '.mismatches == 0 and (.source.mismatches // 0) == 0' \
+		"page digests differ" &&
+	check '.verify.pages_checked > 0 and .verify.mismatches == 0' \
+		"the workload's verify found differing pages" &&
+	check '.step_time.after.count > 0' \
+		"the replay did not go on at the destination" &&
+	if [ "$mode" = postcopy ]; then
+		check '.freeze_ms > 0' "postcopy report has no freeze_ms"
+	fi &&
+	jq -r --arg t $(($(date +%s) - start)) '"ok: \(.mode): freeze \(.freeze_ms // "-") ms, \(.verify.pages_checked) pages verified, \(.step_time.after.count) steps after, \($t) s"' \
+		"$dir/report"
+done
+[ "$failed" = 0 ] && echo PASS
+exit "$failed"

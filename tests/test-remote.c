@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-remote.c - post-copy paging between two processes on loopback: a page
+ * server in the test process, a destination in a child. Random access from 8
+ * threads, sequential scans and an idle destination (background push only)
+ * all end with equal per-page digests and plausible urgent/pushed counts; a
+ * corrupted payload, a garbage frame and a server that vanishes mid-stream
+ * are rejected with the region intact (a byte-mangling proxy in between).
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+TestSuite(remote, .init = require_uffd);
+
+#define SEED 0x7e11
+#define NR_PAGES 16384ULL
+#define PS GMEM_PAGE_4K
+
+enum workload { IDLE, RANDOM8, SEQUENTIAL };
+
+struct dest_cfg {
+	enum workload work;
+	uint32_t backing;
+	uint32_t fault_around;
+	uint32_t nr_bulk;
+};
+
+/* What the destination child reports, in shared memory. */
+struct dest_result {
+	int setup_ret;
+	int wait_ret;
+	uint64_t present;
+	uint64_t bad;        /* present pages with wrong bytes */
+	uint64_t touch_bad;  /* reads by the workload that saw wrong bytes */
+	uint64_t nr_latencies;
+	int64_t precopy;
+	int state_len;
+	char state[64];
+	struct gmem_remote_stats st;
+	char err[192];
+};
+
+struct toucher {
+	struct gmem_region *r;
+	unsigned int seed;
+	unsigned int touches;
+	uint64_t bad;
+};
+
+static void *touch_random(void *arg)
+{
+	struct toucher *t = arg;
+	uint8_t *base = gmem_region_addr(t->r);
+
+	for (unsigned int i = 0; i < t->touches; i++) {
+		uint64_t p = rand_r(&t->seed) % NR_PAGES;
+
+		if (!pattern_check(base + p * PS, SEED, p, PS))
+			t->bad++;
+	}
+	return NULL;
+}
+
+static uint64_t run_workload(struct gmem_region *r, enum workload w)
+{
+	struct toucher t[8];
+	pthread_t th[8];
+	uint8_t *base = gmem_region_addr(r);
+	uint64_t bad = 0;
+
+	if (w == SEQUENTIAL) {
+		for (uint64_t p = 0; p < NR_PAGES; p++)
+			bad += !pattern_check(base + p * PS, SEED, p, PS);
+		return bad;
+	}
+	if (w != RANDOM8)
+		return 0;
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct toucher){ .r = r, .seed = i + 1, .touches = 300 };
+		pthread_create(&th[i], NULL, touch_random, &t[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		bad += t[i].bad;
+	}
+	return bad;
+}
+
+/* Checks every present page against the pattern (reading a present page
+ * never faults). */
+static uint64_t present_bad(struct gmem_region *r)
+{
+	uint8_t *base = gmem_region_addr(r);
+	uint64_t bad = 0;
+
+	for (uint64_t p = 0; p < NR_PAGES; p++)
+		if (gmem_page_present(r, p))
+			bad += !pattern_check(base + p * PS, SEED, p, PS);
+	return bad;
+}
+
+static void dest_run(const char *addr, const struct dest_cfg *c,
+		     struct dest_result *res)
+{
+	struct gmem_remote_params rp = { .nr_bulk = c->nr_bulk };
+	struct gmem_fault_params fp = { .nr_threads = 2,
+					.fault_around = c->fault_around };
+	struct gmem_region_params p = {
+		.nr_pages = NR_PAGES, .page_size = PS, .backing = c->backing,
+		.flags = GMEM_REGION_MISSING,
+	};
+	struct gmem_region *r = NULL;
+	struct gmem_source *src = NULL;
+	struct gmem_remote *rm;
+	uint64_t lat[64];
+	int ret;
+
+	ret = gmem_remote_connect(addr, &rp, &rm);
+	if (ret < 0) {
+		res->setup_ret = ret;
+		return;
+	}
+	ret = gmem_region_create(&p, &r);
+	if (ret == 0)
+		res->precopy = gmem_remote_precopy(rm, r, 10000);
+	ret = res->precopy < 0 ? (int)res->precopy : ret;
+	if (ret == 0)
+		res->state_len = gmem_remote_state(rm, res->state,
+						   sizeof(res->state));
+	if (ret == 0)
+		ret = gmem_remote_source(rm, &src);
+	if (ret == 0)
+		ret = gmem_region_attach(r, src, &fp);
+	res->setup_ret = ret;
+	if (ret == 0) {
+		res->touch_bad = run_workload(r, c->work);
+		res->wait_ret = gmem_remote_wait(rm, 30000);
+		gmem_region_detach(r);
+	}
+	gmem_remote_stats(rm, &res->st);
+	res->nr_latencies = gmem_remote_latencies(rm, lat, 64);
+	snprintf(res->err, sizeof(res->err), "%s", gmem_remote_error(rm));
+	if (r) {
+		res->present = gmem_region_nr_present(r);
+		res->bad = present_bad(r);
+	}
+	gmem_source_destroy(src);
+	gmem_remote_destroy(rm);
+	gmem_region_destroy(r);
+}
+
+static struct dest_result *shared_result(void)
+{
+	void *p = mmap(NULL, sizeof(struct dest_result),
+		       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_neq(p, MAP_FAILED);
+	memset(p, 0, sizeof(struct dest_result));
+	return p;
+}
+
+static pid_t dest_fork(uint16_t port, const struct dest_cfg *c,
+		       struct dest_result *res)
+{
+	char addr[64];
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dest_run(addr, c, res);
+		_exit(0);
+	}
+	return pid;
+}
+
+static struct gmem_region *source_region(void)
+{
+	struct gmem_region *r = region_new(NR_PAGES, PS, GMEM_BACKING_MEMFD, 0);
+
+	pattern_fill(gmem_region_addr(r), SEED, 0, NR_PAGES, PS);
+	return r;
+}
+
+static void wait_child(pid_t pid)
+{
+	int status;
+
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "destination crashed (status %#x)", status);
+}
+
+/* Serves one destination; returns what gmem_server_serve() said. */
+static int serve_one(struct gmem_server *srv, struct gmem_remote_stats *st)
+{
+	int ret = gmem_server_accept(srv, 10000);
+
+	if (ret == 0)
+		ret = gmem_server_serve(srv, 20000);
+	gmem_server_stats(srv, st);
+	return ret;
+}
+
+static void check_complete(const struct dest_cfg *c)
+{
+	struct gmem_region *src = source_region();
+	struct dest_result *res = shared_result();
+	struct gmem_remote_stats sst;
+	struct gmem_server *srv;
+	pid_t pid;
+	int ret;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	pid = dest_fork(gmem_server_port(srv), c, res);
+	ret = serve_one(srv, &sst);
+	wait_child(pid);
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s (server: %s)", res->setup_ret,
+		     res->err, gmem_server_error(srv));
+	cr_assert_eq(ret, 0, "server: %d %s", ret, gmem_server_error(srv));
+	cr_assert_eq(res->wait_ret, 0, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(res->st.mismatches, 0);
+	cr_assert_eq(res->present, NR_PAGES);
+	cr_assert_eq(res->bad, 0);
+	cr_assert_eq(res->touch_bad, 0);
+	/* Every page installed exactly once, from one of the two paths. */
+	cr_assert_eq(res->st.urgent_pages + res->st.pushed_pages, NR_PAGES,
+		     "urgent %lu + pushed %lu", res->st.urgent_pages,
+		     res->st.pushed_pages);
+	cr_assert_eq(res->st.urgent_pages + res->st.pushed_pages +
+			     res->st.dropped_pages,
+		     sst.urgent_pages + sst.pushed_pages);
+	if (c->work == IDLE) {
+		cr_assert_eq(res->st.requests, 0);
+		cr_assert_eq(res->st.urgent_pages, 0);
+	} else {
+		/* Urgent answers may all lose the race to the push (then
+		 * they are dropped), but each request is answered. */
+		cr_assert_gt(res->st.requests, 0);
+		cr_assert_gt(res->nr_latencies, 0);
+	}
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+}
+
+Test(remote, random_access_from_8_threads_completes, .timeout = 60)
+{
+	struct dest_cfg c = { .work = RANDOM8, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 1 };
+
+	check_complete(&c);
+}
+
+Test(remote, random_access_anonymous_fault_around_16, .timeout = 60)
+{
+	struct dest_cfg c = { .work = RANDOM8, .backing = GMEM_BACKING_ANON,
+			      .fault_around = 16, .nr_bulk = 2 };
+
+	check_complete(&c);
+}
+
+Test(remote, sequential_scan_completes, .timeout = 60)
+{
+	struct dest_cfg c = { .work = SEQUENTIAL, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16 };
+
+	check_complete(&c);
+}
+
+Test(remote, idle_destination_gets_everything_by_push, .timeout = 60)
+{
+	struct dest_cfg c = { .work = IDLE, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16 };
+
+	check_complete(&c);
+}
+
+/* Pre-copy: even pages go first, then pages 0..99 change at the source and
+ * are marked stale at switchover. Valid pages are installed locally, the
+ * rest pushed; the digests must still agree. */
+Test(remote, precopy_then_stale_pages_are_fetched_again, .timeout = 60)
+{
+	struct gmem_region *src = source_region();
+	struct dest_result *res = shared_result();
+	struct dest_cfg c = { .work = IDLE, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16 };
+	uint64_t even[NR_PAGES / 64], stale[NR_PAGES / 64] = { 0 };
+	uint8_t *base = gmem_region_addr(src);
+	struct gmem_server *srv;
+	pid_t pid;
+	int ret;
+
+	memset(even, 0x55, sizeof(even));
+	stale[0] = ~0ULL;
+	stale[1] = (1ULL << 36) - 1; /* pages 0..99 */
+	memset(base, 0, 100 * PS);
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	pid = dest_fork(gmem_server_port(srv), &c, res);
+	cr_assert_eq(gmem_server_accept(srv, 10000), 0);
+	cr_assert_eq(gmem_server_send_pages(srv, even, NR_PAGES), NR_PAGES / 2);
+	pattern_fill(base, SEED, 0, 100, PS);
+	cr_assert_eq(gmem_server_send_state(srv, "device-state", 13, stale,
+					    NR_PAGES), 0);
+	ret = gmem_server_serve(srv, 20000);
+	wait_child(pid);
+	cr_assert_eq(ret, 0, "server: %d %s", ret, gmem_server_error(srv));
+	cr_assert_eq(res->wait_ret, 0, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(res->precopy, NR_PAGES / 2);
+	cr_assert_eq(res->state_len, 13);
+	cr_assert_str_eq(res->state, "device-state");
+	cr_assert_eq(res->bad, 0);
+	cr_assert_eq(res->present, NR_PAGES);
+	/* 50 of the even pages were stale. */
+	cr_assert_eq(res->st.local_pages, NR_PAGES / 2 - 50);
+	cr_assert_eq(res->st.pushed_pages, NR_PAGES / 2 + 50);
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+}
+
+/*
+ * A proxy between destination and server that damages the stream: it
+ * flips a byte of a bulk payload, inserts garbage on the control
+ * connection, or vanishes, once enough bytes went through.
+ */
+enum damage { CORRUPT, GARBAGE, VANISH };
+
+struct pair {
+	int down, up; /* destination side, server side */
+	uint64_t to_down;
+	bool damaged;
+};
+
+static int listen_any(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 8), 0);
+	getsockname(fd, (struct sockaddr *)&a, &sl);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int connect_port(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		_exit(2);
+	return fd;
+}
+
+/* Forwards one chunk server -> destination, damaging it once as asked:
+ * garbage right after the control connection's HELLO and STATE (112
+ * bytes), a flipped bit 1 MiB into the bulk stream (inside a payload), or
+ * nothing more at all from there. Returns false once the proxy must go. */
+static bool forward_down(struct pair *p, int idx, enum damage d, uint8_t *buf,
+			 ssize_t n)
+{
+	static const uint8_t junk[32] = { 0xab, 0xab, 0xab, 0xab };
+	const uint64_t at = 1 << 20;
+	bool ok;
+
+	if (!p->damaged && d == GARBAGE && idx == 0 && p->to_down + n >= 112) {
+		p->damaged = true;
+		p->to_down += n;
+		ok = write(p->down, buf, n) == n;
+		return ok && write(p->down, junk, sizeof(junk)) == sizeof(junk);
+	}
+	if (!p->damaged && d != GARBAGE && idx == 1 && p->to_down + n > at) {
+		p->damaged = true;
+		if (d == VANISH)
+			return false;
+		buf[at - p->to_down] ^= 0x40;
+	}
+	p->to_down += n;
+	return write(p->down, buf, n) == n;
+}
+
+static void proxy_run(int lfd, uint16_t server_port, enum damage d)
+{
+	static uint8_t buf[1 << 16];
+	struct pair pairs[2];
+	struct pollfd pfd[5];
+	int nr = 0;
+
+	for (;;) {
+		int n = 0;
+
+		pfd[n++] = (struct pollfd){ .fd = nr < 2 ? lfd : -1,
+					    .events = POLLIN };
+		for (int i = 0; i < nr; i++) {
+			pfd[n++] = (struct pollfd){ .fd = pairs[i].down,
+						    .events = POLLIN };
+			pfd[n++] = (struct pollfd){ .fd = pairs[i].up,
+						    .events = POLLIN };
+		}
+		if (poll(pfd, n, 20000) <= 0)
+			_exit(0);
+		if (pfd[0].revents & POLLIN) {
+			pairs[nr].down = accept(lfd, NULL, NULL);
+			pairs[nr].up = connect_port(server_port);
+			pairs[nr].to_down = 0;
+			pairs[nr++].damaged = false;
+			continue;
+		}
+		for (int i = 0; i < nr; i++) {
+			ssize_t len;
+
+			if (pfd[1 + 2 * i].revents) {
+				len = read(pairs[i].down, buf, sizeof(buf));
+				if (len <= 0 || write(pairs[i].up, buf, len) != len)
+					_exit(0);
+			}
+			if (pfd[2 + 2 * i].revents) {
+				len = read(pairs[i].up, buf, sizeof(buf));
+				if (len <= 0 ||
+				    !forward_down(&pairs[i], i, d, buf, len))
+					_exit(0);
+			}
+		}
+	}
+}
+
+static void check_damage(enum damage d, int want, const char *what)
+{
+	struct gmem_region *src = source_region();
+	struct dest_result *res = shared_result();
+	struct dest_cfg c = { .work = IDLE, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16 };
+	struct gmem_remote_stats sst;
+	struct gmem_server *srv;
+	uint16_t pport;
+	pid_t proxy, pid;
+	int lfd, ret;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	lfd = listen_any(&pport);
+	proxy = fork();
+	cr_assert_geq(proxy, 0);
+	if (proxy == 0) {
+		proxy_run(lfd, gmem_server_port(srv), d);
+		_exit(0);
+	}
+	close(lfd);
+	pid = dest_fork(pport, &c, res);
+	ret = serve_one(srv, &sst);
+	wait_child(pid);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+	cr_assert_lt(ret, 0, "the server must see the session fail");
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
+	cr_assert_eq(res->wait_ret, want, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert(strstr(res->err, what), "error text: %s", res->err);
+	/* Intact: nothing wrong was installed, and not everything came. */
+	cr_assert_eq(res->bad, 0);
+	cr_assert_lt(res->present, NR_PAGES);
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+}
+
+Test(remote, corrupted_payload_is_rejected_region_intact, .timeout = 60)
+{
+	check_damage(CORRUPT, -EPROTO, "checksum");
+}
+
+Test(remote, garbage_frame_is_rejected_region_intact, .timeout = 60)
+{
+	check_damage(GARBAGE, -EPROTO, "bad magic");
+}
+
+Test(remote, server_vanishing_mid_stream_is_reported, .timeout = 60)
+{
+	check_damage(VANISH, -ECONNRESET, "closed");
+}
+
+/* A client that speaks no protocol at all is turned away at accept. */
+Test(remote, server_rejects_garbage_hello, .timeout = 30)
+{
+	struct gmem_region *src = source_region();
+	struct gmem_server *srv;
+	uint8_t junk[80];
+	pid_t pid;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	memset(junk, 0xab, sizeof(junk));
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = connect_port(gmem_server_port(srv));
+
+		if (write(fd, junk, sizeof(junk)) != sizeof(junk))
+			_exit(1);
+		while (read(fd, junk, sizeof(junk)) > 0)
+			;
+		_exit(0);
+	}
+	cr_assert_eq(gmem_server_accept(srv, 10000), -EPROTO);
+	cr_assert(strstr(gmem_server_error(srv), "bad magic"), "%s",
+		  gmem_server_error(srv));
+	gmem_server_destroy(srv);
+	wait_child(pid);
+	gmem_region_destroy(src);
+}
