@@ -15,6 +15,8 @@ bench_gmem_replay_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
 bench_gmem_replay_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 	$(ZLIB_LIBS) -lpthread
 EXTRA_DIST += bench/REPLAY.md
+# The freeze-time benchmark (a script; results go to bench/results/).
+EXTRA_DIST += bench/freeze bench/results/README.md
 
 # Dirty log: collect time vs size and dirty fraction, write-loop slowdown.
 GMEM_BENCHES += bench/dirty-bench
@@ -22,3 +24,9 @@ bench_dirty_bench_SOURCES = bench/dirty-bench.c bench/stats.c bench/stats.h
 bench_dirty_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
 bench_dirty_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 	-lpthread
+
+# Remote paging: fault latency vs bare uffd + TCP RTT, push vs socket blast.
+GMEM_BENCHES += bench/remote-bench
+bench_remote_bench_SOURCES = bench/remote-bench.c bench/stats.c bench/stats.h
+bench_remote_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+bench_remote_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread

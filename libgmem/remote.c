@@ -67,13 +67,15 @@ int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 }
 
 static int check_params(const struct gmem_remote_params *p,
-			unsigned int *nr_bulk, int *wait_ms)
+			unsigned int *nr_bulk, int *wait_ms, uint32_t *flags)
 {
 	*nr_bulk = 1;
 	*wait_ms = 10000;
+	*flags = 0;
 	if (!p)
 		return 0;
-	if (p->flags || p->resv0 || p->nr_bulk > PROTO_MAX_BULK)
+	if ((p->flags & ~GMEM_REMOTE_ON_DEMAND) || p->resv0 ||
+	    p->nr_bulk > PROTO_MAX_BULK)
 		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
@@ -82,12 +84,14 @@ static int check_params(const struct gmem_remote_params *p,
 		*nr_bulk = p->nr_bulk;
 	if (p->connect_ms)
 		*wait_ms = p->connect_ms;
+	*flags = p->flags;
 	return 0;
 }
 
 static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 {
-	size_t per_conn = PROTO_HDR_LEN + PROTO_MAX_PAYLOAD;
+	/* A largest frame and a few push frames behind it. */
+	size_t per_conn = PROTO_HDR_LEN + PROTO_MAX_PAYLOAD + (1U << 20);
 	pthread_condattr_t ca;
 
 	rm->mem_len = nr_conns * per_conn;
@@ -95,7 +99,7 @@ static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 	if (!rm->mem)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < nr_conns; i++)
-		wire_rx_init(&rm->rx[i], i, rm->mem + i * per_conn,
+		wire_rx_init(&rm->rx[i], i, rm->mem + i * per_conn, per_conn,
 			     PROTO_MAX_PAYLOAD);
 	pthread_mutex_init(&rm->lock, NULL);
 	pthread_mutex_init(&rm->ctl_lock, NULL);
@@ -152,16 +156,18 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 {
 	struct gmem_remote *rm;
 	unsigned int nr_bulk;
+	uint32_t flags;
 	int wait_ms, ret;
 
 	if (!addr || !out)
 		return -EINVAL;
-	ret = check_params(p, &nr_bulk, &wait_ms);
+	ret = check_params(p, &nr_bulk, &wait_ms, &flags);
 	if (ret < 0)
 		return ret;
 	rm = calloc(1, sizeof(*rm));
 	if (!rm)
 		return -ENOMEM;
+	rm->flags = flags;
 	ret = remote_alloc(rm, 1 + nr_bulk);
 	for (unsigned int i = 0; ret == 0 && i <= nr_bulk; i++)
 		ret = open_conn(rm, addr, i, nr_bulk, wait_ms);
@@ -276,18 +282,17 @@ int rm_step(struct gmem_remote *rm, int64_t wait_ns)
 	for (int i = 0; i < n; i++) {
 		struct wire_rx *rx = &rm->rx[done[i]->conn];
 		const char *why = "";
-		int ret = wire_rx_done(&rm->t, rx, &rm->geom, &why);
+		int ret;
 
+		for (ret = wire_rx_done(&rm->t, rx, &rm->geom, &why); ret == 1;
+		     ret = wire_rx_next(&rm->t, rx, &rm->geom, &why)) {
+			ret = handle_frame(rm, &rx->hdr, wire_payload(rx));
+			if (ret < 0)
+				return ret; /* handle_frame() said why */
+		}
 		if (ret < 0)
 			return rm_fail(rm, ret, "connection %u: %s",
 				       done[i]->conn, why);
-		if (ret == 0)
-			continue;
-		ret = handle_frame(rm, &rx->hdr, wire_payload(rx));
-		if (ret == 0)
-			ret = wire_rx_start(&rm->t, rx);
-		if (ret < 0)
-			return rm_fail(rm, ret, "receive: %s", strerror(-ret));
 	}
 	return 0;
 }

@@ -50,6 +50,7 @@ struct gmem_remote {
 	struct proto_geom geom;
 	uint64_t session;
 	struct gmem_region *r;
+	uint32_t flags;         /* GMEM_REMOTE_* */
 
 	/* Control-connection sends come from handler threads and the
 	 * receive thread: @ctl_lock orders them and guards @reqs. */

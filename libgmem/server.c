@@ -23,6 +23,7 @@
 #define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
 #define WORK_MAX 4096U         /* urgent work items queued */
 #define IDLE_WAIT_NS 5000000LL
+#define RX_SLACK 4096U
 
 enum work_type { WORK_PAGES, WORK_DIGEST };
 
@@ -85,11 +86,16 @@ static int set_err(struct gmem_server *s, int ret, const char *fmt, ...)
 	return ret;
 }
 
+/* A receive buffer holds a largest frame and some of the next. */
+static uint32_t rx_size(uint32_t rx_cap)
+{
+	return PROTO_HDR_LEN + rx_cap + RX_SLACK;
+}
+
 static size_t conn_bytes(unsigned int nr_slots, uint32_t slot_cap,
 			 uint32_t rx_cap)
 {
-	return nr_slots * (size_t)(PROTO_HDR_LEN + slot_cap) + PROTO_HDR_LEN +
-	       rx_cap;
+	return nr_slots * (size_t)(PROTO_HDR_LEN + slot_cap) + rx_size(rx_cap);
 }
 
 /* Carves the registered buffer: each connection's send slots, then its
@@ -109,8 +115,8 @@ static void conns_layout(struct gmem_server *s)
 			c->slots[j].req.user = &c->slots[j];
 			p += PROTO_HDR_LEN + s->slot_cap;
 		}
-		wire_rx_init(&c->rx, i, p, rx_cap);
-		p += PROTO_HDR_LEN + rx_cap;
+		wire_rx_init(&c->rx, i, p, rx_size(rx_cap), rx_cap);
+		p += rx_size(rx_cap);
 	}
 }
 
@@ -471,19 +477,24 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 		return 0;
 	}
 	rx = &s->conns[q->conn].rx;
-	ret = wire_rx_done(&s->t, rx, &s->geom, &why);
+	s->last_rx_ns = now_ns();
+	for (ret = wire_rx_done(&s->t, rx, &s->geom, &why); ret == 1;
+	     ret = wire_rx_next(&s->t, rx, &s->geom, &why)) {
+		ret = handle_frame(s, q->conn);
+		if (ret < 0)
+			return ret;
+	}
+	/* A destination that is done closes every connection at once: its
+	 * DONE on the control connection may be reaped after a bulk one's
+	 * end. Only the control connection's end fails the session. */
+	if (ret == -ECONNRESET && q->conn)
+		return 0;
 	if (ret < 0) {
 		if (ret == -EPROTO)
 			send_error(s, q->conn, why);
 		return set_err(s, ret, "connection %u: %s", q->conn, why);
 	}
-	if (ret == 0)
-		return 0;
-	s->last_rx_ns = now_ns();
-	ret = handle_frame(s, q->conn);
-	if (ret == 0)
-		ret = wire_rx_start(&s->t, rx);
-	return ret;
+	return 0;
 }
 
 /* Submits what was queued, then reaps completions (waiting @wait_ns for

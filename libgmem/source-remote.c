@@ -324,7 +324,14 @@ static int remote_attach(struct gmem_source *s, struct gmem_region *r)
 			return ret;
 	}
 	rm->present_base = bitmap_count(&r->present);
-	ret = send_need(rm);
+	/* Pages present before the attach count as installed as they are. */
+	for (uint64_t p = bitmap_next_set(&r->present, 0);
+	     p < r->nr_pages && ret == 0;
+	     p = bitmap_next_set(&r->present, p + 1))
+		ret = gmem_region_digest(r, p, 1, &r->installed_digests[p]);
+	if (ret < 0)
+		return ret;
+	ret = rm->flags & GMEM_REMOTE_ON_DEMAND ? 0 : send_need(rm);
 	if (ret < 0)
 		return rm_fail(rm, ret, "NEED: %s", strerror(-ret));
 	rm_set_phase(rm, RM_POSTCOPY);

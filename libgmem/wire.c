@@ -12,30 +12,43 @@
 #include "wire.h"
 
 void wire_rx_init(struct wire_rx *rx, unsigned int conn, uint8_t *buf,
-		  uint32_t cap)
+		  uint32_t size, uint32_t cap)
 {
 	memset(rx, 0, sizeof(*rx));
 	rx->req.conn = conn;
 	rx->req.dir = TRANSPORT_RECV;
+	rx->req.partial = true;
 	rx->buf = buf;
+	rx->size = size;
 	rx->cap = cap;
 }
 
+/* Reads whatever comes into the free end of the buffer, making room first
+ * for the whole of the frame at @head. */
 int wire_rx_start(struct transport *t, struct wire_rx *rx)
 {
 	struct transport_req *q = &rx->req;
+	uint32_t need = PROTO_HDR_LEN + (rx->have_hdr ? rx->hdr.len : 0);
 
-	rx->in_payload = false;
-	q->buf = rx->buf;
-	q->len = PROTO_HDR_LEN;
-	return t->ops->submit(t, &q, 1);
+	if (rx->head == rx->tail) {
+		rx->head = 0;
+		rx->tail = 0;
+	} else if (rx->head + need > rx->size) {
+		memmove(rx->buf, rx->buf + rx->head, rx->tail - rx->head);
+		rx->tail -= rx->head;
+		rx->head = 0;
+	}
+	q->buf = rx->buf + rx->tail;
+	q->len = rx->size - rx->tail;
+	/* Handed over by the owner's next submit or poll. */
+	return t->ops->queue(t, &q, 1);
 }
 
-static int rx_header(struct transport *t, struct wire_rx *rx,
-		     const struct proto_geom *g, const char **why)
+/* Decodes the header at @head once enough bytes are in. */
+static int rx_header(struct wire_rx *rx, const struct proto_geom *g,
+		     const char **why)
 {
-	struct transport_req *q = &rx->req;
-	int ret = proto_decode(rx->buf, g, &rx->hdr, why);
+	int ret = proto_decode(rx->buf + rx->head, g, &rx->hdr, why);
 
 	if (ret < 0)
 		return ret;
@@ -47,13 +60,45 @@ static int rx_header(struct transport *t, struct wire_rx *rx,
 		*why = "frame too long for this connection";
 		return -EPROTO;
 	}
-	if (!rx->hdr.len)
-		return proto_crc_ok(rx->buf, NULL, 0) ? 1 : -EBADMSG;
-	rx->in_payload = true;
-	q->buf = wire_payload(rx);
-	q->len = rx->hdr.len;
-	ret = t->ops->submit(t, &q, 1);
-	return ret < 0 ? ret : 0;
+	rx->have_hdr = true;
+	return 0;
+}
+
+/* Drops the frame handed out last. */
+static void rx_consume(struct wire_rx *rx)
+{
+	if (!rx->have_frame)
+		return;
+	rx->head += PROTO_HDR_LEN + rx->hdr.len;
+	rx->have_frame = false;
+	rx->have_hdr = false;
+}
+
+int wire_rx_next(struct transport *t, struct wire_rx *rx,
+		 const struct proto_geom *g, const char **why)
+{
+	int ret;
+
+	rx_consume(rx);
+	if (!rx->have_hdr && rx->tail - rx->head >= PROTO_HDR_LEN) {
+		ret = rx_header(rx, g, why);
+		if (ret < 0)
+			return ret;
+	}
+	if (rx->have_hdr && rx->tail - rx->head >= PROTO_HDR_LEN + rx->hdr.len) {
+		if (!proto_crc_ok(rx->buf + rx->head, wire_payload(rx),
+				  rx->hdr.len)) {
+			*why = "payload checksum (crc32c) mismatch";
+			return -EPROTO;
+		}
+		rx->seq++;
+		rx->have_frame = true;
+		return 1;
+	}
+	ret = wire_rx_start(t, rx);
+	if (ret < 0)
+		*why = "receive failed";
+	return ret;
 }
 
 int wire_rx_done(struct transport *t, struct wire_rx *rx,
@@ -66,18 +111,8 @@ int wire_rx_done(struct transport *t, struct wire_rx *rx,
 					  : "receive failed";
 		return ret;
 	}
-	if (!rx->in_payload)
-		ret = rx_header(t, rx, g, why);
-	else
-		ret = proto_crc_ok(rx->buf, wire_payload(rx), rx->hdr.len)
-			      ? 1 : -EBADMSG;
-	if (ret == -EBADMSG) {
-		*why = "payload checksum (crc32c) mismatch";
-		ret = -EPROTO;
-	}
-	if (ret == 1)
-		rx->seq++;
-	return ret;
+	rx->tail += rx->req.done;
+	return wire_rx_next(t, rx, g, why);
 }
 
 /* Waits for the one request in flight. On timeout its connection is shut
@@ -155,5 +190,9 @@ int wire_hello_recv(struct transport *t, struct wire_rx *rx,
 						   : "first frame is not HELLO";
 		return -EPROTO;
 	}
-	return proto_hello_decode(wire_payload(rx), hello, why);
+	ret = proto_hello_decode(wire_payload(rx), hello, why);
+	/* Each side waits for the other after HELLO, so nothing else can be
+	 * buffered yet; wire_rx_start() reads on from here. */
+	rx_consume(rx);
+	return ret;
 }

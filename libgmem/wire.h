@@ -13,32 +13,48 @@
 #include "proto.h"
 #include "transport/transport.h"
 
-/* Receive side of one connection: one frame at a time into @buf. */
+/*
+ * Receive side of one connection: a stream buffer. Each read takes whatever
+ * the socket holds (several frames, or part of one), so a small frame costs
+ * one completion and a burst of frames costs one read. Frames are handed
+ * out in place, checked, one at a time; a frame cut by the buffer's end is
+ * moved to its start before the rest is read.
+ */
 struct wire_rx {
 	struct transport_req req;
-	uint8_t *buf;        /* PROTO_HDR_LEN + @cap bytes */
+	uint8_t *buf;
+	uint32_t size;       /* bytes of @buf, >= PROTO_HDR_LEN + @cap */
 	uint32_t cap;        /* largest payload accepted on this connection */
+	uint32_t head, tail; /* unparsed bytes are [head, tail) */
 	uint32_t seq;        /* sequence number the next frame must carry */
-	bool in_payload;
+	bool have_hdr;       /* @hdr holds the header at @head */
+	bool have_frame;     /* ...and its payload is in: handed out */
 	struct proto_hdr hdr;
 };
 
 void wire_rx_init(struct wire_rx *rx, unsigned int conn, uint8_t *buf,
-		  uint32_t cap);
-/* Starts receiving the next frame's header. */
+		  uint32_t size, uint32_t cap);
+/* Starts reading (the first time, and after a handshake: bytes already
+ * buffered stay). */
 int wire_rx_start(struct transport *t, struct wire_rx *rx);
 /*
- * Advances @rx after its request completed: returns 1 when a whole, checked
- * frame is in (rx->hdr, payload at wire_payload(rx)), 0 when the payload read
- * was submitted, or a negative errno with a reason in @why (-EPROTO for a
- * malformed frame, -ECONNRESET when the peer went away).
+ * After @rx's read completed: accounts its bytes and returns the next frame
+ * as wire_rx_next() does.
  */
 int wire_rx_done(struct transport *t, struct wire_rx *rx,
+		 const struct proto_geom *g, const char **why);
+/*
+ * Drops the frame handed out last, if any, and returns 1 when the next whole,
+ * checked frame is buffered (rx->hdr, payload at wire_payload(rx), valid
+ * until the next call), 0 when a read was submitted for more, or a negative
+ * errno with a reason in @why (-EPROTO malformed, -ECONNRESET peer gone).
+ */
+int wire_rx_next(struct transport *t, struct wire_rx *rx,
 		 const struct proto_geom *g, const char **why);
 
 static inline uint8_t *wire_payload(const struct wire_rx *rx)
 {
-	return rx->buf + PROTO_HDR_LEN;
+	return rx->buf + rx->head + PROTO_HDR_LEN;
 }
 
 /* Moves one request to completion within @wait_ns; the endpoint must have

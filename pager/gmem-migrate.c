@@ -121,7 +121,13 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 	}
 	o->dest = !strcmp(argv[optind], "dest");
 	o->addr = o->dest ? conn : listen;
-	if (!o->control || !o->addr || (o->dest ? listen : conn)) {
+	if (o->dest ? listen : conn) {
+		fprintf(stderr, "gmem-migrate: %s takes %s, not %s\n",
+			argv[optind], o->dest ? "--connect" : "--listen",
+			o->dest ? "--listen" : "--connect");
+		return -1;
+	}
+	if (!o->control || !o->addr) {
 		fprintf(stderr, "gmem-migrate: %s needs --control and %s\n",
 			argv[optind], o->dest ? "--connect" : "--listen");
 		return -1;

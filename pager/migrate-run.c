@@ -151,8 +151,13 @@ static int finish(const struct migrate_opts *o, struct side *s,
 		  int ret)
 {
 	json_object *rep;
-	int code = exit_code(s, ret);
+	int code;
 
+	/* ESRCH from userfaultfd: the workload's process exited under us,
+	 * and its memory with it. */
+	if (ret == -ESRCH && !s->wl_failed)
+		wl_fail(s, "process", "exited during the migration");
+	code = exit_code(s, ret);
 	if (ret < 0)
 		fprintf(stderr, "gmem-migrate: %s: %s\n", s->role,
 			s->error[0] ? s->error : strerror(-ret));

@@ -60,3 +60,14 @@ endif
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).
 dist_check_SCRIPTS += tests/replay-control.sh
 TESTS += tests/replay-control.sh
+# gmem-migrate through scripts/migrate-local: every mode end to end, then
+# the error paths (bad trace, usage, missing host, a workload that dies).
+dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh
+TESTS += tests/migrate-modes.sh tests/migrate-errors.sh
+
+# gmem-pager and a destination in two network namespaces joined by a veth.
+check_PROGRAMS += tests/pager-client
+tests_pager_client_SOURCES = tests/pager-client.c
+tests_pager_client_LDADD = libgmem/libgmem.la -lpthread
+dist_check_SCRIPTS += tests/netns-pager.sh
+TESTS += tests/netns-pager.sh

@@ -714,9 +714,18 @@ const char *gmem_server_error(const struct gmem_server *s);
  * @s: server, or NULL. */
 void gmem_server_destroy(struct gmem_server *s);
 
+/*
+ * Remote flags.
+ * GMEM_REMOTE_ON_DEMAND: no background push: pages come only when faulted
+ *   (or valid from pre-copy). gmem_remote_wait() then completes only once
+ *   every page was touched; meant for lazy restores and for measuring the
+ *   remote fault path alone.
+ */
+#define GMEM_REMOTE_ON_DEMAND (1U << 0)
+
 struct gmem_remote_params {
 	uint32_t nr_bulk;    /* bulk connections, 1..8; 0 = 1 */
-	uint32_t flags;      /* none yet: 0 */
+	uint32_t flags;      /* GMEM_REMOTE_* */
 	int32_t connect_ms;  /* connect + handshake limit; 0 = 10000 ms,
 			      * -1 = forever; refused connects are retried */
 	uint32_t resv0;
@@ -733,7 +742,8 @@ struct gmem_remote_params {
  * learns the served region's geometry (gmem_remote_page_size(),
  * gmem_remote_nr_pages()), so that a matching region can be created.
  * Context: any thread.
- * Return: 0; -EINVAL bad address or params; -ECONNREFUSED/-ETIMEDOUT/
+ * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8;
+ *         -ECONNREFUSED/-ETIMEDOUT/
  *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -ENOMEM.
  */
 int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,

@@ -306,8 +306,8 @@ static int send_next(struct tcp_ep *ep, unsigned int conn)
 	return queue_req(ep, q);
 }
 
-static int tcp_submit(struct transport *t, struct transport_req **reqs,
-		      unsigned int nr)
+static int tcp_queue(struct transport *t, struct transport_req **reqs,
+		     unsigned int nr)
 {
 	struct tcp_ep *ep = t->priv;
 	int ret;
@@ -324,7 +324,17 @@ static int tcp_submit(struct transport *t, struct transport_req **reqs,
 		if (ret < 0)
 			return ret;
 	}
-	ret = io_uring_submit(&ep->ring);
+	return 0;
+}
+
+static int tcp_submit(struct transport *t, struct transport_req **reqs,
+		      unsigned int nr)
+{
+	struct tcp_ep *ep = t->priv;
+	int ret = tcp_queue(t, reqs, nr);
+
+	if (ret == 0)
+		ret = io_uring_submit(&ep->ring);
 	return ret < 0 ? ret : 0;
 }
 
@@ -333,12 +343,12 @@ static bool complete_one(struct tcp_ep *ep, struct transport_req *q, int res,
 			 bool *resubmit)
 {
 	if (res == -EAGAIN || res == -EINTR || (res > 0 &&
-	    (q->done += res) < q->len)) {
+	    (q->done += res) < q->len && !q->partial)) {
 		q->res = queue_req(ep, q);
 		*resubmit = true;
 		return q->res < 0;
 	}
-	if (res == 0 && q->done < q->len)
+	if (res == 0 && (q->done < q->len || q->partial))
 		res = -ECONNRESET; /* the peer closed the stream */
 	q->res = res < 0 ? res : 0;
 	if (q->dir == TRANSPORT_SEND && send_next(ep, q->conn) == 0)
@@ -361,8 +371,10 @@ static int tcp_poll(struct transport *t, struct transport_req **done,
 			.tv_nsec = wait_ns % 1000000000,
 		};
 
-		ret = io_uring_wait_cqe_timeout(&ep->ring, &cqe,
-						wait_ns < 0 ? NULL : &ts);
+		/* Queued requests go in with the wait: one system call. */
+		ret = io_uring_submit_and_wait_timeout(&ep->ring, &cqe, 1,
+						       wait_ns < 0 ? NULL : &ts,
+						       NULL);
 		if (ret == -ETIME || ret == -EINTR)
 			return 0;
 		if (ret < 0)
@@ -377,7 +389,7 @@ static int tcp_poll(struct transport *t, struct transport_req **done,
 		if (complete_one(ep, q, res, &resubmit))
 			done[n++] = q;
 	}
-	if (resubmit) {
+	if (resubmit || io_uring_sq_ready(&ep->ring)) {
 		ret = io_uring_submit(&ep->ring);
 		if (ret < 0)
 			return ret;
@@ -446,6 +458,7 @@ const struct transport_ops transport_tcp_ops = {
 	.init = tcp_init,
 	.add_conn = tcp_add_conn,
 	.submit = tcp_submit,
+	.queue = tcp_queue,
 	.poll = tcp_poll,
 	.send_now = tcp_send_now,
 	.shutdown = tcp_shutdown,

@@ -8,6 +8,7 @@
 #ifndef GMEM_TRANSPORT_H
 #define GMEM_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,8 +19,9 @@ enum transport_dir {
 
 /*
  * One asynchronous request: move exactly @len bytes of @buf over connection
- * @conn. The transport retries short transfers itself; a request completes
- * once all bytes moved (res = 0) or on error (res = -errno; -ECONNRESET when
+ * @conn (up to @len for a partial receive; @done says how many). The
+ * transport retries short transfers itself; a request completes once all
+ * bytes moved (res = 0) or on error (res = -errno; -ECONNRESET when
  * the peer closed the stream). @buf must lie inside the endpoint's
  * registered buffer when there is one. The caller owns the request and
  * keeps it alive until it completes. Sends on one connection go out and
@@ -29,6 +31,8 @@ enum transport_dir {
 struct transport_req {
 	unsigned int conn;
 	unsigned int dir; /* enum transport_dir */
+	bool partial;     /* receive: complete once some bytes came (a
+			   * stream read into a buffer with room to spare) */
 	uint8_t *buf;
 	uint32_t len;
 	uint32_t done;    /* bytes moved so far (transport's) */
@@ -61,6 +65,11 @@ struct transport_ops {
 	/* Queues @nr requests and hands them to the device in one call. */
 	int (*submit)(struct transport *t, struct transport_req **reqs,
 		      unsigned int nr);
+	/* Queues @nr requests for the next submit() or poll(), which hand
+	 * them over in the same call (one system call saved per receive
+	 * re-armed between two polls). */
+	int (*queue)(struct transport *t, struct transport_req **reqs,
+		     unsigned int nr);
 	/* Reaps up to @max completed requests, waiting up to @wait_ns for
 	 * the first (0: do not wait). Returns how many, or -errno. */
 	int (*poll)(struct transport *t, struct transport_req **done,

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: MIT
+/*
+ * remote-bench.c - remote (post-copy) paging over TCP on loopback against its
+ * floors, all measured in one run: fault latency p50/p99 with fault-around 1
+ * and 16 vs the floor (a bare userfaultfd fault + a 4 KiB TCP round trip),
+ * and background push bandwidth vs a plain socket blast. The page server is
+ * a child process. JSON lines on stdout; never passes or fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/userfaultfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmem.h>
+
+#include "stats.h"
+
+#define PAGE 4096UL
+#define BLAST_CHUNK (256UL << 10)
+
+struct bench_opts {
+	unsigned int samples;  /* faults (and round trips) per figure */
+	uint64_t push_mib;     /* region pushed for the bandwidth figure */
+	unsigned int repeat;   /* floor + fault sets, one after the other */
+};
+
+/* --- floor 1: a bare userfaultfd fault (UFFDIO_COPY from memory) -------- */
+
+struct bare {
+	int uffd;
+	uint8_t *base, *src;
+	volatile bool stop;
+};
+
+static void *bare_handler(void *arg)
+{
+	struct bare *b = arg;
+	struct pollfd pfd = { .fd = b->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	while (!b->stop) {
+		if (poll(&pfd, 1, 10) <= 0 ||
+		    read(b->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		struct uffdio_copy c = {
+			.dst = msg.arg.pagefault.address & ~(PAGE - 1),
+			.src = (uint64_t)(uintptr_t)b->src, .len = PAGE,
+		};
+		ioctl(b->uffd, UFFDIO_COPY, &c);
+	}
+	return NULL;
+}
+
+static int bare_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC), fd;
+
+	fd = dev >= 0 ? ioctl(dev, _IO(0xAA, 0), O_CLOEXEC | O_NONBLOCK)
+		      : (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (dev >= 0)
+		close(dev);
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api) < 0)
+		return -errno;
+	return fd;
+}
+
+static int floor_fault(unsigned int n, struct samples *lat)
+{
+	struct bare b = { .uffd = bare_open() };
+	pthread_t tid;
+
+	if (b.uffd < 0)
+		return b.uffd;
+	b.src = calloc(1, PAGE);
+	b.base = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct uffdio_register reg = {
+		.range = { .start = (uint64_t)(uintptr_t)b.base,
+			   .len = n * PAGE },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (b.base == MAP_FAILED || ioctl(b.uffd, UFFDIO_REGISTER, &reg) < 0)
+		return -errno;
+	pthread_create(&tid, NULL, bare_handler, &b);
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t t0 = bench_now_ns();
+
+		(void)*(volatile uint8_t *)(b.base + i * PAGE);
+		samples_add(lat, bench_now_ns() - t0);
+	}
+	b.stop = true;
+	pthread_join(tid, NULL);
+	munmap(b.base, n * PAGE);
+	close(b.uffd);
+	free(b.src);
+	return 0;
+}
+
+/* --- floor 2 and raw bandwidth: plain sockets on loopback --------------- */
+
+static int tcp_pair(int fds[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&a, &sl) < 0)
+		return -errno;
+	fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(fds[0], (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -errno;
+	fds[1] = accept(l, NULL, NULL);
+	close(l);
+	setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fds[1] < 0 ? -errno : 0;
+}
+
+/* Answers each 32-byte request with a 4 KiB page, as a page server would. */
+static void *echo_page(void *arg)
+{
+	int fd = *(int *)arg;
+	uint8_t req[32], page[PAGE] = { 0 };
+
+	while (recv(fd, req, sizeof(req), MSG_WAITALL) == sizeof(req))
+		if (send(fd, page, sizeof(page), 0) != sizeof(page))
+			break;
+	return NULL;
+}
+
+static int floor_rtt(unsigned int n, struct samples *lat)
+{
+	uint8_t req[32] = { 0 }, page[PAGE];
+	pthread_t tid;
+	int fds[2], ret = tcp_pair(fds);
+
+	if (ret < 0)
+		return ret;
+	pthread_create(&tid, NULL, echo_page, &fds[1]);
+	for (unsigned int i = 0; i < n && ret == 0; i++) {
+		uint64_t t0 = bench_now_ns();
+
+		if (send(fds[0], req, sizeof(req), 0) != sizeof(req) ||
+		    recv(fds[0], page, sizeof(page), MSG_WAITALL) != sizeof(page))
+			ret = -EIO;
+		samples_add(lat, bench_now_ns() - t0);
+	}
+	shutdown(fds[0], SHUT_RDWR);
+	pthread_join(tid, NULL);
+	close(fds[0]);
+	close(fds[1]);
+	return ret;
+}
+
+struct blast {
+	int fd;
+	uint64_t bytes;
+};
+
+static void *blast_send(void *arg)
+{
+	struct blast *b = arg;
+	uint8_t *buf = calloc(1, BLAST_CHUNK);
+
+	for (uint64_t done = 0; buf && done < b->bytes; done += BLAST_CHUNK)
+		if (send(b->fd, buf, BLAST_CHUNK, 0) != (ssize_t)BLAST_CHUNK)
+			break;
+	free(buf);
+	return NULL;
+}
+
+/* A plain socket blast of @bytes: the raw link bandwidth, GB/s. */
+static double raw_blast(uint64_t bytes)
+{
+	uint8_t *buf = malloc(BLAST_CHUNK);
+	struct blast b = { .bytes = bytes };
+	uint64_t got = 0, t0;
+	pthread_t tid;
+	int fds[2];
+
+	if (!buf || tcp_pair(fds) < 0)
+		return 0;
+	b.fd = fds[1];
+	t0 = bench_now_ns();
+	pthread_create(&tid, NULL, blast_send, &b);
+	while (got < bytes) {
+		ssize_t n = recv(fds[0], buf, BLAST_CHUNK, 0);
+
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	t0 = bench_now_ns() - t0;
+	pthread_join(tid, NULL);
+	close(fds[0]);
+	close(fds[1]);
+	free(buf);
+	return got / (double)t0;
+}
+
+/* --- the page server: a child process serving one destination ----------- */
+
+static pid_t server_fork(uint64_t nr_pages, uint16_t *port)
+{
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe(pfd) < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		struct gmem_region_params p = { .nr_pages = nr_pages };
+		struct gmem_region *r;
+		struct gmem_server *srv;
+		uint16_t pt = 0;
+
+		if (gmem_region_create(&p, &r) == 0) {
+			memset(gmem_region_addr(r), 0x5a, nr_pages * PAGE);
+			if (gmem_server_listen(r, "127.0.0.1:0", &srv) == 0)
+				pt = gmem_server_port(srv);
+		}
+		if (write(pfd[1], &pt, sizeof(pt)) != sizeof(pt) || !pt)
+			_exit(1);
+		if (gmem_server_accept(srv, 10000) == 0)
+			gmem_server_serve(srv, 30000);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], port, sizeof(*port)) != sizeof(*port) ||
+	    !*port)
+		pid = -EIO;
+	close(pfd[0]);
+	return pid;
+}
+
+struct dest {
+	struct gmem_remote *rm;
+	struct gmem_region *r;
+	struct gmem_source *src;
+	pid_t server;
+};
+
+/* Connects to a fresh server child; attaches the source when @attach. */
+static int dest_open(struct dest *d, uint64_t nr_pages, uint32_t flags,
+		     unsigned int fa, bool attach)
+{
+	struct gmem_region_params p = { .nr_pages = nr_pages,
+					.flags = GMEM_REGION_MISSING };
+	struct gmem_remote_params rp = { .flags = flags };
+	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = fa };
+	char addr[32];
+	uint16_t port;
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->server = server_fork(nr_pages, &port);
+	if (d->server < 0)
+		return d->server;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	ret = gmem_remote_connect(addr, &rp, &d->rm);
+	if (ret == 0)
+		ret = gmem_region_create(&p, &d->r);
+	if (ret == 0)
+		ret = gmem_remote_precopy(d->rm, d->r, 10000) < 0 ? -EIO : 0;
+	if (ret == 0)
+		ret = gmem_remote_source(d->rm, &d->src);
+	if (ret == 0 && attach)
+		ret = gmem_region_attach(d->r, d->src, &fp);
+	return ret;
+}
+
+static void dest_close(struct dest *d)
+{
+	if (d->r && d->src)
+		gmem_region_detach(d->r); /* -ENOENT when never attached */
+	gmem_source_destroy(d->src);
+	gmem_remote_destroy(d->rm);
+	gmem_region_destroy(d->r);
+	if (d->server > 0) {
+		kill(d->server, SIGTERM);
+		waitpid(d->server, NULL, 0);
+	}
+}
+
+/* Touches @n fault-around windows in a shuffled order, with no push: each
+ * touch is one remote fault; its latency is one sample. */
+static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
+			 struct samples *svc)
+{
+	uint64_t nr_pages = (uint64_t)n * 16, *order, *ns;
+	struct dest d;
+	uint8_t *base;
+	int64_t got;
+	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, fa, true);
+
+	order = malloc(n * sizeof(*order));
+	ns = malloc(n * sizeof(*ns));
+	if (ret == 0 && (!order || !ns))
+		ret = -ENOMEM;
+	for (unsigned int i = 0; ret == 0 && i < n; i++)
+		order[i] = i * 16;
+	for (unsigned int i = n - 1; ret == 0 && i > 0; i--) {
+		unsigned int j = rand() % (i + 1);
+		uint64_t t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	base = ret == 0 ? gmem_region_addr(d.r) : NULL;
+	for (unsigned int i = 0; ret == 0 && i < n; i++) {
+		uint64_t t0 = bench_now_ns();
+
+		(void)*(volatile uint8_t *)(base + order[i] * PAGE);
+		samples_add(lat, bench_now_ns() - t0);
+	}
+	got = ret == 0 ? gmem_remote_latencies(d.rm, ns, n) : 0;
+	for (int64_t i = 0; i < got; i++)
+		samples_add(svc, ns[i]);
+	dest_close(&d);
+	free(order);
+	free(ns);
+	return ret;
+}
+
+/* Background push only: attach, then time until every page is present. */
+static int remote_push(uint64_t nr_pages, double *gbps, int *verified)
+{
+	struct dest d;
+	uint64_t t0;
+	int ret = dest_open(&d, nr_pages, 0, 16, false);
+
+	t0 = bench_now_ns();
+	if (ret == 0)
+		ret = gmem_region_attach(d.r, d.src, NULL);
+
+	while (ret == 0 && gmem_region_nr_present(d.r) < nr_pages)
+		usleep(200);
+	*gbps = nr_pages * PAGE / (double)(bench_now_ns() - t0);
+	*verified = ret == 0 ? gmem_remote_wait(d.rm, 60000) : ret;
+	dest_close(&d);
+	return ret;
+}
+
+static double us(uint64_t ns)
+{
+	return ns / 1000.0;
+}
+
+static void add_d(json_object *o, const char *k, double v)
+{
+	json_object_object_add(o, k, json_object_new_double(v));
+}
+
+static json_object *line(const char *what)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "bench", json_object_new_string("remote"));
+	json_object_object_add(o, "what", json_object_new_string(what));
+	json_object_object_add(o, "link", json_object_new_string("loopback"));
+	return o;
+}
+
+static int bench_faults(const struct bench_opts *o)
+{
+	struct samples fl = { 0 }, rtt = { 0 };
+	double floor50, floor99;
+	int ret = floor_fault(o->samples, &fl);
+
+	if (ret == 0)
+		ret = floor_rtt(o->samples, &rtt);
+	if (ret < 0)
+		return ret;
+	floor50 = samples_pct(&fl, 50) + samples_pct(&rtt, 50);
+	floor99 = samples_pct(&fl, 99) + samples_pct(&rtt, 99);
+	json_object *f = line("floor");
+	add_d(f, "uffd_fault_p50_us", us(samples_pct(&fl, 50)));
+	add_d(f, "uffd_fault_p99_us", us(samples_pct(&fl, 99)));
+	add_d(f, "tcp_rtt_4k_p50_us", us(samples_pct(&rtt, 50)));
+	add_d(f, "tcp_rtt_4k_p99_us", us(samples_pct(&rtt, 99)));
+	add_d(f, "floor_p50_us", us(floor50));
+	add_d(f, "floor_p99_us", us(floor99));
+	bench_emit(f);
+	for (unsigned int fa = 1; fa <= 16; fa *= 16) {
+		struct samples lat = { 0 }, svc = { 0 };
+		json_object *j;
+
+		ret = remote_faults(o->samples, fa, &lat, &svc);
+		if (ret < 0)
+			return ret;
+		j = line("fault");
+		json_object_object_add(j, "fault_around",
+				       json_object_new_int(fa));
+		json_object_object_add(j, "samples",
+				       json_object_new_int64(lat.n));
+		add_d(j, "p50_us", us(samples_pct(&lat, 50)));
+		add_d(j, "p99_us", us(samples_pct(&lat, 99)));
+		add_d(j, "service_p50_us", us(samples_pct(&svc, 50)));
+		add_d(j, "service_p99_us", us(samples_pct(&svc, 99)));
+		add_d(j, "floor_p50_us", us(floor50));
+		add_d(j, "ratio_p50_to_floor", samples_pct(&lat, 50) / floor50);
+		add_d(j, "ratio_p99_to_floor", samples_pct(&lat, 99) / floor99);
+		bench_emit(j);
+		samples_free(&lat);
+		samples_free(&svc);
+	}
+	samples_free(&fl);
+	samples_free(&rtt);
+	return 0;
+}
+
+static int bench_push(const struct bench_opts *o)
+{
+	uint64_t bytes = o->push_mib << 20;
+	double raw = raw_blast(bytes), push = 0;
+	int verified = 0, ret = remote_push(bytes / PAGE, &push, &verified);
+	json_object *j;
+
+	if (ret < 0)
+		return ret;
+	j = line("push");
+	json_object_object_add(j, "bytes", json_object_new_int64(bytes));
+	add_d(j, "push_gbytes_per_s", push);
+	add_d(j, "raw_gbytes_per_s", raw);
+	add_d(j, "ratio_to_raw", raw > 0 ? push / raw : 0);
+	json_object_object_add(j, "digests_equal",
+			       json_object_new_boolean(verified == 0));
+	bench_emit(j);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
+		   "Remote fault latency (fault-around 1 and 16) vs a bare uffd\n"
+		   "fault + 4 KiB TCP round trip, and push bandwidth vs a plain\n"
+		   "socket blast, on loopback, in one run. JSON lines on stdout.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "samples", required_argument, NULL, 's' },
+		{ "push-mib", required_argument, NULL, 'p' },
+		{ "repeat", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct bench_opts o = { .samples = 2000, .push_mib = 256, .repeat = 3 };
+	int c, ret = 0;
+
+	while ((c = getopt_long(argc, argv, "s:p:r:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': o.samples = strtoul(optarg, NULL, 0); break;
+		case 'p': o.push_mib = strtoull(optarg, NULL, 0); break;
+		case 'r': o.repeat = strtoul(optarg, NULL, 0); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!o.samples || !o.push_mib || !o.repeat) {
+		usage(stderr);
+		return 2;
+	}
+	srand(1);
+	for (unsigned int i = 0; i < o.repeat && ret == 0; i++)
+		ret = bench_faults(&o);
+	if (ret == 0)
+		ret = bench_push(&o);
+	if (ret < 0)
+		fprintf(stderr, "remote-bench: %s\n", strerror(-ret));
+	return ret < 0;
+}

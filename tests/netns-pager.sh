@@ -1,0 +1,67 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Two hosts made of network namespaces joined by a veth pair (created here,
+# removed on exit): gmem-pager serves a file in one, pager-client pages it in
+# from the other (random reads from 8 threads, a sequential scan, idle) and
+# checks digests and bytes. Exit 77 (skip) where namespaces are not allowed.
+set -u
+builddir=${top_builddir:-.}
+pager=$builddir/pager/gmem-pager
+client=$builddir/tests/pager-client
+ns_a=gmem-pa-$$
+ns_b=gmem-pb-$$
+tmp=$(mktemp -d) || exit 99
+pager_pid=
+
+cleanup() {
+	[ -n "$pager_pid" ] && kill "$pager_pid" 2>/dev/null
+	ip netns del "$ns_a" 2>/dev/null
+	ip netns del "$ns_b" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+command -v ip >/dev/null || skip "no ip(8) (iproute2)"
+ip netns add "$ns_a" 2>"$tmp/err" || skip "ip netns add: $(cat "$tmp/err")"
+ip netns add "$ns_b" || skip "ip netns add failed"
+ip link add gmv-a-$$ type veth peer name gmv-b-$$ 2>"$tmp/err" ||
+	skip "veth: $(cat "$tmp/err")"
+ip link set gmv-a-$$ netns "$ns_a" && ip link set gmv-b-$$ netns "$ns_b" ||
+	exit 99
+ip -n "$ns_a" addr add 10.201.7.1/24 dev gmv-a-$$ &&
+ip -n "$ns_b" addr add 10.201.7.2/24 dev gmv-b-$$ &&
+ip -n "$ns_a" link set gmv-a-$$ up && ip -n "$ns_b" link set gmv-b-$$ up &&
+ip -n "$ns_a" link set lo up && ip -n "$ns_b" link set lo up || exit 99
+
+# 24 MiB and a bit: the last page is partial (padded with zeros).
+head -c $((24 * 1024 * 1024 + 1000)) /dev/urandom >"$tmp/image" || exit 99
+
+fail=0
+for mode in random sequential idle; do
+	ip netns exec "$ns_a" "$pager" --listen 10.201.7.1:7411 \
+		--file "$tmp/image" --wait-ms 30000 >"$tmp/pager.log" 2>&1 &
+	pager_pid=$!
+	i=0
+	until grep -q "serving" "$tmp/pager.log" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && { echo "gmem-pager did not start"; cat "$tmp/pager.log"; exit 1; }
+		sleep 0.1
+	done
+	if ! ip netns exec "$ns_b" "$client" --mode $mode \
+		--compare "$tmp/image" 10.201.7.1:7411 >"$tmp/client.json"; then
+		echo "FAIL: $mode: client"; fail=1
+	fi
+	cat "$tmp/client.json"
+	wait "$pager_pid" || { echo "FAIL: $mode: gmem-pager exited $?"; fail=1; }
+	pager_pid=
+	cat "$tmp/pager.log"
+	grep -q '"result":0' "$tmp/client.json" &&
+		grep -q '"file_equal":true' "$tmp/client.json" || fail=1
+	grep -q "destination connected" "$tmp/pager.log" || fail=1
+done
+exit $fail
