@@ -94,7 +94,8 @@ static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 	size_t per_conn = PROTO_HDR_LEN + PROTO_MAX_PAYLOAD + (1U << 20);
 	pthread_condattr_t ca;
 
-	rm->mem_len = nr_conns * per_conn;
+	/* aligned_alloc() wants a size that is a multiple of the alignment. */
+	rm->mem_len = (nr_conns * per_conn + 4095) & ~(size_t)4095;
 	rm->mem = aligned_alloc(4096, rm->mem_len);
 	if (!rm->mem)
 		return -ENOMEM;

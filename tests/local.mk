@@ -5,9 +5,11 @@ TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) \
 	-DGMEM_TRACES_DIR='"$(abs_top_srcdir)/../shared/traces"'
 TEST_LDADD = libgmem/libgmem.la $(CRITERION_LIBS)
 # Verbosity 1 makes criterion name each skipped test and its reason.
+# LSAN_OPTIONS matters only in a --enable-sanitizers build.
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; \
 	top_srcdir='$(abs_top_srcdir)'; CRITERION_VERBOSITY_LEVEL=1; \
-	export top_builddir top_srcdir CRITERION_VERBOSITY_LEVEL;
+	LSAN_OPTIONS=suppressions='$(abs_top_srcdir)/tests/lsan.supp'; \
+	export top_builddir top_srcdir CRITERION_VERBOSITY_LEVEL LSAN_OPTIONS;
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/test-region tests/test-fault
@@ -58,6 +60,7 @@ tests_test_migrate_LDADD = $(TEST_LDADD) $(XXHASH_LIBS) -lpthread
 endif
 
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).
+EXTRA_DIST += tests/lsan.supp
 dist_check_SCRIPTS += tests/replay-control.sh
 TESTS += tests/replay-control.sh
 # gmem-migrate through scripts/migrate-local: every mode end to end, then

@@ -242,11 +242,12 @@ Test(fault, attach_rejects_bad_arguments, .timeout = 10)
 	cr_expect_eq(gmem_region_attach(r, src, NULL), 0);
 	cr_expect_eq(gmem_region_attach(r, src, NULL), -EBUSY);
 	cr_expect_eq(gmem_region_attach(plain, src, NULL), -EINVAL);
+	gmem_region_destroy(r);
+	gmem_region_destroy(plain);
+	gmem_source_destroy(src);
 	cr_expect_eq(gmem_source_callback(NULL, NULL, &src), -EINVAL);
 	cr_expect_eq(gmem_source_file(0, 100, &src), -EINVAL);
 	cr_expect_eq(gmem_source_file(-1, 0, &src), -EBADF);
-	gmem_region_destroy(r);
-	gmem_region_destroy(plain);
 }
 
 /*
