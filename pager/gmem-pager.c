@@ -38,8 +38,9 @@ static void usage(FILE *f)
 		"                          the last page is padded with zeros)\n"
 		"  -u, --unix PATH         accept one region from a process that calls\n"
 		"                          gmem_region_export() on a Unix socket at PATH\n"
-		"  -w, --wait-ms MS        give up after MS ms without a frame from the\n"
-		"                          destination (default: wait forever)\n"
+		"  -w, --wait-ms MS        give up after MS ms without the destination\n"
+		"                          connecting or sending a frame (default:\n"
+		"                          wait forever)\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"Logs one line per connection event on stdout; exits 0 once the\n"
@@ -164,7 +165,7 @@ static int serve(struct gmem_server *srv, const struct pager_opts *o)
 	struct gmem_remote_stats st;
 	int ret;
 
-	ret = gmem_server_accept(srv, -1);
+	ret = gmem_server_accept(srv, o->wait_ms);
 	if (ret < 0) {
 		fprintf(stderr, "gmem-pager: accept: %s: %s\n", strerror(-ret),
 			gmem_server_error(srv));

@@ -52,7 +52,7 @@ for mode in random sequential idle; do
 		[ $i -gt 100 ] && { echo "gmem-pager did not start"; cat "$tmp/pager.log"; exit 1; }
 		sleep 0.1
 	done
-	if ! ip netns exec "$ns_b" "$client" --mode $mode \
+	if ! timeout 120 ip netns exec "$ns_b" "$client" --mode $mode \
 		--compare "$tmp/image" 10.201.7.1:7411 >"$tmp/client.json"; then
 		echo "FAIL: $mode: client"; fail=1
 	fi
