@@ -65,7 +65,12 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* p50/p99/max (ms) of the step durations that started in [lo, hi). */
+/*
+ * p50/p99/max (ms) of the step durations that started in [lo, hi); with
+ * @worst_excess, also those still running at @lo: the step cut by the
+ * switchover starts (rebased) before the resume, and its fault waits at
+ * the destination are the first stall post-copy causes.
+ */
 static json_object *steps_between(json_object *steps, uint64_t lo, uint64_t hi,
 				  int64_t *worst_excess)
 {
@@ -78,7 +83,8 @@ static json_object *steps_between(json_object *steps, uint64_t lo, uint64_t hi,
 		uint64_t start = json_int(s, "start_ns");
 		int64_t excess = json_int(s, "dur_ns") - json_int(s, "trace_dur_ns");
 
-		if (start < lo || start >= hi)
+		if (start >= hi || (start < lo && (!worst_excess ||
+			start + json_int(s, "dur_ns") <= lo)))
 			continue;
 		d[k++] = json_int(s, "dur_ns");
 		if (worst_excess && excess > *worst_excess)
