@@ -351,8 +351,11 @@ static int remote_push(uint64_t nr_pages, double *gbps, int *verified)
 	if (ret == 0)
 		ret = gmem_region_attach(d.r, d.src, NULL);
 
+	/* Each look walks the whole present bitmap: polled every 200 us, this
+	 * thread used most of a core during a 3 GiB push, taken from the
+	 * receive path on 2 cores. 1 ms is under 1% of a push. */
 	while (ret == 0 && gmem_region_nr_present(d.r) < nr_pages)
-		usleep(200);
+		usleep(1000);
 	*gbps = nr_pages * PAGE / (double)(bench_now_ns() - t0);
 	*verified = ret == 0 ? gmem_remote_wait(d.rm, 60000) : ret;
 	dest_close(&d);

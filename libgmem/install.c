@@ -10,6 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>
+/* The AVX2/AVX-512 code picked at run time: the same digests, and about
+ * twice the speed of the SSE2 build that XXH3_64bits() is in Debian's
+ * libxxhash; every page installed is hashed once. */
+#define page_hash XXH3_64bits_dispatch
+#else
+#define page_hash XXH3_64bits
+#endif
 
 #include "internal.h"
 
@@ -95,8 +104,8 @@ static void record_digests(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	if (!d)
 		return;
 	for (uint64_t i = 0; i < nr; i++)
-		d[pgoff + i] = XXH3_64bits(p + (i << r->page_shift),
-					   r->page_size);
+		d[pgoff + i] = page_hash(p + (i << r->page_shift),
+					 r->page_size);
 }
 
 int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,

@@ -280,6 +280,7 @@ static void frame_queue(struct gmem_server *s, unsigned int conn,
 
 	h->seq = c->tx_seq++;
 	proto_encode(slot->buf, h, slot->buf + PROTO_HDR_LEN);
+	wire_simd_clean();
 	slot->req.conn = conn;
 	slot->req.dir = TRANSPORT_SEND;
 	slot->req.buf = slot->buf;
@@ -378,18 +379,47 @@ static struct srv_slot *bulk_slot(struct gmem_server *s, unsigned int *conn)
 	return NULL;
 }
 
+/*
+ * A page written during pre-copy is sent again in a later round, and the
+ * destination must land the rounds in order; frames of two bulk connections
+ * are not ordered with each other. So a pre-copy page always travels on the
+ * connection its stripe (one frame's worth of pages) maps to, and a frame
+ * never crosses a stripe. Moves *@cursor to the next page to send and
+ * returns a free slot of that connection (NULL: none free, or none left);
+ * *@max becomes the pages left in the stripe.
+ */
+static struct srv_slot *precopy_slot(struct gmem_server *s, struct bitmap *b,
+				     uint64_t *cursor, unsigned int *conn,
+				     uint32_t *max)
+{
+	uint64_t p = bitmap_next_set(b, *cursor);
+
+	*cursor = p;
+	if (p >= b->nbits)
+		return NULL;
+	*conn = 1 + (p / *max) % (s->nr_conns - 1);
+	*max -= p % *max;
+	return slot_get(&s->conns[*conn]);
+}
+
 /* Streams runs of @b from *@cursor over free bulk slots. */
 static uint64_t fill_bulk(struct gmem_server *s, struct bitmap *b,
 			  uint64_t *cursor, uint16_t why)
 {
-	uint32_t max = s->slot_cap >> s->r->page_shift;
+	uint32_t run = s->slot_cap >> s->r->page_shift;
 	uint64_t pages = 0;
-	struct srv_slot *slot;
-	unsigned int conn;
 
-	while (*cursor < b->nbits && (slot = bulk_slot(s, &conn))) {
-		uint32_t n = next_run(b, cursor, max, why == PROTO_F_PUSH);
+	while (*cursor < b->nbits) {
+		uint32_t n, max = run;
+		struct srv_slot *slot;
+		unsigned int conn;
 
+		slot = why == PROTO_F_PRECOPY
+			       ? precopy_slot(s, b, cursor, &conn, &max)
+			       : bulk_slot(s, &conn);
+		if (!slot)
+			break;
+		n = next_run(b, cursor, max, why == PROTO_F_PUSH);
 		if (!n)
 			break;
 		queue_pages(s, conn, slot, *cursor, n, why);

@@ -23,6 +23,15 @@ void wire_rx_init(struct wire_rx *rx, unsigned int conn, uint8_t *buf,
 	rx->cap = cap;
 }
 
+void wire_simd_clean(void)
+{
+#if defined(__x86_64__)
+	/* vzeroupper faults where there is no AVX. */
+	if (__builtin_cpu_supports("avx"))
+		__asm__ volatile("vzeroupper");
+#endif
+}
+
 /* Reads whatever comes into the free end of the buffer, making room first
  * for the whole of the frame at @head. */
 int wire_rx_start(struct transport *t, struct wire_rx *rx)
@@ -86,8 +95,11 @@ int wire_rx_next(struct transport *t, struct wire_rx *rx,
 			return ret;
 	}
 	if (rx->have_hdr && rx->tail - rx->head >= PROTO_HDR_LEN + rx->hdr.len) {
-		if (!proto_crc_ok(rx->buf + rx->head, wire_payload(rx),
-				  rx->hdr.len)) {
+		bool ok = proto_crc_ok(rx->buf + rx->head, wire_payload(rx),
+				       rx->hdr.len);
+
+		wire_simd_clean();
+		if (!ok) {
 			*why = "payload checksum (crc32c) mismatch";
 			return -EPROTO;
 		}

@@ -52,6 +52,14 @@ int wire_rx_done(struct transport *t, struct wire_rx *rx,
 int wire_rx_next(struct transport *t, struct wire_rx *rx,
 		 const struct proto_geom *g, const char **why);
 
+/*
+ * Call after a crc32c (proto_encode, proto_crc_ok): ISA-L's AVX-512 crc
+ * returns with the upper halves of the vector registers dirty, and every
+ * legacy-SSE instruction after it (libxxhash's XXH3, which hashes each page
+ * installed or served) then pays an SSE/AVX transition: 3x slower here.
+ */
+void wire_simd_clean(void);
+
 static inline uint8_t *wire_payload(const struct wire_rx *rx)
 {
 	return rx->buf + rx->head + PROTO_HDR_LEN;

@@ -62,6 +62,9 @@ static int src_pause(void *ctx, void *buf, size_t *len)
 
 	w->stop = true;
 	pthread_join(w->tid, NULL);
+	/* A last write at the pause, as a workload's final step makes: pre-copy
+	 * must send it in the freeze, however fast its rounds were. */
+	((volatile uint64_t *)w->base)[1] = ++w->writes;
 	st.writes = w->writes;
 	st.checksum = XXH3_64bits(w->base, NR_PAGES * PS);
 	memcpy(buf, &st, sizeof(st));
