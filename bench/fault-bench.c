@@ -24,6 +24,7 @@
 
 #include <gmem.h>
 
+#include "floor.h"
 #include "stats.h"
 
 #define PAGE 4096UL
@@ -111,38 +112,19 @@ static int floor_run(uint8_t *src, uint64_t nr_pages, bool memfd,
 		     uint64_t *ns)
 {
 	struct floor f = { .src = src, .nr_pages = nr_pages, .fa = fa };
-	struct uffdio_api api = { .api = UFFD_API,
-				  .features = memfd ? UFFD_FEATURE_MISSING_SHMEM
-						    : 0 };
-	int mfd = memfd ? memfd_create("floor", MFD_CLOEXEC) : -1;
-	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	struct floor_map m;
 	pthread_t tid;
+	int ret = floor_map(&m, nr_pages * PAGE, memfd);
 
-	f.uffd = dev >= 0 ? ioctl(dev, _IO(0xAA, 0), O_CLOEXEC | O_NONBLOCK)
-			  : (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (dev >= 0)
-		close(dev);
-	if (f.uffd < 0 || ioctl(f.uffd, UFFDIO_API, &api) < 0)
-		return -errno;
-	if (memfd && (mfd < 0 || ftruncate(mfd, nr_pages * PAGE) < 0))
-		return -errno;
-	f.base = mmap(NULL, nr_pages * PAGE, PROT_READ | PROT_WRITE,
-		      memfd ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS, mfd, 0);
-	struct uffdio_register reg = {
-		.range = { .start = (uint64_t)(uintptr_t)f.base,
-			   .len = nr_pages * PAGE },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	if (f.base == MAP_FAILED || ioctl(f.uffd, UFFDIO_REGISTER, &reg) < 0)
-		return -errno;
+	if (ret < 0)
+		return ret;
+	f.uffd = m.uffd;
+	f.base = m.base;
 	pthread_create(&tid, NULL, floor_handler, &f);
 	*ns = touch_all(f.base, nr_pages, fa, touchers, lat);
 	f.stop = true;
 	pthread_join(tid, NULL);
-	munmap(f.base, nr_pages * PAGE);
-	close(f.uffd);
-	if (mfd >= 0)
-		close(mfd);
+	floor_unmap(&m);
 	return 0;
 }
 

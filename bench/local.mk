@@ -2,7 +2,8 @@
 # Benchmarks (never pass or fail; they print JSON lines) and the trace replay
 # workload. `make bench` builds only these.
 GMEM_BENCHES += bench/fault-bench
-bench_fault_bench_SOURCES = bench/fault-bench.c bench/stats.c bench/stats.h
+bench_fault_bench_SOURCES = bench/fault-bench.c bench/stats.c bench/stats.h \
+	bench/floor.c bench/floor.h
 bench_fault_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 bench_fault_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
 
@@ -27,6 +28,7 @@ bench_dirty_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 
 # Remote paging: fault latency vs bare uffd + TCP RTT, push vs socket blast.
 GMEM_BENCHES += bench/remote-bench
-bench_remote_bench_SOURCES = bench/remote-bench.c bench/stats.c bench/stats.h
+bench_remote_bench_SOURCES = bench/remote-bench.c bench/stats.c bench/stats.h \
+	bench/floor.c bench/floor.h
 bench_remote_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 bench_remote_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread

@@ -28,6 +28,7 @@
 
 #include <gmem.h>
 
+#include "floor.h"
 #include "stats.h"
 
 #define PAGE 4096UL
@@ -66,37 +67,18 @@ static void *bare_handler(void *arg)
 	return NULL;
 }
 
-static int bare_open(void)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC), fd;
-
-	fd = dev >= 0 ? ioctl(dev, _IO(0xAA, 0), O_CLOEXEC | O_NONBLOCK)
-		      : (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (dev >= 0)
-		close(dev);
-	if (fd < 0 || ioctl(fd, UFFDIO_API, &api) < 0)
-		return -errno;
-	return fd;
-}
-
 static int floor_fault(unsigned int n, struct samples *lat)
 {
-	struct bare b = { .uffd = bare_open() };
+	struct bare b = {};
+	struct floor_map m;
 	pthread_t tid;
+	int ret = floor_map(&m, n * PAGE, false);
 
-	if (b.uffd < 0)
-		return b.uffd;
+	if (ret < 0)
+		return ret;
+	b.uffd = m.uffd;
+	b.base = m.base;
 	b.src = calloc(1, PAGE);
-	b.base = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct uffdio_register reg = {
-		.range = { .start = (uint64_t)(uintptr_t)b.base,
-			   .len = n * PAGE },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	if (b.base == MAP_FAILED || ioctl(b.uffd, UFFDIO_REGISTER, &reg) < 0)
-		return -errno;
 	pthread_create(&tid, NULL, bare_handler, &b);
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t t0 = bench_now_ns();
@@ -106,8 +88,7 @@ static int floor_fault(unsigned int n, struct samples *lat)
 	}
 	b.stop = true;
 	pthread_join(tid, NULL);
-	munmap(b.base, n * PAGE);
-	close(b.uffd);
+	floor_unmap(&m);
 	free(b.src);
 	return 0;
 }
