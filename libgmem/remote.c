@@ -336,7 +336,7 @@ int gmem_remote_state(const struct gmem_remote *rm, void *buf, size_t len)
 {
 	if (!rm->state_in)
 		return -EAGAIN;
-	if (len)
+	if (len && rm->state_len) /* an empty state has no buffer */
 		memcpy(buf, rm->state, len < rm->state_len ? len : rm->state_len);
 	return rm->state_len;
 }
