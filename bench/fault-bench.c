@@ -8,18 +8,12 @@
  * + UFFDIO_COPY) at equal fault-around. Never passes or fails.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <linux/userfaultfd.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <gmem.h>
@@ -74,56 +68,19 @@ static uint64_t touch_all(uint8_t *base, uint64_t nr_pages, unsigned int fa,
 	return bench_now_ns() - t0;
 }
 
-/* --- the floor: a bare userfaultfd handler ------------------------------ */
-
-struct floor {
-	int uffd;
-	uint8_t *base, *src;
-	uint64_t nr_pages;
-	unsigned int fa;
-	volatile bool stop;
-};
-
-static void *floor_handler(void *arg)
-{
-	struct floor *f = arg;
-	struct uffd_msg msg;
-	struct pollfd pfd = { .fd = f->uffd, .events = POLLIN };
-
-	while (!f->stop) {
-		if (poll(&pfd, 1, 10) <= 0 || read(f->uffd, &msg, sizeof(msg)) <= 0)
-			continue;
-		uint64_t p = (msg.arg.pagefault.address -
-			      (uint64_t)(uintptr_t)f->base) / PAGE & ~(uint64_t)(f->fa - 1);
-		struct uffdio_copy c = {
-			.dst = (uint64_t)(uintptr_t)(f->base + p * PAGE),
-			.src = (uint64_t)(uintptr_t)(f->src + p * PAGE),
-			.len = f->fa * PAGE,
-		};
-		ioctl(f->uffd, UFFDIO_COPY, &c);
-	}
-	return NULL;
-}
-
 /* A memfd floor registers MISSING on shmem and resolves with UFFDIO_COPY,
  * the cheapest kernel path for that backing. */
 static int floor_run(uint8_t *src, uint64_t nr_pages, bool memfd,
 		     unsigned int fa, unsigned int touchers, struct samples *lat,
 		     uint64_t *ns)
 {
-	struct floor f = { .src = src, .nr_pages = nr_pages, .fa = fa };
 	struct floor_map m;
-	pthread_t tid;
-	int ret = floor_map(&m, nr_pages * PAGE, memfd);
+	int ret = floor_map(&m, nr_pages * PAGE, memfd, src, nr_pages * PAGE,
+			    fa);
 
 	if (ret < 0)
 		return ret;
-	f.uffd = m.uffd;
-	f.base = m.base;
-	pthread_create(&tid, NULL, floor_handler, &f);
-	*ns = touch_all(f.base, nr_pages, fa, touchers, lat);
-	f.stop = true;
-	pthread_join(tid, NULL);
+	*ns = touch_all(m.base, nr_pages, fa, touchers, lat);
 	floor_unmap(&m);
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -32,12 +33,39 @@ static int raw_uffd(uint64_t features)
 	return fd;
 }
 
-int floor_map(struct floor_map *m, size_t len, bool shmem)
+#define PAGE 4096UL
+
+static void *floor_handler(void *arg)
+{
+	struct floor_map *m = arg;
+	struct pollfd pfd = { .fd = m->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	while (!m->stop) {
+		if (poll(&pfd, 1, 10) <= 0 ||
+		    read(m->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		uint64_t off = (msg.arg.pagefault.address -
+				(uint64_t)(uintptr_t)m->base) &
+			       ~(m->fa * PAGE - 1);
+		struct uffdio_copy c = {
+			.dst = (uint64_t)(uintptr_t)(m->base + off),
+			.src = (uint64_t)(uintptr_t)(m->src + off % m->src_len),
+			.len = m->fa * PAGE,
+		};
+		ioctl(m->uffd, UFFDIO_COPY, &c);
+	}
+	return NULL;
+}
+
+int floor_map(struct floor_map *m, size_t len, bool shmem, const uint8_t *src,
+	      size_t src_len, unsigned int fa)
 {
 	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
 	void *p;
 
-	*m = (struct floor_map){ .memfd = -1, .len = len };
+	*m = (struct floor_map){ .memfd = -1, .len = len, .src = src,
+				 .src_len = src_len, .fa = fa };
 	m->uffd = raw_uffd(shmem ? UFFD_FEATURE_MISSING_SHMEM : 0);
 	if (m->uffd < 0)
 		return m->uffd;
@@ -55,6 +83,10 @@ int floor_map(struct floor_map *m, size_t len, bool shmem)
 	reg.range.len = len;
 	if (ioctl(m->uffd, UFFDIO_REGISTER, &reg) < 0)
 		goto fail;
+	errno = pthread_create(&m->tid, NULL, floor_handler, m);
+	if (errno)
+		goto fail;
+	m->running = true;
 	return 0;
 fail:
 	{
@@ -67,6 +99,10 @@ fail:
 
 void floor_unmap(struct floor_map *m)
 {
+	if (m->running) {
+		m->stop = true;
+		pthread_join(m->tid, NULL);
+	}
 	if (m->base)
 		munmap(m->base, m->len);
 	if (m->memfd >= 0)

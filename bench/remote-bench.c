@@ -7,9 +7,7 @@
  * a child process. JSON lines on stdout; never passes or fails.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <linux/userfaultfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -19,10 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,55 +38,22 @@ struct bench_opts {
 
 /* --- floor 1: a bare userfaultfd fault (UFFDIO_COPY from memory) -------- */
 
-struct bare {
-	int uffd;
-	uint8_t *base, *src;
-	volatile bool stop;
-};
-
-static void *bare_handler(void *arg)
-{
-	struct bare *b = arg;
-	struct pollfd pfd = { .fd = b->uffd, .events = POLLIN };
-	struct uffd_msg msg;
-
-	while (!b->stop) {
-		if (poll(&pfd, 1, 10) <= 0 ||
-		    read(b->uffd, &msg, sizeof(msg)) != sizeof(msg))
-			continue;
-		struct uffdio_copy c = {
-			.dst = msg.arg.pagefault.address & ~(PAGE - 1),
-			.src = (uint64_t)(uintptr_t)b->src, .len = PAGE,
-		};
-		ioctl(b->uffd, UFFDIO_COPY, &c);
-	}
-	return NULL;
-}
-
 static int floor_fault(unsigned int n, struct samples *lat)
 {
-	struct bare b = {};
+	uint8_t *zero = calloc(1, PAGE);
 	struct floor_map m;
-	pthread_t tid;
-	int ret = floor_map(&m, n * PAGE, false);
+	int ret = zero ? floor_map(&m, n * PAGE, false, zero, PAGE, 1) : -ENOMEM;
 
-	if (ret < 0)
-		return ret;
-	b.uffd = m.uffd;
-	b.base = m.base;
-	b.src = calloc(1, PAGE);
-	pthread_create(&tid, NULL, bare_handler, &b);
-	for (unsigned int i = 0; i < n; i++) {
+	for (unsigned int i = 0; ret == 0 && i < n; i++) {
 		uint64_t t0 = bench_now_ns();
 
-		(void)*(volatile uint8_t *)(b.base + i * PAGE);
+		(void)*(volatile uint8_t *)(m.base + i * PAGE);
 		samples_add(lat, bench_now_ns() - t0);
 	}
-	b.stop = true;
-	pthread_join(tid, NULL);
-	floor_unmap(&m);
-	free(b.src);
-	return 0;
+	if (ret == 0)
+		floor_unmap(&m);
+	free(zero);
+	return ret;
 }
 
 /* --- floor 2 and raw bandwidth: plain sockets on loopback --------------- */
