@@ -184,26 +184,3 @@ int64_t install_range(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	staging_free(&tmp);
 	return ret < 0 ? ret : (int64_t)done;
 }
-
-int64_t install_data(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		     const void *data)
-{
-	uint64_t end = pgoff + nr, done = 0;
-
-	if (!range_ok(r, pgoff, nr))
-		return -EINVAL;
-	for (uint64_t p = pgoff; p < end;) {
-		uint64_t n = install_claim(r, &p, end, end - p);
-		int ret;
-
-		if (!n)
-			break;
-		ret = install_commit(r, p, n, (const uint8_t *)data +
-					      ((p - pgoff) << r->page_shift));
-		if (ret < 0)
-			return ret;
-		done += n;
-		p += n;
-	}
-	return done;
-}

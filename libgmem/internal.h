@@ -145,12 +145,8 @@ void staging_free(struct staging *st);
  * (>= 0) or the first error. */
 int64_t install_range(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 		      fill_run_fn fill, void *ctx, struct staging *st);
-/* Same, from @data, which holds the whole range; pages already claimed by
- * someone else are dropped. */
-int64_t install_data(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		     const void *data);
 /*
- * The steps of the above, for a receive path. install_claim() skips claimed
+ * The steps of install_range(), for a receive path. install_claim() skips claimed
  * pages from *pgoff on, then claims up to @max unclaimed pages in a row,
  * below @end; it sets *pgoff to the run's first page and returns its length
  * (0: none left). The claimer then calls install_commit() with the pages'
@@ -175,7 +171,7 @@ int install_cache_write(struct gmem_region *r, uint64_t off, uint64_t len,
 /* --- source.c ------------------------------------------------------------ */
 struct source_ops {
 	/* Synchronous fill (fill_run_fn); NULL for sources that only deliver
-	 * asynchronously through install_data(). */
+	 * asynchronously, through install_claim()/install_commit(). */
 	int (*fill)(struct gmem_source *s, uint64_t pgoff, uint64_t nr,
 		    void *dst);
 	/* Asynchronous sources: pages are wanted urgently (a fault). The
