@@ -110,3 +110,10 @@ uint64_t bitmap_count(const struct bitmap *b)
 	}
 	return n;
 }
+
+void bitmap_or(struct bitmap *dst, const struct bitmap *src)
+{
+	for (uint64_t i = 0; i < (dst->nbits + 63) / 64; i++)
+		__atomic_fetch_or(&dst->words[i], src->words[i],
+				  __ATOMIC_RELEASE);
+}

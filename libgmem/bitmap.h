@@ -53,5 +53,7 @@ void bitmap_clear_range(struct bitmap *b, uint64_t first, uint64_t n);
 uint64_t bitmap_next_set(const struct bitmap *b, uint64_t from);
 uint64_t bitmap_next_clear(const struct bitmap *b, uint64_t from);
 uint64_t bitmap_count(const struct bitmap *b);
+/* @dst |= @src, both of @dst->nbits bits. */
+void bitmap_or(struct bitmap *dst, const struct bitmap *src);
 
 #endif /* GMEM_BITMAP_H */

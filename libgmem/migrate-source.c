@@ -15,34 +15,10 @@ struct mig_src {
 	struct mig_params m;
 	struct gmem_migrate_stats *st;
 	struct mig_ticker tick;
-	uint64_t words;   /* uint64_t words of one page bitmap */
-	uint64_t *dirty;  /* last collect, not yet sent */
-	uint64_t *unsent; /* written since sent: pages owed at the freeze */
+	struct bitmap dirty;  /* last collect, not yet sent */
+	struct bitmap unsent; /* written since sent: pages owed at the freeze */
 	bool tracking;
 };
-
-static void bitmap_or(uint64_t *dst, const uint64_t *src, uint64_t words)
-{
-	for (uint64_t i = 0; i < words; i++)
-		dst[i] |= src[i];
-}
-
-/* Sets the first @nr bits, and no bit beyond. */
-static void bitmap_fill(uint64_t *b, uint64_t nr)
-{
-	memset(b, 0xff, nr / 64 * 8);
-	if (nr % 64)
-		b[nr / 64] = (1ULL << (nr % 64)) - 1;
-}
-
-static uint64_t bitmap_weight(const uint64_t *b, uint64_t words)
-{
-	uint64_t n = 0;
-
-	for (uint64_t i = 0; i < words; i++)
-		n += __builtin_popcountll(b[i]);
-	return n;
-}
 
 /* Sends one pre-copy round and updates the measured link rate. */
 static int64_t src_send(struct mig_src *s, const uint64_t *bitmap)
@@ -62,11 +38,11 @@ static int64_t src_send(struct mig_src *s, const uint64_t *bitmap)
 /* Collects the dirty log into s->dirty and adds it to s->unsent. */
 static int64_t src_collect(struct mig_src *s)
 {
-	struct gmem_dirty_result res = { .bitmap = s->dirty };
+	struct gmem_dirty_result res = { .bitmap = s->dirty.words };
 	int64_t n = gmem_dirty_collect(s->r, &res);
 
 	if (n >= 0)
-		bitmap_or(s->unsent, s->dirty, s->words);
+		bitmap_or(&s->unsent, &s->dirty);
 	return n;
 }
 
@@ -95,9 +71,9 @@ static int src_precopy(struct mig_src *s)
 	if (ret < 0)
 		return ret;
 	s->tracking = true;
-	bitmap_fill(s->unsent, s->r->nr_pages);
+	bitmap_set_range(&s->unsent, 0, s->r->nr_pages);
 	for (uint32_t round = 1;; round++) {
-		uint64_t owed = bitmap_weight(s->unsent, s->words);
+		uint64_t owed = bitmap_count(&s->unsent);
 
 		if (round > 1 && s->m.mode == GMEM_MIGRATE_PRECOPY &&
 		    src_fits(s, owed)) {
@@ -108,9 +84,10 @@ static int src_precopy(struct mig_src *s)
 			return 0;
 		mig_ticker_phase(&s->tick, GMEM_PHASE_PRECOPY, round, 0, owed,
 				 s->st->link_bytes_per_s, NULL);
-		memcpy(s->dirty, s->unsent, s->words * 8);
-		memset(s->unsent, 0, s->words * 8);
-		n = src_send(s, s->dirty);
+		memcpy(s->dirty.words, s->unsent.words,
+		       (s->r->nr_pages + 63) / 64 * 8);
+		bitmap_clear_range(&s->unsent, 0, s->r->nr_pages);
+		n = src_send(s, s->dirty.words);
 		if (n < 0)
 			return n;
 		s->st->precopy_pages += n;
@@ -119,7 +96,7 @@ static int src_precopy(struct mig_src *s)
 		if (n < 0)
 			return n;
 		if (s->m.mode == GMEM_MIGRATE_PRECOPY)
-			src_fits(s, bitmap_weight(s->unsent, s->words));
+			src_fits(s, bitmap_count(&s->unsent));
 	}
 }
 
@@ -150,12 +127,13 @@ static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 		}
 	}
 	if (s->m.mode == GMEM_MIGRATE_STOP_AND_COPY)
-		bitmap_fill(s->unsent, s->r->nr_pages);
+		bitmap_set_range(&s->unsent, 0, s->r->nr_pages);
 	if (s->m.mode == GMEM_MIGRATE_HYBRID) {
-		stale = s->unsent;
-		s->st->stale_pages = bitmap_weight(s->unsent, s->words);
+		stale = s->unsent.words;
+		s->st->stale_pages = bitmap_count(&s->unsent);
 	} else if (s->m.mode != GMEM_MIGRATE_POSTCOPY) {
-		n = gmem_server_send_pages(s->srv, s->unsent, s->r->nr_pages);
+		n = gmem_server_send_pages(s->srv, s->unsent.words,
+					   s->r->nr_pages);
 		if (n < 0) {
 			ret = n;
 			goto out;
@@ -217,10 +195,8 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
 		return ret;
 	st->mode = s.m.mode;
 	st->start_ns = now_ns();
-	s.words = (r->nr_pages + 63) / 64;
-	s.dirty = calloc(s.words, 8);
-	s.unsent = calloc(s.words, 8);
-	if (!s.dirty || !s.unsent) {
+	if (bitmap_init(&s.dirty, r->nr_pages, false) ||
+	    bitmap_init(&s.unsent, r->nr_pages, false)) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -236,7 +212,7 @@ out:
 	if (s.tracking)
 		gmem_dirty_stop(r);
 	gmem_server_destroy(s.srv);
-	free(s.dirty);
-	free(s.unsent);
+	bitmap_free(&s.dirty);
+	bitmap_free(&s.unsent);
 	return ret;
 }
