@@ -154,6 +154,8 @@ static int src_run(struct mig_src *s, const char *listen,
 {
 	int ret = gmem_server_listen(s->r, listen, &s->srv);
 
+	if (ret == 0 && s->m.key)
+		ret = gmem_server_set_key(s->srv, s->m.key, s->m.key_len);
 	if (ret < 0)
 		return ret;
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);

@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "internal.h"
 #include "wire.h"
 
@@ -73,6 +74,7 @@ struct gmem_server {
 	int error;
 	char err[192];
 	struct gmem_remote_stats stats;
+	struct auth_key key;   /* len 0: destinations need not authenticate */
 };
 
 static int set_err(struct gmem_server *s, int ret, const char *fmt, ...)
@@ -100,14 +102,14 @@ static size_t conn_bytes(unsigned int nr_slots, uint32_t slot_cap,
 
 /* Carves the registered buffer: each connection's send slots, then its
  * receive buffer (the control connection takes NEED bitmaps; bulk ones
- * take nothing but headers). */
+ * take nothing but the handshake's HELLO and AUTH). */
 static void conns_layout(struct gmem_server *s)
 {
 	uint8_t *p = s->mem;
 
 	for (unsigned int i = 0; i < MAX_CONNS; i++) {
 		struct srv_conn *c = &s->conns[i];
-		uint32_t rx_cap = i ? PROTO_HELLO_LEN : PROTO_MAX_BITMAP_LEN;
+		uint32_t rx_cap = i ? PROTO_AUTH_LEN : PROTO_MAX_BITMAP_LEN;
 
 		c->nr_slots = i ? BULK_SLOTS : CTL_SLOTS;
 		for (unsigned int j = 0; j < c->nr_slots; j++) {
@@ -125,7 +127,7 @@ static int server_alloc(struct gmem_server *s)
 	s->slot_cap = s->r->page_size > RUN_BYTES ? s->r->page_size : RUN_BYTES;
 	s->mem_len = conn_bytes(CTL_SLOTS, s->slot_cap, PROTO_MAX_BITMAP_LEN) +
 		     PROTO_MAX_BULK * conn_bytes(BULK_SLOTS, s->slot_cap,
-						 PROTO_HELLO_LEN);
+						 PROTO_AUTH_LEN);
 	s->mem = aligned_alloc(4096, (s->mem_len + 4095) & ~4095UL);
 	if (!s->mem)
 		return -ENOMEM;
@@ -174,13 +176,13 @@ uint16_t gmem_server_port(const struct gmem_server *s)
 }
 
 /* Best effort: tells the peer why it is being dropped. */
-static void send_error(struct gmem_server *s, unsigned int conn,
+static void send_error(struct gmem_server *s, unsigned int conn, int err,
 		       const char *why)
 {
 	uint8_t buf[PROTO_HDR_LEN + PROTO_MAX_ERROR_LEN];
 	struct proto_hdr h = {
 		.type = PROTO_ERROR, .len = strlen(why) + 1,
-		.seq = s->conns[conn].tx_seq++, .pgoff = EPROTO,
+		.seq = s->conns[conn].tx_seq++, .pgoff = err,
 	};
 
 	if (h.len > PROTO_MAX_ERROR_LEN)
@@ -219,18 +221,35 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 		ret = -EPROTO, why = "HELLO: connection of another session";
 	if (!ret && !idx && !hello->nr_bulk)
 		ret = -EPROTO, why = "HELLO: no bulk connection announced";
-	if (ret < 0) {
-		if (ret == -EPROTO)
-			send_error(s, idx, why);
-		return set_err(s, ret, "connection %u: %s", idx, why);
-	}
+	if (!ret && auth_on(&s->key) && !(hello->features & PROTO_FEAT_AUTH))
+		ret = -EACCES, why = "the page server needs a key; the "
+				     "destination offered none";
+	if (ret < 0)
+		goto refuse;
+	me.features |= auth_on(&s->key) ? PROTO_FEAT_AUTH : 0;
 	me.features &= hello->features;
 	c->tx_seq = 1;
 	ret = wire_hello_send(&s->t, idx, c->slots[0].buf, 0, &me, wait_ns);
 	if (ret < 0)
 		return set_err(s, ret, "connection %u: HELLO: %s", idx,
 			       strerror(-ret));
-	return 0;
+	if (!auth_on(&s->key))
+		return 0;
+	ret = auth_server(&s->t, &c->rx, c->slots[0].buf, &c->tx_seq, &s->key,
+			  s->session, hello->role, wait_ns, &why);
+	if (ret == 0)
+		return 0;
+refuse:
+	if (ret == -EPROTO || ret == -EACCES)
+		send_error(s, idx, -ret, why);
+	return set_err(s, ret, "connection %u: %s", idx, why);
+}
+
+int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len)
+{
+	if (s->nr_conns)
+		return -EALREADY;
+	return auth_key_set(&s->key, key, len);
 }
 
 int gmem_server_accept(struct gmem_server *s, int wait_ms)
@@ -521,7 +540,7 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 		return 0;
 	if (ret < 0) {
 		if (ret == -EPROTO)
-			send_error(s, q->conn, why);
+			send_error(s, q->conn, EPROTO, why);
 		return set_err(s, ret, "connection %u: %s", q->conn, why);
 	}
 	return 0;
@@ -701,6 +720,7 @@ void gmem_server_destroy(struct gmem_server *s)
 	if (s->lfd >= 0)
 		close(s->lfd);
 	bitmap_free(&s->need);
+	auth_key_clear(&s->key);
 	free(s->mem);
 	free(s);
 }

@@ -137,6 +137,8 @@ static int exit_code(const struct side *s, int ret)
 		return EXIT_UNCONVERGED;
 	case EIO:
 		return EXIT_DIGEST;
+	case EACCES:
+		return EXIT_AUTH;
 	case ECONNREFUSED: case ECONNRESET: case ETIMEDOUT: case EPROTO:
 	case EHOSTUNREACH: case ENETUNREACH: case EPIPE: case EADDRINUSE:
 	case ENOTCONN:
@@ -158,6 +160,10 @@ static int finish(const struct migrate_opts *o, struct side *s,
 	if (ret == -ESRCH && !s->wl_failed)
 		wl_fail(s, "process", "exited during the migration");
 	code = exit_code(s, ret);
+	if (code == EXIT_AUTH && !s->error[0])
+		snprintf(s->error, sizeof(s->error), "authentication failed: "
+			 "the peer holds another key, or none (--key-file, "
+			 "GMEM_KEY)");
 	if (ret < 0)
 		fprintf(stderr, "gmem-migrate: %s: %s\n", s->role,
 			s->error[0] ? s->error : strerror(-ret));
