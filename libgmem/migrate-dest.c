@@ -122,6 +122,8 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		mig_ticker_phase(&tick, GMEM_PHASE_COMPLETE, 0, r->nr_pages,
 				 r->nr_pages, 0, NULL);
 	mig_ticker_stop(&tick);
+	if (ret < 0 && rm && ops->failed && gmem_remote_error(rm)[0])
+		ops->failed(ctx, gmem_remote_error(rm));
 	if (rm) {
 		gmem_remote_stats(rm, &st->pages);
 		dest_latency(rm, st);

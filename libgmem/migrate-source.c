@@ -208,6 +208,8 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
 		mig_ticker_phase(&s.tick, GMEM_PHASE_COMPLETE, 0, r->nr_pages,
 				 r->nr_pages, 0, NULL);
 	mig_ticker_stop(&s.tick);
+	if (ret < 0 && s.srv && ops->failed && gmem_server_error(s.srv)[0])
+		ops->failed(ctx, gmem_server_error(s.srv));
 	if (s.srv)
 		gmem_server_stats(s.srv, &st->pages);
 out:

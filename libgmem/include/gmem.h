@@ -972,6 +972,11 @@ struct gmem_migrate_ops {
 	/* Both, optional: called at phase changes and about every 250 ms
 	 * while the engine waits. */
 	void (*progress)(void *ctx, const struct gmem_migrate_progress *p);
+	/* Both, optional: called once, before the engine returns an error
+	 * of the page server or the connection, with its reason in words
+	 * (gmem_server_error()/gmem_remote_error(): a checksum mismatch, a
+	 * silent peer, a failed authentication). */
+	void (*failed)(void *ctx, const char *why);
 };
 
 /* What a migration did. A destination copies the source's pre-copy
