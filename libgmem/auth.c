@@ -57,16 +57,20 @@ static void auth_mac(const struct auth_key *k, const char *label,
 
 static int auth_send(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 		     uint32_t *seq, uint32_t step, const uint8_t *msg,
-		     int64_t wait_ns)
+		     int64_t wait_ns, const char **why)
 {
 	struct proto_hdr h = {
 		.type = PROTO_AUTH, .len = PROTO_AUTH_LEN, .seq = (*seq)++,
 		.nr = step,
 	};
+	int ret = wire_frame_send(t, rx->req.conn, buf, &h, msg, wait_ns);
 
-	return wire_frame_send(t, rx->req.conn, buf, &h, msg, wait_ns);
+	if (ret < 0)
+		*why = "AUTH frame not sent";
+	return ret;
 }
 
+/* Receives the peer's AUTH of @step into @msg. */
 static int auth_recv(struct transport *t, struct wire_rx *rx, uint32_t step,
 		     uint8_t *msg, int64_t wait_ns, const char **why)
 {
@@ -80,35 +84,43 @@ static int auth_recv(struct transport *t, struct wire_rx *rx, uint32_t step,
 	return ret;
 }
 
+/* Checks the HMAC at the end of @msg against the one the key gives. */
+static int auth_check(const struct auth_key *k, const char *label,
+		      uint64_t session, uint32_t role, const uint8_t *first,
+		      const uint8_t *second, const uint8_t *msg,
+		      const char *refusal, const char **why)
+{
+	uint8_t want[PROTO_AUTH_MAC_LEN];
+
+	auth_mac(k, label, session, role, first, second, want);
+	if (crypto_verify_32(want, msg + PROTO_AUTH_NONCE_LEN) == 0)
+		return 0;
+	*why = refusal;
+	return -EACCES;
+}
+
 int auth_server(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 		uint32_t *seq, const struct auth_key *k, uint64_t session,
 		uint32_t role, int64_t wait_ns, const char **why)
 {
 	uint8_t mine[PROTO_AUTH_LEN] = { 0 }, theirs[PROTO_AUTH_LEN];
-	uint8_t want[PROTO_AUTH_MAC_LEN];
 	int ret;
 
 	randombytes_buf(mine, PROTO_AUTH_NONCE_LEN);
-	ret = auth_send(t, rx, buf, seq, PROTO_AUTH_CHALLENGE, mine, wait_ns);
-	if (ret < 0) {
-		*why = "AUTH challenge not sent";
-		return ret;
-	}
-	ret = auth_recv(t, rx, PROTO_AUTH_CLIENT, theirs, wait_ns, why);
+	ret = auth_send(t, rx, buf, seq, PROTO_AUTH_CHALLENGE, mine, wait_ns,
+			why);
+	ret = ret ?: auth_recv(t, rx, PROTO_AUTH_CLIENT, theirs, wait_ns, why);
+	ret = ret ?: auth_check(k, label_dst, session, role, mine, theirs,
+				theirs, "destination failed authentication "
+				"(another key?)", why);
 	if (ret < 0)
 		return ret;
-	auth_mac(k, label_dst, session, role, mine, theirs, want);
-	if (crypto_verify_32(want, theirs + PROTO_AUTH_NONCE_LEN)) {
-		*why = "destination failed authentication (another key?)";
-		return -EACCES;
-	}
+	/* The proof goes out only to a peer that proved the key first. */
 	auth_mac(k, label_src, session, role, theirs, mine,
 		 mine + PROTO_AUTH_NONCE_LEN);
 	memset(mine, 0, PROTO_AUTH_NONCE_LEN);
-	ret = auth_send(t, rx, buf, seq, PROTO_AUTH_SERVER, mine, wait_ns);
-	if (ret < 0)
-		*why = "AUTH proof not sent";
-	return ret;
+	return auth_send(t, rx, buf, seq, PROTO_AUTH_SERVER, mine, wait_ns,
+			 why);
 }
 
 int auth_client(struct transport *t, struct wire_rx *rx, uint8_t *buf,
@@ -116,27 +128,19 @@ int auth_client(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 		uint32_t role, int64_t wait_ns, const char **why)
 {
 	uint8_t mine[PROTO_AUTH_LEN], challenge[PROTO_AUTH_LEN];
-	uint8_t proof[PROTO_AUTH_LEN], want[PROTO_AUTH_MAC_LEN];
-	int ret;
+	uint8_t proof[PROTO_AUTH_LEN];
+	int ret = auth_recv(t, rx, PROTO_AUTH_CHALLENGE, challenge, wait_ns,
+			    why);
 
-	ret = auth_recv(t, rx, PROTO_AUTH_CHALLENGE, challenge, wait_ns, why);
 	if (ret < 0)
 		return ret;
 	randombytes_buf(mine, PROTO_AUTH_NONCE_LEN);
 	auth_mac(k, label_dst, session, role, challenge, mine,
 		 mine + PROTO_AUTH_NONCE_LEN);
-	ret = auth_send(t, rx, buf, seq, PROTO_AUTH_CLIENT, mine, wait_ns);
-	if (ret < 0) {
-		*why = "AUTH answer not sent";
-		return ret;
-	}
-	ret = auth_recv(t, rx, PROTO_AUTH_SERVER, proof, wait_ns, why);
-	if (ret < 0)
-		return ret;
-	auth_mac(k, label_src, session, role, mine, challenge, want);
-	if (crypto_verify_32(want, proof + PROTO_AUTH_NONCE_LEN)) {
-		*why = "the page server failed authentication (another key?)";
-		return -EACCES;
-	}
-	return 0;
+	ret = auth_send(t, rx, buf, seq, PROTO_AUTH_CLIENT, mine, wait_ns,
+			why);
+	ret = ret ?: auth_recv(t, rx, PROTO_AUTH_SERVER, proof, wait_ns, why);
+	return ret ?: auth_check(k, label_src, session, role, mine, challenge,
+				 proof, "the page server failed authentication "
+				 "(another key?)", why);
 }
