@@ -74,3 +74,9 @@ tests_pager_client_SOURCES = tests/pager-client.c
 tests_pager_client_LDADD = libgmem/libgmem.la -lpthread
 dist_check_SCRIPTS += tests/netns-pager.sh
 TESTS += tests/netns-pager.sh
+
+# gmem-pager --uffd-handler serving a second process's userfaultfd.
+check_PROGRAMS += tests/uffd-vmm
+tests_uffd_vmm_SOURCES = tests/uffd-vmm.c
+dist_check_SCRIPTS += tests/uffd-handler.sh
+TESTS += tests/uffd-handler.sh
