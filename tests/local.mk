@@ -80,3 +80,7 @@ check_PROGRAMS += tests/uffd-vmm
 tests_uffd_vmm_SOURCES = tests/uffd-vmm.c
 dist_check_SCRIPTS += tests/uffd-handler.sh
 TESTS += tests/uffd-handler.sh
+
+# libgmem.so's dynamic symbols: gmem.h's functions under GMEM_1, no others.
+dist_check_SCRIPTS += tests/exported-symbols.sh
+TESTS += tests/exported-symbols.sh

@@ -14,7 +14,12 @@
  * - libgmem never prints, never exits and never raises signals.
  *
  * API stability: the GMEM_1 symbol version is stable from 1.0; until then
- * (0.x) structures may still change between releases.
+ * (0.x) structures may still change between releases. Only gmem_* symbols
+ * are exported, all under GMEM_1 (libgmem.map). From 1.0 on, a release adds
+ * functions under a new node (GMEM_1.1, ...), grows structs only into their
+ * resv fields and never changes what an existing symbol does; an
+ * incompatible change bumps the soname (libgmem.so.1). Link with
+ * `pkg-config --libs gmem`; gmem(3) is an overview of the API.
  */
 #ifndef GMEM_H
 #define GMEM_H
