@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <gmem.h>
@@ -150,22 +149,11 @@ out:
 /* Waits for one process to export its region on a Unix socket. */
 static int region_from_unix(const char *path, struct gmem_region **out)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int lfd, fd, ret;
 
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		fprintf(stderr, "gmem-pager: %s: path too long\n", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(a.sun_path, path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(path);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(lfd, 1) < 0) {
-		ret = -errno;
-		fprintf(stderr, "gmem-pager: %s: %s\n", path, strerror(errno));
-		goto out;
-	}
+	lfd = listen_unix(path);
+	if (lfd < 0)
+		return lfd;
 	printf("gmem-pager: waiting for a region on %s\n", path);
 	fflush(stdout);
 	fd = accept(lfd, NULL, NULL);

@@ -49,10 +49,10 @@ static void vmm_error(const struct vmm_conn *c, const char *fmt, ...)
 	(void)n; /* a VMM that went away needs no answer */
 }
 
-static int listen_unix(const char *path)
+int listen_unix(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
+	int fd, ret;
 
 	if (strlen(path) >= sizeof(a.sun_path)) {
 		fprintf(stderr, "gmem-pager: %s: path too long\n", path);
@@ -63,10 +63,11 @@ static int listen_unix(const char *path)
 	unlink(path);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    listen(fd, 1) < 0) {
-		fprintf(stderr, "gmem-pager: %s: %s\n", path, strerror(errno));
+		ret = -errno;
+		fprintf(stderr, "gmem-pager: %s: %s\n", path, strerror(-ret));
 		if (fd >= 0)
 			close(fd);
-		return -errno;
+		return ret;
 	}
 	return fd;
 }

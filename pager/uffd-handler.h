@@ -14,6 +14,10 @@ struct uffd_handler_opts {
 	int wait_ms;           /* for the VMM and the page server; -1 forever */
 };
 
+/* A listening AF_UNIX stream socket bound at @path (replacing a stale
+ * one); returns the fd, or -errno after saying why on stderr. */
+int listen_unix(const char *path);
+
 /* Serves one VMM until it closes the socket (snapshot) or every page is
  * present and verified (page server). Returns the process's exit code. */
 int uffd_handler_run(const struct uffd_handler_opts *o);

@@ -31,6 +31,7 @@ fail=0
 run_vmm() {
 	layout=$1
 	shift
+	rm -f "$tmp/handler.log" # the last run's says "waiting" too
 	timeout 120 "$pager" --uffd-handler "$tmp/h.sock" "$@" --wait-ms 30000 \
 		>"$tmp/handler.log" 2>&1 &
 	hpid=$!
