@@ -84,3 +84,12 @@ TESTS += tests/uffd-handler.sh
 # libgmem.so's dynamic symbols: gmem.h's functions under GMEM_1, no others.
 dist_check_SCRIPTS += tests/exported-symbols.sh
 TESTS += tests/exported-symbols.sh
+
+# gmem_region_adopt_uffd(): list checks and serving a mapping list.
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-external
+TESTS += tests/test-external
+tests_test_external_SOURCES = tests/test-external.c tests/helpers.c tests/helpers.h
+tests_test_external_CFLAGS = $(TEST_CFLAGS)
+tests_test_external_LDADD = $(TEST_LDADD)
+endif
