@@ -132,7 +132,8 @@ static int destination(const char *addr, uint32_t mode)
 	if (d.running)
 		pthread_join(d.guest, NULL);
 	if (ret < 0) {
-		fprintf(stderr, "vmm-migrate: destination: %s\n", strerror(-ret));
+		fprintf(stderr, "vmm-migrate: destination: %s\n",
+			strerror(-ret));
 		return 1;
 	}
 	printf("{\"mode\": \"%s\", \"switchover_ms\": %.2f, \"urgent_pages\": "

@@ -208,7 +208,8 @@ static int remote_source(const struct uffd_handler_opts *o,
 	    gmem_remote_nr_pages(*rm) != gmem_region_nr_pages(r)) {
 		fprintf(stderr, "gmem-pager: %s serves %llu pages of %u bytes; "
 			"the VMM's mappings span %llu pages of %u bytes\n",
-			o->connect, (unsigned long long)gmem_remote_nr_pages(*rm),
+			o->connect,
+			(unsigned long long)gmem_remote_nr_pages(*rm),
 			gmem_remote_page_size(*rm),
 			(unsigned long long)gmem_region_nr_pages(r),
 			gmem_region_page_size(r));

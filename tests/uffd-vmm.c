@@ -78,7 +78,8 @@ static int send_list(int sock, const char *text, int uffd)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} ctl = { 0 };
-	struct iovec iov = { .iov_base = (void *)text, .iov_len = strlen(text) };
+	struct iovec iov = { .iov_base = (void *)text,
+			     .iov_len = strlen(text) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = ctl.buf,
 			      .msg_controllen = sizeof(ctl.buf) };
