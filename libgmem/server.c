@@ -225,66 +225,50 @@ int gmem_server_accept(struct gmem_server *s, int wait_ms)
 static struct srv_slot *slot_get(struct srv_conn *c)
 {
 	for (unsigned int i = 0; i < c->nr_slots; i++)
-		if (!c->slots[i].pending)
+		if (!c->slots[i].busy)
 			return &c->slots[i];
 	return NULL;
 }
 
-/* Seals a frame whose payload is in @slot, or at @body when not NULL, and
- * queues it for the next submit. */
+/* Seals a frame whose payload is in @slot and queues it for the next
+ * submit. */
 static void frame_queue(struct gmem_server *s, unsigned int conn,
-			struct srv_slot *slot, struct proto_hdr *h,
-			const uint8_t *body)
+			struct srv_slot *slot, struct proto_hdr *h)
 {
 	struct srv_conn *c = &s->conns[conn];
-	const uint8_t *payload = body ? body : slot->buf + PROTO_HDR_LEN;
 
 	h->seq = c->tx_seq++;
 	s->precopy_frames += h->type == PROTO_PAGES &&
 			     (h->flags & PROTO_F_PRECOPY);
-	proto_encode(slot->buf, h, payload);
+	proto_encode(slot->buf, h, slot->buf + PROTO_HDR_LEN);
 	wire_simd_clean();
 	slot->req = (struct transport_req){
 		.conn = conn, .dir = TRANSPORT_SEND, .buf = slot->buf,
-		.len = PROTO_HDR_LEN + (body ? 0 : h->len), .more = !!body,
-		.user = slot,
+		.len = PROTO_HDR_LEN + h->len, .user = slot,
 	};
-	slot->pending = 1;
+	slot->busy = true;
 	c->busy++;
 	s->batch[s->nr_batch++] = &slot->req;
-	if (!body)
-		return;
-	/* The send copies straight from the region: one pass over the bytes
-	 * (the checksum) instead of two. */
-	slot->body = (struct transport_req){
-		.conn = conn, .dir = TRANSPORT_SEND, .buf = (uint8_t *)body,
-		.len = h->len, .user = slot,
-	};
-	slot->pending = 2;
-	s->batch[s->nr_batch++] = &slot->body;
 }
 
 /*
- * Pre-copy pages are copied into the slot first: the workload runs and may
- * rewrite a page between its checksum and its send. Urgent and pushed pages
- * are sent in place: post-copy begins once the source is paused.
+ * Pages are copied into the slot: a pre-copy page may be rewritten by the
+ * running workload between its checksum and its send, and an urgent frame
+ * goes out in one send (header and pages apart would cost a ring round
+ * trip between the two, as sends of a connection go one at a time).
  */
 static void queue_pages(struct gmem_server *s, unsigned int conn,
 			struct srv_slot *slot, uint64_t pgoff, uint32_t nr,
 			uint16_t why)
 {
 	unsigned int shift = s->r->page_shift;
-	const uint8_t *pages = s->base + (pgoff << shift);
 	struct proto_hdr h = {
 		.type = PROTO_PAGES, .flags = why, .len = nr << shift,
 		.pgoff = pgoff, .nr = nr,
 	};
 
-	if (why == PROTO_F_PRECOPY) {
-		memcpy(slot->buf + PROTO_HDR_LEN, pages, h.len);
-		pages = NULL;
-	}
-	frame_queue(s, conn, slot, &h, pages);
+	memcpy(slot->buf + PROTO_HDR_LEN, s->base + (pgoff << shift), h.len);
+	frame_queue(s, conn, slot, &h);
 	stat_add(&s->stats.bytes, h.len);
 }
 
@@ -301,7 +285,7 @@ static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
 		return set_err(s, ret, "digest: %s", strerror(-ret));
 	for (uint32_t i = 0; i < nr; i++)
 		d[i] = htole64(d[i]);
-	frame_queue(s, 0, slot, &h, NULL);
+	frame_queue(s, 0, slot, &h);
 	return 0;
 }
 
@@ -444,8 +428,8 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 	if (q->dir == TRANSPORT_SEND) {
 		struct srv_slot *slot = q->user;
 
-		if (--slot->pending == 0)
-			s->conns[q->conn].busy--;
+		slot->busy = false;
+		s->conns[q->conn].busy--;
 		if (q->res < 0)
 			return set_err(s, q->res, "send on connection %u: %s",
 				       q->conn, strerror(-q->res));
@@ -561,7 +545,7 @@ static int queue_stale(struct gmem_server *s, const uint64_t *stale,
 			d[i] = htole64(stale[p / 64 + i]);
 		if (nr % 64)
 			d[nw - 1] &= htole64((1ULL << (nr % 64)) - 1);
-		frame_queue(s, 0, slot, &h, NULL);
+		frame_queue(s, 0, slot, &h);
 	}
 	return 0;
 }
@@ -590,7 +574,7 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
 		return ret;
 	if (len)
 		memcpy(slot->buf + PROTO_HDR_LEN, blob, len);
-	frame_queue(s, 0, slot, &h, NULL);
+	frame_queue(s, 0, slot, &h);
 	s->state_sent = true;
 	return server_step(s, 0);
 }

@@ -29,13 +29,10 @@ struct srv_work {
 	uint32_t type;
 };
 
-/* A send slot: a frame in @buf, or a header in @buf and its payload sent
- * in place from the region by @body (post-copy: the source is paused). */
 struct srv_slot {
 	struct transport_req req;
-	struct transport_req body;
 	uint8_t *buf;
-	unsigned int pending; /* sends not completed yet */
+	bool busy;
 };
 
 struct srv_conn {
@@ -88,7 +85,7 @@ struct gmem_server {
 	struct srv_work work[WORK_MAX];
 	unsigned int work_head, work_tail;
 	uint64_t last_rx_ns;
-	struct transport_req *batch[2 * MAX_CONNS * CTL_SLOTS];
+	struct transport_req *batch[MAX_CONNS * CTL_SLOTS];
 	unsigned int nr_batch;
 	int error;
 	char err[192];
