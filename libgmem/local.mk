@@ -21,6 +21,7 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/server.c \
 	libgmem/server-push.c \
 	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
+	libgmem/recover.c libgmem/server-recover.c \
 	libgmem/dirty.h libgmem/dirty.c libgmem/dirty-async.c \
 	libgmem/dirty-sync.c libgmem/dirty-softdirty.c \
 	libgmem/share.c libgmem/external.c \

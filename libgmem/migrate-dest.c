@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "migrate.h"
+#include "remote.h"
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -110,9 +111,13 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 	rp.connect_ms = m.wait_ms;
 	rp.key = m.key;
 	rp.key_len = m.key_len;
+	rp.recover_ms = m.recover_ms;
 	mig_ticker_start(&tick, ops, ctx, now_ns());
 	mig_ticker_phase(&tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
 	ret = gmem_remote_connect(connect, &rp, &rm);
+	if (ret == 0)
+		mig_ticker_watch_pause(&tick, &rm->paused_since_ns,
+				       &rm->stats.recoveries, m.recover_ms);
 	if (ret == 0 && (gmem_remote_page_size(rm) != r->page_size ||
 			 gmem_remote_nr_pages(rm) != r->nr_pages))
 		ret = -EINVAL;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "migrate.h"
+#include "server.h"
 
 struct mig_src {
 	struct gmem_region *r;
@@ -156,8 +157,12 @@ static int src_run(struct mig_src *s, const char *listen,
 
 	if (ret == 0 && s->m.key)
 		ret = gmem_server_set_key(s->srv, s->m.key, s->m.key_len);
+	if (ret == 0)
+		ret = gmem_server_set_recover(s->srv, s->m.recover_ms);
 	if (ret < 0)
 		return ret;
+	mig_ticker_watch_pause(&s->tick, &s->srv->paused_since_ns,
+			       &s->srv->stats.recoveries, s->m.recover_ms);
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
 	ret = gmem_server_accept(s->srv, s->m.wait_ms);
 	if (ret < 0)

@@ -16,7 +16,7 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 	    p->flags & ~GMEM_MIGRATE_ABORT_UNCONVERGED || p->nr_bulk > 8 ||
 	    p->nr_threads > 64 || p->fault_around > MAX_FAULT_AROUND ||
 	    (p->fault_around & (p->fault_around - 1)) || p->wait_ms < -1 ||
-	    p->resv0 || (p->key_len && !p->key) ||
+	    p->recover_ms < -1 || (p->key_len && !p->key) ||
 	    (p->key && (p->key_len < AUTH_KEY_MIN || p->key_len > AUTH_KEY_MAX)))
 		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
@@ -34,6 +34,7 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 		.wait_ms = p->wait_ms ? p->wait_ms : 30000,
 		.key = p->key,
 		.key_len = p->key_len,
+		.recover_ms = p->recover_ms,
 	};
 	return 0;
 }
@@ -119,6 +120,22 @@ static void ticker_rate(struct mig_ticker *t)
 	t->last_done = done;
 }
 
+/* A pause of post-copy shows as its own phase while it lasts. */
+static void ticker_paused(const struct mig_ticker *t,
+			  struct gmem_migrate_progress *p)
+{
+	uint64_t since = t->paused_since_ns ?
+		__atomic_load_n(t->paused_since_ns, __ATOMIC_ACQUIRE) : 0;
+	uint64_t end = since + (uint64_t)t->recover_ms * 1000000ULL;
+
+	if (!since)
+		return;
+	p->phase = GMEM_PHASE_PAUSED;
+	p->round = __atomic_load_n(t->recoveries, __ATOMIC_RELAXED) + 1;
+	p->bytes_per_s = 0;
+	p->eta_ns = t->recover_ms > 0 && end > now_ns() ? end - now_ns() : 0;
+}
+
 static void ticker_report(struct mig_ticker *t)
 {
 	struct gmem_migrate_progress p;
@@ -128,6 +145,7 @@ static void ticker_report(struct mig_ticker *t)
 		ticker_rate(t);
 	p = t->cur;
 	p.elapsed_ns = now_ns() - t->start_ns;
+	ticker_paused(t, &p);
 	pthread_mutex_unlock(&t->lock);
 	t->ops->progress(t->ctx, &p);
 }
@@ -187,6 +205,16 @@ void mig_ticker_phase(struct mig_ticker *t, uint32_t phase, uint32_t round,
 	t->last_ns = 0;
 	pthread_mutex_unlock(&t->lock);
 	ticker_report(t);
+}
+
+void mig_ticker_watch_pause(struct mig_ticker *t, const uint64_t *since_ns,
+			    const uint64_t *recoveries, int recover_ms)
+{
+	pthread_mutex_lock(&t->lock);
+	t->paused_since_ns = since_ns;
+	t->recoveries = recoveries;
+	t->recover_ms = recover_ms;
+	pthread_mutex_unlock(&t->lock);
 }
 
 void mig_ticker_stop(struct mig_ticker *t)

@@ -41,6 +41,7 @@ struct mig_params {
 	int wait_ms;
 	const void *key; /* NULL: peers need not authenticate */
 	uint32_t key_len;
+	int recover_ms;  /* post-copy recovery; 0 = off */
 };
 
 int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m);
@@ -61,6 +62,9 @@ struct mig_ticker {
 	const struct gmem_region *region;
 	uint64_t start_ns;
 	uint64_t last_ns, last_done; /* previous tick of a watched region */
+	/* A side's pause (atomics of its server or remote end), or NULL. */
+	const uint64_t *paused_since_ns, *recoveries;
+	int recover_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	pthread_t thread;
@@ -73,6 +77,9 @@ void mig_ticker_start(struct mig_ticker *t, const struct gmem_migrate_ops *ops,
 void mig_ticker_phase(struct mig_ticker *t, uint32_t phase, uint32_t round,
 		      uint64_t pages_done, uint64_t pages_total,
 		      uint64_t bytes_per_s, const struct gmem_region *watch);
+/* Reports GMEM_PHASE_PAUSED while *@since_ns is non-zero. */
+void mig_ticker_watch_pause(struct mig_ticker *t, const uint64_t *since_ns,
+			    const uint64_t *recoveries, int recover_ms);
 void mig_ticker_stop(struct mig_ticker *t);
 
 #endif /* GMEM_MIGRATE_H */

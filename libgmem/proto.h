@@ -58,6 +58,10 @@ enum proto_role {
 #define PROTO_FEAT_CRC32C (1ULL << 0) /* payload checksums (mandatory) */
 #define PROTO_FEAT_DIGEST (1ULL << 1) /* DIGEST_REQ/DIGEST completion check */
 #define PROTO_FEAT_AUTH (1ULL << 2)   /* AUTH exchange after HELLO (a key) */
+/* Control client: this connection set resumes the paused session @session
+ * after a broken link (post-copy recovery); the server echoes it when it
+ * takes the set back. Never offered in a first HELLO. */
+#define PROTO_FEAT_RESUME (1ULL << 3)
 #define PROTO_FEATURES (PROTO_FEAT_CRC32C | PROTO_FEAT_DIGEST)
 
 /* AUTH frames: nr is the step, the payload a nonce then an HMAC-SHA256. */

@@ -31,6 +31,30 @@ int rm_fail(struct gmem_remote *rm, int ret, const char *fmt, ...)
 	return ret;
 }
 
+bool rm_pause(struct gmem_remote *rm, const char *fmt, ...)
+{
+	bool paused = false;
+	va_list ap;
+
+	if (!rm->recover_ms)
+		return false;
+	pthread_mutex_lock(&rm->lock);
+	if (rm->phase == RM_POSTCOPY || rm->phase == RM_VERIFYING) {
+		rm->resume_phase = rm->phase;
+		rm->phase = RM_PAUSED;
+		va_start(ap, fmt);
+		vsnprintf(rm->pause_why, sizeof(rm->pause_why), fmt, ap);
+		va_end(ap);
+		__atomic_store_n(&rm->paused_since_ns, now_ns(),
+				 __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&rm->cond);
+	}
+	/* Already paused by another thread's view of the same break. */
+	paused = rm->phase == RM_PAUSED;
+	pthread_mutex_unlock(&rm->lock);
+	return paused;
+}
+
 enum rm_phase rm_phase(struct gmem_remote *rm)
 {
 	enum rm_phase p;
@@ -57,12 +81,20 @@ int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 	int ret;
 
 	pthread_mutex_lock(&rm->ctl_lock);
+	/* Paused: the recovery owns the endpoint, and sends again what is
+	 * still wanted once it has a new one. */
+	if (rm_phase(rm) == RM_PAUSED) {
+		pthread_mutex_unlock(&rm->ctl_lock);
+		return 1;
+	}
 	h->seq = rm->ctl_seq++;
 	proto_encode(hdr, h, payload);
 	ret = rm->t[0].ops->send_now(&rm->t[0], 0, hdr, sizeof(hdr));
 	if (ret == 0 && h->len)
 		ret = rm->t[0].ops->send_now(&rm->t[0], 0, payload, h->len);
 	pthread_mutex_unlock(&rm->ctl_lock);
+	if (ret < 0 && rm_pause(rm, "control connection: send: %s", strerror(-ret)))
+		return 1;
 	return ret;
 }
 
@@ -75,7 +107,8 @@ static int check_params(const struct gmem_remote_params *p,
 	*flags = 0;
 	if (!p)
 		return 0;
-	if ((p->flags & ~GMEM_REMOTE_ON_DEMAND) || p->nr_bulk > PROTO_MAX_BULK)
+	if ((p->flags & ~GMEM_REMOTE_ON_DEMAND) || p->nr_bulk > PROTO_MAX_BULK ||
+	    p->recover_ms < -1 || p->resv0)
 		return -EINVAL;
 	if ((p->key || p->key_len) && auth_key_set(key, p->key, p->key_len))
 		return -EINVAL;
@@ -90,16 +123,37 @@ static int check_params(const struct gmem_remote_params *p,
 	return 0;
 }
 
+int rm_endpoints_init(struct gmem_remote *rm)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < rm->nr_conns && ret == 0; i++) {
+		uint8_t *buf = rm->mem + i * rm->per_conn;
+
+		wire_rx_init(&rm->rx[i], 0, buf, rm->per_conn,
+			     PROTO_MAX_PAYLOAD);
+		ret = transport_tcp_ops.init(&rm->t[i], 8, buf, rm->per_conn);
+	}
+	return ret;
+}
+
+void rm_endpoints_fini(struct gmem_remote *rm)
+{
+	for (unsigned int i = 0; i < rm->nr_conns; i++)
+		if (rm->t[i].ops)
+			rm->t[i].ops->fini(&rm->t[i]);
+}
+
 static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 {
 	/* A largest frame and a few push frames behind it. */
 	size_t per_conn = PROTO_HDR_LEN + PROTO_MAX_PAYLOAD + (1U << 20);
 	pthread_condattr_t ca;
-	int ret = 0;
 
 	/* Each connection's slice starts on a page: it is registered with
 	 * its own ring. */
 	per_conn = (per_conn + 4095) & ~(size_t)4095;
+	rm->per_conn = per_conn;
 	rm->mem_len = nr_conns * per_conn;
 	rm->mem = aligned_alloc(4096, rm->mem_len);
 	if (!rm->mem)
@@ -111,47 +165,51 @@ static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rm->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	for (unsigned int i = 0; i < nr_conns && ret == 0; i++) {
-		uint8_t *buf = rm->mem + i * per_conn;
-
-		wire_rx_init(&rm->rx[i], 0, buf, per_conn, PROTO_MAX_PAYLOAD);
-		ret = transport_tcp_ops.init(&rm->t[i], 8, buf, per_conn);
-	}
-	return ret;
+	return rm_endpoints_init(rm);
 }
 
-/* Opens connection @idx and exchanges HELLO on it. */
-static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
-		     unsigned int nr_bulk, int wait_ms)
+int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
+		 bool resume, char *why_buf, size_t why_len)
 {
 	uint8_t buf[PROTO_HDR_LEN + PROTO_AUTH_LEN];
 	struct proto_hello srv, me = {
 		.role = idx ? PROTO_ROLE_BULK : PROTO_ROLE_CONTROL,
 		.features = PROTO_FEATURES |
-			    (auth_on(&rm->key) ? PROTO_FEAT_AUTH : 0),
-		.session = rm->session, .nr_bulk = idx ? 0 : nr_bulk,
+			    (auth_on(&rm->key) ? PROTO_FEAT_AUTH : 0) |
+			    (resume && !idx ? PROTO_FEAT_RESUME : 0),
+		.session = rm->session, .nr_bulk = idx ? 0 : rm->nr_conns - 1,
 	};
 	uint32_t seq = 1;
+	int wait_ms = rm->wait_ms;
 	int64_t wait_ns = wait_ms < 0 ? -1 : wait_ms * 1000000LL;
 	struct transport *t = &rm->t[idx];
 	const char *why = "";
 	int fd, ret;
 
 	fd = t->ops->connect(addr, wait_ms);
-	if (fd < 0)
-		return rm_fail(rm, fd, "connect %s: %s", addr, strerror(-fd));
+	if (fd < 0) {
+		snprintf(why_buf, why_len, "connect %s: %s", addr,
+			 strerror(-fd));
+		return fd;
+	}
 	ret = t->ops->add_conn(t, fd);
 	if (ret < 0) {
 		close(fd);
-		return rm_fail(rm, ret, "too many connections");
+		snprintf(why_buf, why_len, "too many connections");
+		return ret;
 	}
 	ret = wire_hello_send(t, 0, buf, 0, &me, wait_ns);
 	if (ret < 0)
-		return rm_fail(rm, ret, "HELLO: %s", strerror(-ret));
-	ret = wire_hello_recv(t, &rm->rx[idx], &srv, wait_ns, &why);
+		why = "HELLO: send failed";
+	if (ret == 0)
+		ret = wire_hello_recv(t, &rm->rx[idx], &srv, wait_ns, &why);
 	if (ret == 0 && srv.role != PROTO_ROLE_SERVER)
 		ret = -EPROTO, why = "HELLO: peer is not a page server";
-	if (ret == 0 && idx && (srv.session != rm->session ||
+	if (ret == 0 && resume && !idx && (!(srv.features & PROTO_FEAT_RESUME) ||
+					   srv.session != rm->session))
+		ret = -EPROTO, why = "HELLO: the server did not take the "
+				     "session back";
+	if (ret == 0 && (idx || resume) && (srv.session != rm->session ||
 				srv.page_size != rm->geom.page_size ||
 				srv.nr_pages != rm->geom.nr_pages))
 		ret = -EPROTO, why = "HELLO: bulk connection reached another session";
@@ -161,8 +219,10 @@ static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	if (ret == 0 && auth_on(&rm->key))
 		ret = auth_client(t, &rm->rx[idx], buf, &seq, &rm->key,
 				  srv.session, me.role, wait_ns, &why);
-	if (ret < 0)
-		return rm_fail(rm, ret, "connection %u: %s", idx, why);
+	if (ret < 0) {
+		snprintf(why_buf, why_len, "connection %u: %s", idx, why);
+		return ret;
+	}
 	if (!idx) /* the control connection's next frame number */
 		rm->ctl_seq = seq;
 	rm->geom.page_size = srv.page_size;
@@ -177,9 +237,10 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	struct gmem_remote *rm;
 	unsigned int nr_bulk;
 	uint32_t flags;
+	char why[160];
 	int wait_ms, ret;
 
-	if (!addr || !out)
+	if (!addr || !out || strlen(addr) >= sizeof(rm->addr))
 		return -EINVAL;
 	rm = calloc(1, sizeof(*rm));
 	if (!rm)
@@ -191,9 +252,15 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	}
 	rm->flags = flags;
 	rm->nr_conns = 1 + nr_bulk;
+	rm->wait_ms = wait_ms;
+	rm->recover_ms = p ? p->recover_ms : 0;
+	strcpy(rm->addr, addr);
 	ret = remote_alloc(rm, rm->nr_conns);
-	for (unsigned int i = 0; ret == 0 && i <= nr_bulk; i++)
-		ret = open_conn(rm, addr, i, nr_bulk, wait_ms);
+	for (unsigned int i = 0; ret == 0 && i <= nr_bulk; i++) {
+		ret = rm_open_conn(rm, addr, i, false, why, sizeof(why));
+		if (ret < 0)
+			rm_fail(rm, ret, "%s", why);
+	}
 	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
 		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);
 	if (ret < 0) {
@@ -330,7 +397,13 @@ int rm_step(struct gmem_remote *rm, unsigned int idx, int64_t wait_ns)
 	/* Once every page is present the server may close its bulk
 	 * connections as soon as it reads DONE, which the control thread sends
 	 * before it marks the session done. */
-	if (ret == -ECONNRESET && idx && rm_phase(rm) >= RM_VERIFYING)
+	if (ret == -ECONNRESET && idx && rm_phase(rm) >= RM_VERIFYING &&
+	    rm_phase(rm) != RM_PAUSED)
+		return 0;
+	/* A broken link, not a malformed frame (which stays fatal): post-copy
+	 * pauses and reconnects when recovery is on. */
+	if (ret < 0 && ret != -EPROTO &&
+	    rm_pause(rm, "connection %u: %s", idx, why))
 		return 0;
 	if (ret < 0)
 		return rm_fail(rm, ret, "connection %u: %s", idx, why);
@@ -345,14 +418,16 @@ static void *bulk_thread(void *arg)
 	while (!__atomic_load_n(&rm->stop, __ATOMIC_ACQUIRE)) {
 		enum rm_phase phase = rm_phase(rm);
 
+		/* Paused: the recovery replaces this endpoint. */
 		if (phase == RM_FAILED || phase == RM_DONE ||
+		    phase == RM_PAUSED ||
 		    rm_step(rm, b->idx, RM_IO_WAIT_NS) < 0)
 			break;
 	}
 	return NULL;
 }
 
-static int bulk_start(struct gmem_remote *rm)
+int rm_bulk_start(struct gmem_remote *rm)
 {
 	for (unsigned int i = 1; i < rm->nr_conns; i++) {
 		struct rm_bulk *b = &rm->bulk[rm->nr_bulk_running];
@@ -372,6 +447,11 @@ static int bulk_start(struct gmem_remote *rm)
 void rm_bulk_stop(struct gmem_remote *rm)
 {
 	__atomic_store_n(&rm->stop, true, __ATOMIC_RELEASE);
+	rm_bulk_join(rm);
+}
+
+void rm_bulk_join(struct gmem_remote *rm)
+{
 	for (unsigned int i = 0; i < rm->nr_bulk_running; i++)
 		pthread_join(rm->bulk[i].thread, NULL);
 	rm->nr_bulk_running = 0;
@@ -391,7 +471,7 @@ static int precopy_begin(struct gmem_remote *rm, struct gmem_region *r)
 		return -ENOMEM;
 	rm_set_phase(rm, RM_PRECOPY);
 	/* Only now: a pre-copy frame needs the region to land in. */
-	return bulk_start(rm);
+	return rm_bulk_start(rm);
 }
 
 /* Every pre-copy frame the STATE counted is in (bulk threads, under
@@ -521,6 +601,23 @@ int64_t gmem_remote_latencies(const struct gmem_remote *rm, uint64_t *ns,
 	return n;
 }
 
+int gmem_remote_recover(struct gmem_remote *rm, const char *addr)
+{
+	int ret = 0;
+
+	if (!rm || !addr || strlen(addr) >= sizeof(rm->addr))
+		return -EINVAL;
+	if (!rm->recover_ms)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&rm->lock);
+	if (rm->phase == RM_DONE || rm->phase == RM_FAILED)
+		ret = -ESHUTDOWN;
+	else
+		strcpy(rm->addr, addr);
+	pthread_mutex_unlock(&rm->lock);
+	return ret;
+}
+
 const char *gmem_remote_error(const struct gmem_remote *rm)
 {
 	return rm->err;
@@ -531,9 +628,7 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 	if (!rm)
 		return;
 	rm_bulk_stop(rm);
-	for (unsigned int i = 0; i < rm->nr_conns; i++)
-		if (rm->t[i].ops)
-			rm->t[i].ops->fini(&rm->t[i]);
+	rm_endpoints_fini(rm);
 	bitmap_free(&rm->received);
 	bitmap_free(&rm->stale);
 	bitmap_free(&rm->valid);

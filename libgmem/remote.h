@@ -21,8 +21,11 @@
 /*
  * Phases. CONNECTED -> (gmem_remote_precopy) PRECOPY -> READY once the state
  * and every pre-copy frame are in -> (attach) POSTCOPY -> (all present)
- * VERIFYING -> DONE; any error -> FAILED. Written under @lock; the receive
- * thread drives POSTCOPY onwards, the caller's thread the earlier ones.
+ * VERIFYING -> DONE; any error -> FAILED. With recovery on, a broken link in
+ * POSTCOPY or VERIFYING -> PAUSED (any thread that sees it fail) -> the
+ * phase it left, once the receive thread has reconnected (recover.c), or
+ * FAILED when the time is up. Written under @lock; the receive thread
+ * drives POSTCOPY onwards, the caller's thread the earlier ones.
  */
 enum rm_phase {
 	RM_CONNECTED,
@@ -32,6 +35,7 @@ enum rm_phase {
 	RM_VERIFYING,
 	RM_DONE,
 	RM_FAILED,
+	RM_PAUSED,
 };
 
 /* A bulk connection's receive thread: pages of several connections are
@@ -51,6 +55,12 @@ struct rm_req {
 };
 
 struct gmem_remote {
+	/* Where the receive thread reconnects (gmem_remote_recover() may
+	 * change it: under @lock); recovery off when @recover_ms is 0. */
+	char addr[256];
+	int recover_ms;
+	int wait_ms;            /* connect + handshake limit */
+	size_t per_conn;        /* bytes of @mem per connection */
 	/* One endpoint (ring) per connection: each is polled by one thread,
 	 * the control one's by the caller's thread, then the receive
 	 * thread; each bulk one's by its rm_bulk thread. */
@@ -99,6 +109,9 @@ struct gmem_remote {
 	pthread_mutex_t lock;   /* @phase, @error, @err, @samples */
 	pthread_cond_t cond;
 	enum rm_phase phase;
+	enum rm_phase resume_phase; /* PAUSED: the phase to go back to */
+	uint64_t paused_since_ns;   /* atomic: the pause's start; 0 = none */
+	char pause_why[96];     /* what broke the link, for the final error */
 	int error;
 	char err[192];
 	uint64_t *samples;
@@ -109,6 +122,17 @@ struct gmem_remote {
 /* remote.c */
 int rm_fail(struct gmem_remote *rm, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A connection failed: pauses the session (true) when recovery is on and
+ * post-copy has begun; false: the caller fails as before. */
+bool rm_pause(struct gmem_remote *rm, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* (Re)creates the endpoint and receive state of every connection. */
+int rm_endpoints_init(struct gmem_remote *rm);
+void rm_endpoints_fini(struct gmem_remote *rm);
+/* Opens connection @idx and exchanges HELLO (and AUTH) on it; @resume
+ * asks to take the paused session back. On failure *@why says why. */
+int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
+		 bool resume, char *why, size_t why_len);
 enum rm_phase rm_phase(struct gmem_remote *rm);
 void rm_set_phase(struct gmem_remote *rm, enum rm_phase phase);
 /* Reaps completions of connection @idx for up to @wait_ns and handles its
@@ -116,7 +140,13 @@ void rm_set_phase(struct gmem_remote *rm, enum rm_phase phase);
 int rm_step(struct gmem_remote *rm, unsigned int idx, int64_t wait_ns);
 /* Stops and joins the bulk receive threads (idempotent). */
 void rm_bulk_stop(struct gmem_remote *rm);
-/* Sends one frame on the control connection, from any thread. */
+/* Starts one receive thread per bulk connection; they end by themselves
+ * when the session pauses, and rm_bulk_join() reaps them. */
+int rm_bulk_start(struct gmem_remote *rm);
+void rm_bulk_join(struct gmem_remote *rm);
+/* Sends one frame on the control connection, from any thread. Returns 0,
+ * 1 when the session is paused (not sent: the recovery sends it again), or
+ * a negative errno. */
 int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 		const void *payload);
 
@@ -125,5 +155,12 @@ int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
 		     const uint8_t *payload);
 int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
 		     const uint8_t *payload);
+int rm_send_need(struct gmem_remote *rm);
+int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr);
+int rm_send_digest_requests(struct gmem_remote *rm);
+
+/* recover.c: run by the receive thread while PAUSED. Returns 0 once the
+ * session runs again on new connections, or the error that failed it. */
+int rm_recover(struct gmem_remote *rm);
 
 #endif /* GMEM_REMOTE_H */

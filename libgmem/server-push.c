@@ -145,6 +145,18 @@ void push_stop(struct gmem_server *s)
 	push->nr_threads = 0;
 }
 
+void push_reset(struct gmem_server *s)
+{
+	struct srv_push *push = &s->push;
+
+	bitmap_clear_range(&s->need, 0, s->need.nbits);
+	push->cursor = 0;
+	push->active = false;
+	push->stop = false;
+	push->error = 0;
+	push->err[0] = 0;
+}
+
 int push_error(struct gmem_server *s)
 {
 	return __atomic_load_n(&s->push.error, __ATOMIC_ACQUIRE);

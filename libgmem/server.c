@@ -16,7 +16,7 @@
 
 #include "server.h"
 
-static int set_err(struct gmem_server *s, int ret, const char *fmt, ...)
+int srv_err(struct gmem_server *s, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -58,6 +58,17 @@ static void conns_layout(struct gmem_server *s)
 		wire_rx_init(&c->rx, i, p, rx_size(rx_cap), rx_cap);
 		p += rx_size(rx_cap);
 	}
+}
+
+int srv_conns_reset(struct gmem_server *s)
+{
+	if (s->t.ops)
+		s->t.ops->fini(&s->t);
+	memset(s->conns, 0, sizeof(s->conns));
+	conns_layout(s);
+	s->nr_conns = 0;
+	s->nr_batch = 0;
+	return transport_tcp_ops.init(&s->t, 256, s->mem, s->mem_len);
 }
 
 static int server_alloc(struct gmem_server *s)
@@ -134,7 +145,7 @@ static void send_error(struct gmem_server *s, unsigned int conn, int err,
 
 /* Accepts one connection and checks its HELLO; answers it. */
 static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
-		       struct proto_hello *hello)
+		       bool resume, struct proto_hello *hello)
 {
 	struct srv_conn *c = &s->conns[idx];
 	struct proto_hello me = {
@@ -148,11 +159,11 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 
 	fd = s->t.ops->accept(s->lfd, wait_ms);
 	if (fd < 0)
-		return set_err(s, fd, "accept: %s", strerror(-fd));
+		return srv_err(s, fd, "accept: %s", strerror(-fd));
 	ret = s->t.ops->add_conn(&s->t, fd);
 	if (ret < 0) {
 		close(fd);
-		return set_err(s, ret, "accept: too many connections");
+		return srv_err(s, ret, "accept: too many connections");
 	}
 	ret = wire_hello_recv(&s->t, &c->rx, hello, wait_ns, &why);
 	if (!ret && hello->role != (idx ? PROTO_ROLE_BULK : PROTO_ROLE_CONTROL))
@@ -161,17 +172,25 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 		ret = -EPROTO, why = "HELLO: connection of another session";
 	if (!ret && !idx && !hello->nr_bulk)
 		ret = -EPROTO, why = "HELLO: no bulk connection announced";
+	if (!ret && !idx && !(hello->features & PROTO_FEAT_RESUME) != !resume)
+		ret = -EPROTO, why = resume ? "HELLO: a new destination while "
+					      "the session is paused"
+					    : "HELLO: resumes a session this "
+					      "server does not have";
+	if (!ret && !idx && resume && hello->session != s->session)
+		ret = -EPROTO, why = "HELLO: resumes another session";
 	if (!ret && auth_on(&s->key) && !(hello->features & PROTO_FEAT_AUTH))
 		ret = -EACCES, why = "the page server needs a key; the "
 				     "destination offered none";
 	if (ret < 0)
 		goto refuse;
 	me.features |= auth_on(&s->key) ? PROTO_FEAT_AUTH : 0;
+	me.features |= resume ? PROTO_FEAT_RESUME : 0;
 	me.features &= hello->features;
 	c->tx_seq = 1;
 	ret = wire_hello_send(&s->t, idx, c->slots[0].buf, 0, &me, wait_ns);
 	if (ret < 0)
-		return set_err(s, ret, "connection %u: HELLO: %s", idx,
+		return srv_err(s, ret, "connection %u: HELLO: %s", idx,
 			       strerror(-ret));
 	if (!auth_on(&s->key))
 		return 0;
@@ -182,7 +201,7 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 refuse:
 	if (ret == -EPROTO || ret == -EACCES)
 		send_error(s, idx, -ret, why);
-	return set_err(s, ret, "connection %u: %s", idx, why);
+	return srv_err(s, ret, "connection %u: %s", idx, why);
 }
 
 int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len)
@@ -192,34 +211,52 @@ int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len)
 	return auth_key_set(&s->key, key, len);
 }
 
-int gmem_server_accept(struct gmem_server *s, int wait_ms)
+int gmem_server_set_recover(struct gmem_server *s, int recover_ms)
+{
+	if (recover_ms < -1)
+		return -EINVAL;
+	if (s->nr_conns)
+		return -EALREADY;
+	s->recover_ms = recover_ms;
+	return 0;
+}
+
+int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume)
 {
 	struct proto_hello hello;
 	unsigned int nr_bulk;
 	int ret;
 
-	if (s->nr_conns || s->lfd < 0)
-		return -EALREADY;
-	if (getrandom(&s->session, sizeof(s->session), 0) < 0)
-		s->session = now_ns();
-	ret = accept_conn(s, 0, wait_ms, &hello);
+	ret = accept_conn(s, 0, wait_ms, resume, &hello);
 	if (ret < 0)
 		return ret;
 	nr_bulk = hello.nr_bulk;
 	for (unsigned int i = 1; i <= nr_bulk; i++) {
-		ret = accept_conn(s, i, wait_ms, &hello);
+		ret = accept_conn(s, i, wait_ms, resume, &hello);
 		if (ret < 0)
 			return ret;
 	}
-	close(s->lfd);
-	s->lfd = -1;
+	/* With recovery on, the destination may come back here. */
+	if (!s->recover_ms) {
+		close(s->lfd);
+		s->lfd = -1;
+	}
 	s->nr_conns = 1 + nr_bulk;
 	for (unsigned int i = 0; i < s->nr_conns; i++) {
 		ret = wire_rx_start(&s->t, &s->conns[i].rx);
 		if (ret < 0)
-			return set_err(s, ret, "receive: %s", strerror(-ret));
+			return srv_err(s, ret, "receive: %s", strerror(-ret));
 	}
 	return 0;
+}
+
+int gmem_server_accept(struct gmem_server *s, int wait_ms)
+{
+	if (s->nr_conns || s->lfd < 0)
+		return -EALREADY;
+	if (getrandom(&s->session, sizeof(s->session), 0) < 0)
+		s->session = now_ns();
+	return srv_accept_set(s, wait_ms, false);
 }
 
 static struct srv_slot *slot_get(struct srv_conn *c)
@@ -282,7 +319,7 @@ static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
 	int ret = gmem_region_digest(s->r, pgoff, nr, d);
 
 	if (ret < 0)
-		return set_err(s, ret, "digest: %s", strerror(-ret));
+		return srv_err(s, ret, "digest: %s", strerror(-ret));
 	for (uint32_t i = 0; i < nr; i++)
 		d[i] = htole64(d[i]);
 	frame_queue(s, 0, slot, &h);
@@ -382,7 +419,7 @@ static int queue_work(struct gmem_server *s, const struct proto_hdr *h,
 		      uint32_t type)
 {
 	if (s->work_tail - s->work_head == WORK_MAX)
-		return set_err(s, -EPROTO, "too many outstanding requests");
+		return srv_err(s, -EPROTO, "too many outstanding requests");
 	s->work[s->work_tail++ % WORK_MAX] = (struct srv_work){
 		.pgoff = h->pgoff, .nr = h->nr, .type = type,
 	};
@@ -395,7 +432,7 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 	const struct proto_hdr *h = &rx->hdr;
 
 	if (conn && h->type != PROTO_ERROR)
-		return set_err(s, -EPROTO, "%s frame on a bulk connection",
+		return srv_err(s, -EPROTO, "%s frame on a bulk connection",
 			       proto_type_name(h->type));
 	switch (h->type) {
 	case PROTO_REQ:
@@ -411,10 +448,10 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 		s->stats.mismatches = h->nr;
 		return 0;
 	case PROTO_ERROR:
-		return set_err(s, -ECONNABORTED, "destination gave up: %.*s",
+		return srv_err(s, -ECONNABORTED, "destination gave up: %.*s",
 			       (int)h->len, (const char *)wire_payload(rx));
 	default:
-		return set_err(s, -EPROTO, "unexpected %s from the destination",
+		return srv_err(s, -EPROTO, "unexpected %s from the destination",
 			       proto_type_name(h->type));
 	}
 }
@@ -430,9 +467,11 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 
 		slot->busy = false;
 		s->conns[q->conn].busy--;
-		if (q->res < 0)
-			return set_err(s, q->res, "send on connection %u: %s",
+		if (q->res < 0) {
+			s->link_lost = true;
+			return srv_err(s, q->res, "send on connection %u: %s",
 				       q->conn, strerror(-q->res));
+		}
 		return 0;
 	}
 	rx = &s->conns[q->conn].rx;
@@ -451,7 +490,9 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 	if (ret < 0) {
 		if (ret == -EPROTO)
 			send_error(s, q->conn, EPROTO, why);
-		return set_err(s, ret, "connection %u: %s", q->conn, why);
+		/* Not a malformed frame: the link broke. */
+		s->link_lost = ret != -EPROTO;
+		return srv_err(s, ret, "connection %u: %s", q->conn, why);
 	}
 	return 0;
 }
@@ -468,11 +509,11 @@ static int server_step(struct gmem_server *s, int64_t wait_ns)
 		wait_ns = 0;
 		s->nr_batch = 0;
 		if (ret < 0)
-			return set_err(s, ret, "submit: %s", strerror(-ret));
+			return srv_err(s, ret, "submit: %s", strerror(-ret));
 	}
 	n = s->t.ops->poll(&s->t, done, ARRAY_SIZE(done), wait_ns);
 	if (n < 0)
-		return set_err(s, n, "poll: %s", strerror(-n));
+		return srv_err(s, n, "poll: %s", strerror(-n));
 	for (int i = 0; i < n && ret == 0; i++)
 		ret = reap_one(s, done[i]);
 	return ret;
@@ -579,6 +620,30 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
 	return server_step(s, 0);
 }
 
+/* One round of serving: urgent work, completions, the pushers' and the
+ * link's health. */
+static int serve_step(struct gmem_server *s, int wait_ms)
+{
+	int ret;
+
+	s->link_lost = false; /* reap_one() sets it for a broken link */
+	ret = fill_urgent(s);
+	if (ret == 0)
+		ret = server_step(s, IDLE_WAIT_NS);
+	if (ret < 0)
+		return ret;
+	s->link_lost = true; /* for each of the checks below */
+	if (push_error(s))
+		return srv_err(s, push_error(s), "push: %s", s->push.err);
+	if (wait_ms >= 0 && now_ns() - s->last_rx_ns > wait_ms * 1000000ULL)
+		return srv_err(s, -ETIMEDOUT, "destination silent for %d ms",
+			       wait_ms);
+	if (srv_destination_back(s))
+		return srv_err(s, -ECONNRESET, "the destination reconnected");
+	s->link_lost = false;
+	return 0;
+}
+
 int gmem_server_serve(struct gmem_server *s, int wait_ms)
 {
 	int ret = server_ready(s);
@@ -588,19 +653,14 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 	if (ret == 0)
 		ret = push_start(s);
 	if (ret < 0)
-		return ret == s->error ? ret : set_err(s, ret, "push: %s",
+		return ret == s->error ? ret : srv_err(s, ret, "push: %s",
 							 strerror(-ret));
 	s->last_rx_ns = now_ns();
 	while (ret == 0 && !s->done) {
-		ret = fill_urgent(s);
-		if (ret == 0)
-			ret = server_step(s, IDLE_WAIT_NS);
-		if (ret == 0 && push_error(s))
-			ret = set_err(s, push_error(s), "push: %s", s->push.err);
-		if (ret == 0 && wait_ms >= 0 &&
-		    now_ns() - s->last_rx_ns > wait_ms * 1000000ULL)
-			ret = set_err(s, -ETIMEDOUT, "destination silent for %d ms",
-				      wait_ms);
+		ret = serve_step(s, wait_ms);
+		/* Post-copy recovery: the pages stay here, whatever broke. */
+		if (ret < 0 && s->link_lost && s->recover_ms)
+			ret = srv_recover(s);
 	}
 	push_stop(s);
 	if (ret < 0)

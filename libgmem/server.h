@@ -92,9 +92,24 @@ struct gmem_server {
 	struct gmem_remote_stats stats; /* stat_add() where pushers count */
 	struct srv_push push;
 	struct auth_key key;   /* len 0: destinations need not authenticate */
+	/* Post-copy recovery (server-recover.c): 0 = off, the listening
+	 * socket closes after the accept; else how long to wait for the
+	 * destination to come back (-1: forever). */
+	int recover_ms;
+	bool link_lost;        /* the error in @error is the link's */
+	uint64_t last_lfd_ns;  /* last look for a returning destination */
+	uint64_t paused_since_ns; /* atomic (progress ticker); 0 = serving */
 };
 
-/* server.c: the next run of set bits of @b at or after *@cursor, at most
+/* server.c */
+int srv_err(struct gmem_server *s, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Accepts a control connection and the bulk ones it announces, within
+ * @wait_ms each; @resume: the control HELLO must resume this session. */
+int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume);
+/* Fresh endpoint, slots and receive buffers; no connection. */
+int srv_conns_reset(struct gmem_server *s);
+/* The next run of set bits of @b at or after *@cursor, at most
  * @max long; clears it in @b when @take. Returns its length (0: none). */
 uint32_t srv_next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
 		      bool take);
@@ -109,5 +124,15 @@ void push_need(struct gmem_server *s, const struct proto_hdr *h,
 int push_start(struct gmem_server *s);
 void push_stop(struct gmem_server *s);
 int push_error(struct gmem_server *s);
+/* Forgets every page the destination asked for (it sends NEED again after
+ * a recovery); pushers must be stopped. */
+void push_reset(struct gmem_server *s);
+
+/* server-recover.c */
+/* Whether a destination is knocking on the listening socket again. */
+bool srv_destination_back(struct gmem_server *s);
+/* After a broken link: drops the connections, waits for the destination
+ * to resume the session, restarts the push. 0 or the error that ends. */
+int srv_recover(struct gmem_server *s);
 
 #endif /* GMEM_SERVER_H */

@@ -102,7 +102,7 @@ static int64_t install_valid(struct gmem_remote *rm, uint64_t pgoff,
 }
 
 /* Sends one urgent request and times it. */
-static int send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr)
+int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr)
 {
 	struct proto_hdr h = { .type = PROTO_REQ, .pgoff = pgoff, .nr = nr };
 	uint64_t t0 = now_ns();
@@ -144,7 +144,7 @@ static int remote_request(struct gmem_source *s, uint64_t pgoff, uint64_t nr)
 		if (want && run++ == 0)
 			start = p;
 		if (!want && run) {
-			ret = send_request(rm, start, run);
+			ret = rm_send_request(rm, start, run);
 			run = 0;
 		}
 		if (p < end && bitmap_test(&rm->valid, p) &&
@@ -158,12 +158,13 @@ static int remote_request(struct gmem_source *s, uint64_t pgoff, uint64_t nr)
 	return ret < 0 ? ret : (int)local;
 }
 
-static int send_digest_requests(struct gmem_remote *rm)
+int rm_send_digest_requests(struct gmem_remote *rm)
 {
 	uint64_t nr_pages = rm->geom.nr_pages;
 	int ret = 0;
 
-	rm->digests = malloc(PROTO_MAX_DIGESTS * sizeof(*rm->digests));
+	if (!rm->digests) /* a recovery asks again */
+		rm->digests = malloc(PROTO_MAX_DIGESTS * sizeof(*rm->digests));
 	if (!rm->digests)
 		return rm_fail(rm, -ENOMEM, "no memory for digests");
 	for (uint64_t p = 0; p < nr_pages && ret == 0; p += PROTO_MAX_DIGESTS) {
@@ -204,6 +205,8 @@ int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
 	ret = rm_ctl_send(rm, &done, NULL);
 	if (ret < 0)
 		return rm_fail(rm, ret, "DONE: %s", strerror(-ret));
+	if (ret) /* paused: the recovery checks every digest again */
+		return 0;
 	rm_set_phase(rm, RM_DONE);
 	return 0;
 }
@@ -239,7 +242,7 @@ static int background_work(struct gmem_remote *rm)
 	if (gmem_region_nr_present(rm->r) < nr_pages)
 		return 0;
 	rm_set_phase(rm, RM_VERIFYING);
-	return send_digest_requests(rm);
+	return rm_send_digest_requests(rm);
 }
 
 static void *receive_thread(void *arg)
@@ -253,6 +256,11 @@ static void *receive_thread(void *arg)
 
 		if (phase == RM_FAILED || phase == RM_DONE)
 			break;
+		if (phase == RM_PAUSED) {
+			if (rm_recover(rm) < 0)
+				break;
+			continue;
+		}
 		if (rm_step(rm, 0, wait) < 0 || background_work(rm) < 0)
 			break;
 	}
@@ -260,7 +268,7 @@ static void *receive_thread(void *arg)
 }
 
 /* Tells the server which pages to push: neither valid nor present. */
-static int send_need(struct gmem_remote *rm)
+int rm_send_need(struct gmem_remote *rm)
 {
 	uint64_t nr_pages = rm->geom.nr_pages;
 	uint64_t chunk = PROTO_MAX_BITMAP_LEN * 8ULL;
@@ -339,7 +347,7 @@ static int remote_attach(struct gmem_source *s, struct gmem_region *r)
 	/* Before NEED: the bulk threads install what it makes the server
 	 * push, from the first frame. */
 	rm_set_phase(rm, RM_POSTCOPY);
-	ret = rm->flags & GMEM_REMOTE_ON_DEMAND ? 0 : send_need(rm);
+	ret = rm->flags & GMEM_REMOTE_ON_DEMAND ? 0 : rm_send_need(rm);
 	if (ret < 0)
 		return rm_fail(rm, ret, "NEED: %s", strerror(-ret));
 	ret = -pthread_create(&rm->io, NULL, receive_thread, rm);
@@ -351,11 +359,13 @@ static void remote_detach(struct gmem_source *s)
 {
 	struct gmem_remote *rm = s->priv;
 
-	rm_bulk_stop(rm); /* sets @stop for the receive thread too */
-	if (!rm->io_running)
-		return;
-	pthread_join(rm->io, NULL);
+	/* The receive thread first: while recovering it restarts the bulk
+	 * threads, which are joined after it. */
+	__atomic_store_n(&rm->stop, true, __ATOMIC_RELEASE);
+	if (rm->io_running)
+		pthread_join(rm->io, NULL);
 	rm->io_running = false;
+	rm_bulk_stop(rm);
 }
 
 static void remote_destroy(struct gmem_source *s)

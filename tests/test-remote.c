@@ -7,7 +7,10 @@
  * corrupted payload, a garbage frame and a server that vanishes mid-stream
  * are rejected with the region intact (a byte-mangling proxy in between).
  * With a pre-shared key, a peer holding another key or none is refused
- * before any page moves, either way round.
+ * before any page moves, either way round. Post-copy recovery: every
+ * connection cut mid post-copy, the destination reconnects through the
+ * proxy and completes with equal digests; a destination that does not come
+ * back leaves the server failing with every page kept.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -22,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -40,6 +44,7 @@ struct dest_cfg {
 	uint32_t fault_around;
 	uint32_t nr_bulk;
 	const char *key; /* pre-shared key, or NULL */
+	int recover_ms;  /* post-copy recovery; 0 = off */
 };
 
 /* What the destination child reports, in shared memory. */
@@ -120,7 +125,8 @@ static void dest_run(const char *addr, const struct dest_cfg *c,
 		     struct dest_result *res)
 {
 	struct gmem_remote_params rp = { .nr_bulk = c->nr_bulk, .key = c->key,
-					 .key_len = c->key ? strlen(c->key) : 0 };
+					 .key_len = c->key ? strlen(c->key) : 0,
+					 .recover_ms = c->recover_ms };
 	struct gmem_fault_params fp = { .nr_threads = 2,
 					.fault_around = c->fault_around };
 	struct gmem_region_params p = {
@@ -339,9 +345,10 @@ Test(remote, precopy_then_stale_pages_are_fetched_again, .timeout = 60)
 /*
  * A proxy between destination and server that damages the stream: it
  * flips a byte of a bulk payload, inserts garbage on the control
- * connection, or vanishes, once enough bytes went through.
+ * connection, or vanishes, once enough bytes went through; or it cuts
+ * every connection once and then forwards the next ones untouched.
  */
-enum damage { CORRUPT, GARBAGE, VANISH };
+enum damage { CORRUPT, GARBAGE, VANISH, CUT, NO_DAMAGE };
 
 struct pair {
 	int down, up; /* destination side, server side */
@@ -393,14 +400,25 @@ static bool forward_down(struct pair *p, int idx, enum damage d, uint8_t *buf,
 		ok = write(p->down, buf, n) == n;
 		return ok && write(p->down, junk, sizeof(junk)) == sizeof(junk);
 	}
-	if (!p->damaged && d != GARBAGE && idx == 1 && p->to_down + n > at) {
+	if (!p->damaged && (d == CORRUPT || d == VANISH || d == CUT) &&
+	    idx == 1 && p->to_down + n > at) {
 		p->damaged = true;
-		if (d == VANISH)
+		if (d == VANISH || d == CUT)
 			return false;
 		buf[at - p->to_down] ^= 0x40;
 	}
 	p->to_down += n;
 	return write(p->down, buf, n) == n;
+}
+
+/* Closes every connection, both ways (the cut). */
+static int cut_all(struct pair *pairs, int nr)
+{
+	for (int i = 0; i < nr; i++) {
+		close(pairs[i].down);
+		close(pairs[i].up);
+	}
+	return 0;
 }
 
 static void proxy_run(int lfd, uint16_t server_port, enum damage d)
@@ -441,8 +459,13 @@ static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 			if (pfd[2 + 2 * i].revents) {
 				len = read(pairs[i].up, buf, sizeof(buf));
 				if (len <= 0 ||
-				    !forward_down(&pairs[i], i, d, buf, len))
-					_exit(0);
+				    !forward_down(&pairs[i], i, d, buf, len)) {
+					if (d != CUT)
+						_exit(0);
+					nr = cut_all(pairs, nr);
+					d = NO_DAMAGE;
+					break;
+				}
 			}
 		}
 	}
@@ -500,6 +523,90 @@ Test(remote, garbage_frame_is_rejected_region_intact, .timeout = 60)
 Test(remote, server_vanishing_mid_stream_is_reported, .timeout = 60)
 {
 	check_damage(VANISH, -ECONNRESET, "closed");
+}
+
+/* Runs a migration through a proxy that cuts every connection once, mid
+ * post-copy; the destination recovers for @dst_recover_ms, the server
+ * waits @srv_recover_ms. Returns the server's result. */
+static int run_cut(int srv_recover_ms, const struct dest_cfg *c,
+		   struct dest_result *res, struct gmem_remote_stats *sst,
+		   char *srv_err, size_t srv_err_len)
+{
+	struct gmem_region *src = source_region();
+	struct gmem_server *srv;
+	uint16_t pport;
+	pid_t proxy, pid;
+	int lfd, ret;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	cr_assert_eq(gmem_server_set_recover(srv, srv_recover_ms), 0);
+	lfd = listen_any(&pport);
+	proxy = fork();
+	cr_assert_geq(proxy, 0);
+	if (proxy == 0) {
+		proxy_run(lfd, gmem_server_port(srv), CUT);
+		_exit(0);
+	}
+	close(lfd);
+	pid = dest_fork(pport, c, res);
+	ret = serve_one(srv, sst);
+	wait_child(pid);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+	snprintf(srv_err, srv_err_len, "%s", gmem_server_error(srv));
+	/* Failed or not, the source holds every page as it was. */
+	cr_assert_eq(gmem_region_nr_present(src), NR_PAGES);
+	cr_assert_eq(present_bad(src), 0);
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+	return ret;
+}
+
+Test(recover, cut_mid_postcopy_resumes_and_completes, .timeout = 60,
+     .init = require_uffd)
+{
+	struct dest_result *res = shared_result();
+	struct dest_cfg c = { .work = RANDOM8, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16, .recover_ms = 10000 };
+	struct gmem_remote_stats sst;
+	char err[192];
+	int ret = run_cut(10000, &c, res, &sst, err, sizeof(err));
+
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
+	cr_assert_eq(ret, 0, "server: %d %s", ret, err);
+	cr_assert_eq(res->wait_ret, 0, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(res->st.mismatches, 0);
+	cr_assert_eq(res->present, NR_PAGES);
+	cr_assert_eq(res->bad, 0);
+	cr_assert_eq(res->touch_bad, 0);
+	cr_assert_eq(res->st.recoveries, 1, "destination recoveries %lu",
+		     res->st.recoveries);
+	cr_assert_eq(sst.recoveries, 1, "server recoveries %lu", sst.recoveries);
+	cr_assert_gt(res->st.paused_ns, 0);
+	/* Installed exactly once, whatever came twice. */
+	cr_assert_eq(res->st.urgent_pages + res->st.pushed_pages, NR_PAGES);
+}
+
+Test(recover, without_recovery_the_cut_fails_cleanly, .timeout = 60,
+     .init = require_uffd)
+{
+	struct dest_result *res = shared_result();
+	struct dest_cfg c = { .work = IDLE, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16 };
+	struct gmem_remote_stats sst;
+	char err[192];
+	time_t t0 = time(NULL);
+	int ret = run_cut(400, &c, res, &sst, err, sizeof(err));
+
+	cr_assert_eq(res->wait_ret, -ECONNRESET, "wait: %d %s", res->wait_ret,
+		     res->err);
+	cr_assert_lt(res->present, NR_PAGES);
+	cr_assert_eq(res->bad, 0);
+	/* The server waited for it in vain, and says so. */
+	cr_assert_eq(ret, -ETIMEDOUT, "server: %d %s", ret, err);
+	cr_assert(strstr(err, "did not come back within 400 ms"), "%s", err);
+	cr_assert_lt(time(NULL) - t0, 30, "the wait is bounded");
+	cr_assert_eq(sst.recoveries, 0);
 }
 
 /* A client that speaks no protocol at all is turned away at accept. */

@@ -658,7 +658,10 @@ struct gmem_remote_stats {
 	uint64_t requests;      /* urgent requests (REQ frames) */
 	uint64_t bytes;         /* payload bytes of page frames */
 	uint64_t mismatches;    /* pages whose digests differed at completion */
-	uint64_t resv[8];
+	uint64_t recoveries;    /* post-copy pauses recovered from (new
+				 * connection sets taken back) */
+	uint64_t paused_ns;     /* time spent paused, recovered or not */
+	uint64_t resv[6];
 };
 
 /**
@@ -718,6 +721,28 @@ int gmem_server_accept(struct gmem_server *s, int wait_ms);
 int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len);
 
 /**
+ * gmem_server_set_recover - Wait for a destination that lost its link.
+ * @s:          server from gmem_server_listen(), not yet accepted.
+ * @recover_ms: how long gmem_server_serve() waits, after a connection of
+ *              the session fails (reset, end of stream, failed send,
+ *              @wait_ms of silence), for the same destination to come back
+ *              with a new connection set; 0 = never wait (fail at once, the
+ *              default); -1 = forever.
+ *
+ * Post-copy recovery, after QEMU's postcopy-recover: the listening socket
+ * stays open after gmem_server_accept(). When the link breaks after the
+ * switchover, the server stops its pushers, closes every connection, keeps
+ * every page, and accepts a connection set whose control HELLO resumes this
+ * session (pager/PROTOCOL.md, PROTO_FEAT_RESUME; with a key it must pass
+ * AUTH as before); any other destination is refused and the wait goes on.
+ * The push then starts over from the destination's new NEED. A destination
+ * that reconnects while the old connections still look alive ends them too.
+ * Context: the server's thread.
+ * Return: 0; -EINVAL @recover_ms < -1; -EALREADY accepted already.
+ */
+int gmem_server_set_recover(struct gmem_server *s, int recover_ms);
+
+/**
  * gmem_server_send_pages - Send a set of pages now (a pre-copy round).
  * @s:        server with an accepted destination, before
  *            gmem_server_send_state().
@@ -770,10 +795,15 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
  * destination reports completion (after comparing per-page digests, which
  * this side computes on request); the source may drop its copy only then.
  * Context: the server's thread.
+ * With gmem_server_set_recover(), a broken link pauses instead of failing
+ * (stats.recoveries, stats.paused_ns count the pauses).
+ * Context: the server's thread.
  * Return: 0 destination complete, digests equal; -EIO digests differed
  *         (count in stats.mismatches); -ECONNRESET destination vanished;
  *         -EPROTO malformed frame (gmem_server_error() says which);
- *         -ETIMEDOUT; -ENOTCONN.
+ *         -ETIMEDOUT destination silent, or it did not come back within the
+ *         recovery time ("destination did not come back within N ms"; every
+ *         page is kept); -ENOTCONN.
  */
 int gmem_server_serve(struct gmem_server *s, int wait_ms);
 
@@ -806,7 +836,11 @@ struct gmem_remote_params {
 	uint32_t key_len;    /* bytes of @key, 16..256; 0 = no key */
 	const void *key;     /* pre-shared key: the server must prove it
 			      * (AUTH, see gmem_server_set_key()); copied */
-	uint64_t resv[3];    /* must be zero */
+	int32_t recover_ms;  /* post-copy recovery (gmem_remote_recover()):
+			      * how long to try to reconnect after a broken
+			      * link; 0 = never (fail at once); -1 = forever */
+	uint32_t resv0;      /* must be zero */
+	uint64_t resv[2];    /* must be zero */
 };
 
 /**
@@ -894,9 +928,34 @@ int gmem_remote_source(struct gmem_remote *rm, struct gmem_source **out);
  * Context: any thread.
  * Return: 0 complete and equal; -EIO pages differ (gmem_remote_mismatches());
  *         -ETIMEDOUT; -ECONNRESET server vanished; -EPROTO malformed frame
- *         (gmem_remote_error()). Pages installed before an error stay.
+ *         (gmem_remote_error()); -ETIMEDOUT also when the server did not
+ *         come back within recover_ms. Pages installed before an error stay.
  */
 int gmem_remote_wait(struct gmem_remote *rm, int wait_ms);
+
+/**
+ * gmem_remote_recover - Reconnect to another address after a broken link.
+ * @rm:   remote end connected with a non-zero recover_ms.
+ * @addr: "host:port" of the same page server (session), e.g. reachable by
+ *        another route; at most 255 bytes; copied.
+ *
+ * Post-copy recovery, after QEMU's postcopy-recover: when a connection
+ * fails (reset, end of stream, failed send) during post-copy or the digest
+ * check, the session pauses instead of failing. Faulting threads keep
+ * waiting (their pages are remembered, not failed); frames half-received
+ * are dropped; the receive thread stops the bulk threads and reconnects,
+ * with a backoff of 50 ms doubling to 1 s, until recover_ms has passed:
+ * new control and bulk connections whose HELLO resumes the session (and
+ * AUTH, with a key), then NEED for every page neither present nor valid
+ * and urgent requests for every page requested and not present. Pages that
+ * come twice are dropped by the install claim; the digest check is
+ * unchanged. This call changes where the next attempt goes (by default the
+ * address given to gmem_remote_connect()); it never waits.
+ * Context: any thread.
+ * Return: 0; -EINVAL @addr NULL or too long; -EOPNOTSUPP recover_ms was 0;
+ *         -ESHUTDOWN the session has ended (done or failed).
+ */
+int gmem_remote_recover(struct gmem_remote *rm, const char *addr);
 
 /** gmem_remote_mismatches - Copy up to @max indexes of pages whose digests
  * differed. Return: how many differed in all (>= 0). */
@@ -983,6 +1042,11 @@ enum gmem_migrate_phase {
 	GMEM_PHASE_SWITCHOVER = 2, /* the freeze: workload paused */
 	GMEM_PHASE_POSTCOPY = 3,
 	GMEM_PHASE_COMPLETE = 4,
+	/* Post-copy paused: the link broke and the engine is reconnecting
+	 * (QEMU's postcopy-paused); @round is the pause's number, 1-based,
+	 * and @eta_ns the time left before it gives up (0: no limit). Then
+	 * POSTCOPY again, or an error. */
+	GMEM_PHASE_PAUSED = 5,
 };
 
 /* gmem_migrate_params.flags */
@@ -1003,7 +1067,12 @@ struct gmem_migrate_params {
 	const void *key;      /* pre-shared key, both sides: peers must prove
 			       * it (gmem_server_set_key()); NULL = none */
 	uint32_t key_len;     /* bytes of @key, 16..256 */
-	uint32_t resv0;       /* must be zero */
+	int32_t recover_ms;   /* post-copy recovery, both sides: how long a
+			       * broken link may pause the migration while
+			       * the destination reconnects
+			       * (gmem_remote_recover(),
+			       * gmem_server_set_recover()); 0 = never (fail
+			       * at once); -1 = forever */
 	uint64_t resv[2];     /* must be zero */
 };
 
