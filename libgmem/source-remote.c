@@ -49,7 +49,9 @@ int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
 	uint64_t p = h->pgoff, end = p + h->nr, installed = 0;
 	enum rm_phase phase = rm_phase(rm);
 
-	if (phase != RM_POSTCOPY && phase != RM_VERIFYING)
+	/* Whole, checked frames still buffered when another thread paused
+	 * the session hold good pages: they are installed all the same. */
+	if (phase != RM_POSTCOPY && phase != RM_VERIFYING && phase != RM_PAUSED)
 		return rm_fail(rm, -EPROTO, "page before post-copy began");
 	for (;;) {
 		uint64_t n = install_claim(r, &p, end, end - p);
@@ -185,6 +187,8 @@ int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
 	struct proto_hdr done = { .type = PROTO_DONE };
 	int ret;
 
+	if (rm_phase(rm) == RM_PAUSED) /* asked for again on resuming */
+		return 0;
 	if (rm_phase(rm) != RM_VERIFYING)
 		return rm_fail(rm, -EPROTO, "DIGEST before completion");
 	memcpy(rm->digests, rm->r->installed_digests + h->pgoff, h->nr * 8);

@@ -35,6 +35,10 @@ static void usage(FILE *f)
 "  --threads N          dest: fault handler threads (2)\n"
 "  --fault-around N     dest: pages per urgent request, power of 2 (16)\n"
 "  --wait-ms MS         give up on a silent peer (30000; -1 never)\n"
+"  --recover-ms MS      post-copy recovery: when the link breaks after the\n"
+"                       switchover, pause and let the destination reconnect\n"
+"                       for up to MS ms, both sides (30000; 0 off: fail at\n"
+"                       once; -1 forever); the source keeps every page\n"
 "  --key-file PATH      pre-shared key (16..256 bytes, file mode 600; else\n"
 "                       the GMEM_KEY variable): both sides must prove it\n"
 "                       (HMAC-SHA256 challenge) before any page moves\n"
@@ -50,7 +54,8 @@ static void usage(FILE *f)
 "Exit status: 0 migrated and verified; 1 internal error; 2 bad options;\n"
 "3 workload control failed; 4 network or peer failure; 5 pages differ\n"
 "after migration; 6 pre-copy did not converge (--abort-unconverged);\n"
-"7 the peer failed authentication (another key, or none).\n");
+"7 the peer failed authentication (another key, or none); 8 the link broke\n"
+"during post-copy and the peer did not come back within --recover-ms.\n");
 }
 
 static int parse_mode(const char *s, uint32_t *mode)
@@ -92,6 +97,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "threads", required_argument, NULL, 't' },
 		{ "fault-around", required_argument, NULL, 'f' },
 		{ "wait-ms", required_argument, NULL, 'w' },
+		{ "recover-ms", required_argument, NULL, 'R' },
 		{ "observe-ms", required_argument, NULL, 'o' },
 		{ "verify", no_argument, NULL, 'V' },
 		{ "keep-source", no_argument, NULL, 'k' },
@@ -106,6 +112,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 	int c;
 
 	o->observe_ms = 3000;
+	o->params.recover_ms = 30000;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->control = optarg; break;
@@ -125,6 +132,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case 't': p->nr_threads = atoi(optarg); break;
 		case 'f': p->fault_around = atoi(optarg); break;
 		case 'w': p->wait_ms = atoi(optarg); break;
+		case 'R': p->recover_ms = atoi(optarg); break;
 		case 'o': o->observe_ms = atoi(optarg); break;
 		case 'V': o->verify = true; break;
 		case 'k': o->keep_source = true; break;

@@ -23,7 +23,8 @@ enum {
 	EXIT_NETWORK = 4,    /* peer unreachable, silent, vanished, garbage */
 	EXIT_DIGEST = 5,     /* pages differ after migration */
 	EXIT_UNCONVERGED = 6, /* pre-copy did not converge, cancelled */
-	EXIT_AUTH = 7         /* the peer failed authentication */
+	EXIT_AUTH = 7,        /* the peer failed authentication */
+	EXIT_UNRECOVERED = 8  /* link lost in post-copy, peer not back in time */
 };
 
 struct migrate_opts {
@@ -52,6 +53,8 @@ struct workload {
 	json_object *src_steps; /* destination: the source's step times */
 	uint32_t shown_phase, shown_round; /* progress lines in a log */
 	uint64_t shown_ns;
+	uint32_t pause_round;   /* the pause on the progress line */
+	uint64_t pause_from_ns;
 };
 
 int migrate_source(const struct migrate_opts *o);

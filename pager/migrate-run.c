@@ -135,12 +135,16 @@ static void migration_failed(void *ctx, const char *why)
 		snprintf(s->error, sizeof(s->error), "%s", why);
 }
 
-static int exit_code(const struct side *s, int ret)
+static int exit_code(const struct side *s, const struct gmem_migrate_stats *st,
+		     int ret)
 {
 	if (!ret)
 		return EXIT_OK;
 	if (s->wl_failed)
 		return EXIT_WORKLOAD;
+	/* Post-copy paused and the recovery's time ran out. */
+	if (ret == -ETIMEDOUT && st->pages.paused_ns)
+		return EXIT_UNRECOVERED;
 	switch (-ret) {
 	case ECANCELED:
 		return EXIT_UNCONVERGED;
@@ -168,7 +172,7 @@ static int finish(const struct migrate_opts *o, struct side *s,
 	 * and its memory with it. */
 	if (ret == -ESRCH && !s->wl_failed)
 		wl_fail(s, "process", "exited during the migration");
-	code = exit_code(s, ret);
+	code = exit_code(s, st, ret);
 	if (code == EXIT_AUTH && !s->error[0])
 		snprintf(s->error, sizeof(s->error), "authentication failed: "
 			 "the peer holds another key, or none (--key-file, "

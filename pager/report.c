@@ -13,8 +13,21 @@
 #include "migrate-cli.h"
 
 static const char *const phase_names[] = {
-	"setup", "pre-copy", "switchover", "post-copy", "complete",
+	"setup", "pre-copy", "switchover", "post-copy", "complete", "paused",
 };
+
+/* A pause: how long it has lasted and how long it may go on. */
+static void pause_print(struct workload *w, const struct gmem_migrate_progress *p)
+{
+	if (w->pause_round != p->round) {
+		w->pause_round = p->round;
+		w->pause_from_ns = p->elapsed_ns;
+	}
+	fprintf(stderr, " link lost, reconnecting (pause %u) for %.1f s", p->round,
+		(p->elapsed_ns - w->pause_from_ns) / 1e9);
+	if (p->eta_ns)
+		fprintf(stderr, ", gives up in %.1f s", p->eta_ns / 1e9);
+}
 
 /* On a terminal the line is rewritten in place; in a log, one line per
  * phase change and then every 5 s. */
@@ -33,6 +46,12 @@ void progress_print(void *ctx, const struct gmem_migrate_progress *p)
 		w->shown_ns = p->elapsed_ns;
 	}
 	fprintf(stderr, tty ? "\r%-10s" : "%-10s", phase_names[p->phase]);
+	if (p->phase == GMEM_PHASE_PAUSED) {
+		pause_print(w, p);
+		fprintf(stderr, " %.1f s   %s", p->elapsed_ns / 1e9, tty ? "" : "\n");
+		fflush(stderr);
+		return;
+	}
 	if (p->round)
 		fprintf(stderr, " round %u", p->round);
 	if (p->pages_total)
@@ -111,6 +130,8 @@ static void add_pages(json_object *rep, const struct gmem_remote_stats *p)
 	add_int(rep, "requests", p->requests);
 	add_int(rep, "bytes", p->bytes);
 	add_int(rep, "mismatches", p->mismatches);
+	add_int(rep, "recoveries", p->recoveries);
+	add_num(rep, "paused_ms", p->paused_ns / 1e6);
 }
 
 /* What the destination's workload saw: its freeze, stall and step times. */

@@ -164,7 +164,7 @@ run=("${dst_run[@]}")
 start_replay dst --trace "$big_trace" --scale "$big_scale" --incoming
 dst_pid=$rpid
 "${src_run[@]}" "$migrate" source --control "$dir/src.sock" \
-	--listen "$src_ip:$port" --mode postcopy --wait-ms 5000 \
+	--listen "$src_ip:$port" --mode postcopy --wait-ms 5000 --recover-ms 1000 \
 	>"$dir/msrc.json" 2>"$dir/msrc.err" &
 msrc=$!
 pids+=("$msrc")

@@ -4,7 +4,9 @@
  * its page server, for the fault-injection suite: it forwards every
  * connection it accepts to the server, and on the way from the server to
  * the destination it can delay each chunk, flip one byte, insert garbage,
- * or cut every connection after some bytes (a truncated frame).
+ * or cut every connection after some bytes (a truncated frame; the
+ * connections that come after the cut, a destination recovering, are
+ * forwarded untouched).
  *   faultproxy --listen HOST:PORT --to HOST:PORT [--delay-ms MS]
  *              [--conn N] [--flip-at B | --garbage-at B | --cut-at B]
  * B counts bytes from the server on connection N (0 = control, the first
@@ -115,7 +117,19 @@ static bool forward_down(const struct opts *o, struct pair *p, bool target,
 	return write_all(p->down, buf, n);
 }
 
-static int run(const struct opts *o, int lfd)
+/* The cut: every connection ends, both ways; the fault is spent. */
+static unsigned int cut_all(struct opts *o, struct pair *pairs,
+			    unsigned int nr)
+{
+	for (unsigned int i = 0; i < nr; i++) {
+		close(pairs[i].down);
+		close(pairs[i].up);
+	}
+	o->fault = NONE;
+	return 0;
+}
+
+static int run(struct opts *o, int lfd)
 {
 	static uint8_t buf[1 << 16];
 	struct pair pairs[MAX_PAIRS];
@@ -154,10 +168,15 @@ static int run(const struct opts *o, int lfd)
 			}
 			if (pfd[2 + 2 * i].revents) {
 				len = read(pairs[i].up, buf, sizeof(buf));
-				if (len <= 0 || !forward_down(o, &pairs[i],
-							      i == o->conn,
-							      buf, len))
+				if (len <= 0)
 					return 0;
+				if (forward_down(o, &pairs[i], i == o->conn,
+						 buf, len))
+					continue;
+				if (o->fault != CUT)
+					return 0;
+				nr = cut_all(o, pairs, nr);
+				break;
 			}
 		}
 	}

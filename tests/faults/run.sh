@@ -4,9 +4,12 @@
 # (gmem-replay + gmem-migrate, two network namespaces joined by a veth)
 # with one fault injected in each: a delayed, bit-flipped, garbled or cut
 # stream (tests/faults/faultproxy), the veth link down and up during
-# post-copy, packet loss (nftables in the namespace), the page server or the
-# destination migrator killed during post-copy, peers with another key or
-# none. Each run ends in an exact verdict: "completed" (both sides exit 0,
+# post-copy, the page server's connections reset (ss -K), packet loss
+# (nftables in the namespace), the page server or the destination migrator
+# killed during post-copy, peers with another key or none. Both sides run
+# with post-copy recovery (--recover-ms, short here) unless a case turns it
+# off: a cut or reset link resumes and completes; a peer that does not come
+# back in time fails cleanly. Each run ends in an exact verdict: "completed" (both sides exit 0,
 # the destination workload verified every page) or "failed cleanly" (both
 # sides report an error and a non-zero exit, and the source workload still
 # holds every page, verified); anything else, or a verdict other than the
@@ -27,7 +30,7 @@ skip() {
 	exit 77
 }
 [ -r "$GMEM_TRACES/$trace.trace.gz" ] || skip "no $trace trace in $GMEM_TRACES"
-for tool in jq socat ip nft timeout; do
+for tool in jq socat ip nft ss timeout; do
 	command -v "$tool" >/dev/null || skip "$tool not installed (scripts/setup)"
 done
 [ -x "$replay" ] && [ -x "$migrate" ] && [ -x "$proxy" ] ||
@@ -93,6 +96,10 @@ link_flap() { # seconds down
 	sleep "$1"
 	ip -n "$ns-dst" link set "$ns-b" up
 }
+link_reset() { # the page server's established connections, reset
+	wait_postcopy || return 0
+	"${src[@]}" ss -K state established sport = ":$port" >/dev/null 2>&1
+}
 kill_migrator() { # source|dest
 	wait_postcopy || return 0
 	if [ "$1" = source ]; then kill -9 "$msrc"; else kill -9 "$mdst"; fi
@@ -148,10 +155,11 @@ verdict() {
 		{ bad=$((bad + 1)); echo "  FAIL: $name: no error matching '$must_say'"; }
 }
 
-# one NAME EXPECT [key=a|b|none,a|b|none] [proxy ARGS] [action CMD...]
+# one NAME EXPECT [key=a|b|none,a|b|none] [recover=MS] [proxy ARGS]
+#     [action CMD...]
 one() {
 	local name=$1 expect=$2 src_key=() dst_key=() to=$src_ip:$port pp=
-	local rc_src=0 rc_dst=0 action=() i
+	local rc_src=0 rc_dst=0 action=() i recover=2000
 	shift 2
 	killed=
 	while (($#)); do
@@ -160,6 +168,7 @@ one() {
 			[ "$a" = none ] || src_key=(--key-file "$dir/$a")
 			[ "$b" = none ] || dst_key=(--key-file "$dir/$b")
 			shift ;;
+		recover=*) recover=${1#recover=}; shift ;;
 		proxy) pp=$2; shift 2 ;;
 		action) shift; action=("$@"); break ;;
 		esac
@@ -181,12 +190,20 @@ one() {
 		to=127.0.0.1:$pport
 	fi
 	"${src[@]}" "$migrate" source --control "$dir/src.sock" --keep-source \
-		--listen "$src_ip:$port" --wait-ms 4000 "${src_key[@]}" \
+		--listen "$src_ip:$port" --wait-ms 4000 --recover-ms "$recover" \
+		"${src_key[@]}" \
 		>"$dir/msrc.json" 2>"$dir/msrc.err" &
 	msrc=$!
 	pids+=($msrc)
+	# The proxy connects to the source as the destination connects to
+	# it: the source must listen by then.
+	for ((i = 0; i < 200; i++)); do
+		"${src[@]}" ss -Hltn "sport = :$port" | grep -q . && break
+		sleep 0.05
+	done
 	"${dst[@]}" "$migrate" dest --control "$dir/dst.sock" --connect "$to" \
-		--wait-ms 4000 --verify --observe-ms 200 "${dst_key[@]}" \
+		--wait-ms 4000 --recover-ms "$recover" --verify --observe-ms 200 \
+		"${dst_key[@]}" \
 		>"$dir/mdst.json" 2>"$dir/mdst.err" &
 	mdst=$!
 	pids+=($mdst)
@@ -222,9 +239,17 @@ one "3% packet loss" complete
 # tests/test-remote.c (corrupted_payload_is_rejected_region_intact).
 one "byte flipped in transit" fail proxy "--conn 1 --flip-at 3000000"
 one "garbage frame" fail proxy "--conn 0 --garbage-at 100"
-one "truncated frame" fail proxy "--conn 1 --cut-at 2000000"
-one "link down past --wait-ms" fail action link_flap 7
+# Every connection cut mid-frame in post-copy: the destination reconnects
+# through the proxy and resumes; without recovery the run fails as before.
+one "cut, recovered" complete proxy "--conn 1 --cut-at 2000000"
+one "cut, no recovery" fail recover=0 proxy "--conn 1 --cut-at 2000000"
+one "page server link reset" complete action link_reset
+# Down longer than --wait-ms and --recover-ms together.
+must_say="did not come back"
+one "link down past recovery" fail action link_flap 7
+must_say="did not come back"
 one "page server killed" fail action kill_migrator source
+must_say="did not come back"
 one "destination killed" fail action kill_migrator dest
 one "same key both sides" complete keys=key,key
 must_say="authentication"
