@@ -471,6 +471,22 @@ static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 	}
 }
 
+/* Starts the proxy in front of @srv; *@pport is where it listens. */
+static pid_t proxy_fork(struct gmem_server *srv, enum damage d,
+			uint16_t *pport)
+{
+	int lfd = listen_any(pport);
+	pid_t proxy = fork();
+
+	cr_assert_geq(proxy, 0);
+	if (proxy == 0) {
+		proxy_run(lfd, gmem_server_port(srv), d);
+		_exit(0);
+	}
+	close(lfd);
+	return proxy;
+}
+
 static void check_damage(enum damage d, int want, const char *what)
 {
 	struct gmem_region *src = source_region();
@@ -481,17 +497,10 @@ static void check_damage(enum damage d, int want, const char *what)
 	struct gmem_server *srv;
 	uint16_t pport;
 	pid_t proxy, pid;
-	int lfd, ret, got;
+	int ret, got;
 
 	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
-	lfd = listen_any(&pport);
-	proxy = fork();
-	cr_assert_geq(proxy, 0);
-	if (proxy == 0) {
-		proxy_run(lfd, gmem_server_port(srv), d);
-		_exit(0);
-	}
-	close(lfd);
+	proxy = proxy_fork(srv, d, &pport);
 	pid = dest_fork(pport, &c, res);
 	ret = serve_one(srv, &sst);
 	wait_child(pid);
@@ -536,18 +545,11 @@ static int run_cut(int srv_recover_ms, const struct dest_cfg *c,
 	struct gmem_server *srv;
 	uint16_t pport;
 	pid_t proxy, pid;
-	int lfd, ret;
+	int ret;
 
 	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
 	cr_assert_eq(gmem_server_set_recover(srv, srv_recover_ms), 0);
-	lfd = listen_any(&pport);
-	proxy = fork();
-	cr_assert_geq(proxy, 0);
-	if (proxy == 0) {
-		proxy_run(lfd, gmem_server_port(srv), CUT);
-		_exit(0);
-	}
-	close(lfd);
+	proxy = proxy_fork(srv, CUT, &pport);
 	pid = dest_fork(pport, c, res);
 	ret = serve_one(srv, sst);
 	wait_child(pid);
