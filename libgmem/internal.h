@@ -46,6 +46,7 @@ struct gmem_region {
 	int pagemap_fd;         /* owner's /proc/PID/pagemap, or -1 */
 	int clear_refs_fd;      /* owner's /proc/PID/clear_refs, or -1 */
 	bool imported;
+	int numa_node;          /* node of pages, staging and handlers; -1 any */
 
 	struct bitmap claimed;
 	struct bitmap present;
@@ -109,6 +110,19 @@ static inline bool range_ok(const struct gmem_region *r, uint64_t pgoff,
 int region_alloc(struct gmem_region **out, uint64_t nr_pages,
 		 uint32_t page_size, uint32_t flags);
 
+/* --- thp.c --------------------------------------------------------------- */
+/* MADV_HUGEPAGE on the region's mappings: -EOPNOTSUPP when the kernel's THP
+ * settings refuse 2 MiB folios for its backing, or -errno of madvise(2). */
+int region_thp_setup(struct gmem_region *r);
+
+/* --- numa.c (numa-stub.c without libnuma) -------------------------------- */
+/* Sets the memory policy of [addr, addr + len) (one of @r's mappings or a
+ * staging buffer) to prefer r->numa_node; the default policy at -1.
+ * Returns 0 or -errno of mbind(2). */
+int place_on_node(const struct gmem_region *r, void *addr, uint64_t len);
+/* Moves the calling thread onto the CPUs of r->numa_node (if not -1). */
+void run_near_node(const struct gmem_region *r);
+
 /* --- uffd.c: the userfaultfd boundary ------------------------------------ */
 int uffd_open(uint64_t want_features, uint64_t *got_features);
 int uffd_probe_features(uint64_t *features);
@@ -135,6 +149,7 @@ typedef int (*fill_run_fn)(void *ctx, uint64_t pgoff, uint64_t nr, void *dst);
 struct staging {
 	void *buf;
 	uint64_t nr_pages;
+	uint64_t len; /* bytes mapped at @buf */
 };
 int staging_init(struct staging *st, const struct gmem_region *r,
 		 uint64_t nr_pages);

@@ -57,6 +57,14 @@ TESTS += tests/test-migrate
 tests_test_migrate_SOURCES = tests/test-migrate.c tests/helpers.c tests/helpers.h
 tests_test_migrate_CFLAGS = $(TEST_CFLAGS) $(XXHASH_CFLAGS)
 tests_test_migrate_LDADD = $(TEST_LDADD) $(XXHASH_LIBS) -lpthread
+if HAVE_NUMA
+# NUMA placement (libnuma's get_mempolicy/move_pages check it) and PCI nodes.
+check_PROGRAMS += tests/test-numa
+TESTS += tests/test-numa
+tests_test_numa_SOURCES = tests/test-numa.c tests/helpers.c tests/helpers.h
+tests_test_numa_CFLAGS = $(TEST_CFLAGS) $(NUMA_CFLAGS)
+tests_test_numa_LDADD = $(TEST_LDADD) $(NUMA_LIBS)
+endif
 endif
 
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).
