@@ -57,6 +57,12 @@ TESTS += tests/test-migrate
 tests_test_migrate_SOURCES = tests/test-migrate.c tests/helpers.c tests/helpers.h
 tests_test_migrate_CFLAGS = $(TEST_CFLAGS) $(XXHASH_CFLAGS)
 tests_test_migrate_LDADD = $(TEST_LDADD) $(XXHASH_LIBS) -lpthread
+# Huge pages: THP regions, hugetlbfs granularity, reserve shortage.
+check_PROGRAMS += tests/test-huge
+TESTS += tests/test-huge
+tests_test_huge_SOURCES = tests/test-huge.c tests/helpers.c tests/helpers.h
+tests_test_huge_CFLAGS = $(TEST_CFLAGS)
+tests_test_huge_LDADD = $(TEST_LDADD)
 if HAVE_NUMA
 # NUMA placement (libnuma's get_mempolicy/move_pages check it) and PCI nodes.
 check_PROGRAMS += tests/test-numa
