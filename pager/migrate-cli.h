@@ -33,6 +33,7 @@ struct migrate_opts {
 	bool keep_source;      /* do not quit the source workload at the end */
 	bool verify;           /* destination: the workload checks every page */
 	int observe_ms;        /* destination: watch the workload after */
+	int numa_node;         /* destination: place the region here; -1 not */
 };
 
 /* The workload on one side and what the migration learnt of it. */
