@@ -81,6 +81,9 @@ TESTS += tests/replay-control.sh
 # the error paths (bad trace, usage, missing host, a workload that dies).
 dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh
 TESTS += tests/migrate-modes.sh tests/migrate-errors.sh
+# NUMA placement and 2 MiB pages through gmem-migrate and gmem-replay.
+dist_check_SCRIPTS += tests/migrate-placement.sh
+TESTS += tests/migrate-placement.sh
 
 # gmem-pager and a destination in two network namespaces joined by a veth.
 check_PROGRAMS += tests/pager-client
