@@ -238,7 +238,9 @@ int gmem_region_export(const struct gmem_region *r, int sock);
  *
  * Context: any thread.
  * Return: 0; -EPROTO malformed or truncated message, missing fds;
- *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2).
+ *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2);
+ *         for a GMEM_REGION_THP region, those of its MADV_HUGEPAGE here
+ *         (-EOPNOTSUPP THP off for shmem).
  */
 int gmem_region_import(int sock, struct gmem_region **out);
 
