@@ -18,10 +18,11 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/transport/transport.h libgmem/transport/tcp.c \
 	libgmem/wire.h libgmem/wire.c \
 	libgmem/server.c \
+	libgmem/server-push.c \
 	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
 	libgmem/dirty.h libgmem/dirty.c libgmem/dirty-async.c \
 	libgmem/dirty-sync.c libgmem/dirty-softdirty.c \
-	libgmem/share.c \
+	libgmem/share.c libgmem/external.c \
 	libgmem/migrate.h libgmem/migrate.c \
 	libgmem/migrate-source.c libgmem/migrate-dest.c \
 	libgmem/pci.c libgmem/thp.c

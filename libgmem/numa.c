@@ -66,6 +66,18 @@ void run_near_node(const struct gmem_region *r)
 		numa_run_on_node(r->numa_node);
 }
 
+/* The region's mappings in this process: an adopted region has none. */
+static int place_views(const struct gmem_region *r)
+{
+	int ret = 0;
+
+	if (r->addr)
+		ret = place_on_node(r, r->addr, r->size);
+	if (!ret && r->alias && r->alias != r->addr)
+		ret = place_on_node(r, r->alias, r->size);
+	return ret;
+}
+
 int gmem_region_set_numa_node(struct gmem_region *r, int node)
 {
 	int old, ret;
@@ -83,15 +95,11 @@ int gmem_region_set_numa_node(struct gmem_region *r, int node)
 	}
 	old = r->numa_node;
 	r->numa_node = node;
-	ret = place_on_node(r, r->addr, r->size);
-	if (!ret && r->alias && r->alias != r->addr)
-		ret = place_on_node(r, r->alias, r->size);
+	ret = place_views(r);
 	if (ret < 0) {
 		/* Put both mappings back as they were. */
 		r->numa_node = old;
-		place_on_node(r, r->addr, r->size);
-		if (r->alias && r->alias != r->addr)
-			place_on_node(r, r->alias, r->size);
+		place_views(r);
 	}
 out:
 	pthread_mutex_unlock(&r->lock);

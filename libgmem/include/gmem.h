@@ -14,7 +14,12 @@
  * - libgmem never prints, never exits and never raises signals.
  *
  * API stability: the GMEM_1 symbol version is stable from 1.0; until then
- * (0.x) structures may still change between releases.
+ * (0.x) structures may still change between releases. Only gmem_* symbols
+ * are exported, all under GMEM_1 (libgmem.map). From 1.0 on, a release adds
+ * functions under a new node (GMEM_1.1, ...), grows structs only into their
+ * resv fields and never changes what an existing symbol does; an
+ * incompatible change bumps the soname (libgmem.so.1). Link with
+ * `pkg-config --libs gmem`; gmem(3) is an overview of the API.
  */
 #ifndef GMEM_H
 #define GMEM_H
@@ -243,6 +248,55 @@ int gmem_region_export(const struct gmem_region *r, int sock);
  *         (-EOPNOTSUPP THP off for shmem).
  */
 int gmem_region_import(int sock, struct gmem_region **out);
+
+/*
+ * External handler mode. A VMM that keeps its own guest memory mapping
+ * registers it with its own userfaultfd (UFFDIO_REGISTER_MODE_MISSING) and
+ * hands the userfaultfd and a list of mappings to a page-fault handler, as
+ * Firecracker does for its external handler (the list travels as JSON with
+ * the fd by SCM_RIGHTS; gmem-pager --uffd-handler receives it). Each
+ * mapping says where a range of the guest memory image lives in the VMM.
+ * The field names are Firecracker's GuestRegionUffdMapping.
+ */
+#define GMEM_UFFD_MAX_MAPPINGS 64
+
+struct gmem_uffd_mapping {
+	uint64_t base_host_virt_addr; /* start in the VMM; page aligned */
+	uint64_t size;                /* bytes; multiple of page_size, > 0 */
+	uint64_t offset;              /* byte offset in the image; aligned */
+	uint64_t page_size;           /* bytes: GMEM_PAGE_4K or GMEM_PAGE_2M,
+				       * the same for every mapping */
+};
+
+/**
+ * gmem_region_adopt_uffd - A region of another process's memory, served
+ *                          through that process's userfaultfd.
+ * @uffd:    the VMM's userfaultfd, API handshake done and every mapping
+ *           registered with UFFDIO_REGISTER_MODE_MISSING (dup'ed; the
+ *           caller keeps its own). Set to O_NONBLOCK (a flag of the shared
+ *           file description).
+ * @maps:    @nr_maps mappings; no two share an address or an image page.
+ * @nr_maps: 1..GMEM_UFFD_MAX_MAPPINGS.
+ * @out:     receives a GMEM_REGION_MISSING region whose page i is byte
+ *           i * page_size of the image, wherever a mapping holds it; image
+ *           pages no mapping holds start present.
+ *
+ * Attach a page source (gmem_region_attach()) to serve the VMM's faults:
+ * the engine resolves them with UFFDIO_COPY into the VMM's address space
+ * (on anonymous memory and on shmem alike), split at mapping ends. The
+ * region has no view in this process: gmem_region_addr() is NULL,
+ * gmem_region_digest() fails, and there is no dirty log (the VMM's pagemap
+ * does not come with its userfaultfd); a remote source therefore needs a
+ * list that covers every page of the image. When the VMM exits, its faults
+ * stop; installs then fail with -ESRCH (counted in gmem_fault_stats.errors).
+ *
+ * Context: any thread.
+ * Return: 0; -EINVAL empty, too long, misaligned, overlapping or
+ *         overflowing list, mixed or unsupported page sizes, NULL @out;
+ *         -EBADF @uffd is not an open userfaultfd; -ENOMEM.
+ */
+int gmem_region_adopt_uffd(int uffd, const struct gmem_uffd_mapping *maps,
+			   uint32_t nr_maps, struct gmem_region **out);
 
 /**
  * gmem_page_present - Whether a page is PRESENT (installed) in the region.
@@ -473,8 +527,9 @@ struct gmem_dirty_params {
  *         outside the region), or a backend the region was not created for
  *         (also for a peer); -EBUSY already tracking, or @r is a peer;
  *         -EOPNOTSUPP the kernel lacks the backend (no PAGEMAP_SCAN, no WP on
- *         shmem or on unpopulated anonymous pages, no soft-dirty); -ENOMEM;
- *         a negative errno of UFFDIO_REGISTER/UFFDIO_WRITEPROTECT/clear_refs.
+ *         shmem or on unpopulated anonymous pages, no soft-dirty), or @r
+ *         is from gmem_region_adopt_uffd(); -ENOMEM; a negative errno of
+ *         UFFDIO_REGISTER/UFFDIO_WRITEPROTECT/clear_refs.
  */
 int gmem_dirty_start(struct gmem_region *r, const struct gmem_dirty_params *p);
 
@@ -897,7 +952,8 @@ void gmem_remote_destroy(struct gmem_remote *rm);
  * it never raises a fault.
  * Context: any thread; pages written meanwhile hash as either version.
  * Return: 0; -EINVAL range out of bounds; -EAGAIN a page of an anonymous
- *         GMEM_REGION_MISSING region is not present (reading it would fault).
+ *         GMEM_REGION_MISSING region is not present (reading it would fault);
+ *         -EOPNOTSUPP a region from gmem_region_adopt_uffd() (no view here).
  */
 int gmem_region_digest(const struct gmem_region *r, uint64_t pgoff,
 		       uint64_t nr_pages, uint64_t *out);
@@ -1116,7 +1172,9 @@ int gmem_numa_node_of_pci(const char *sysfs, const char *addr);
  * there that only this process maps move. shmem keeps the policy per file,
  * so another process's faults on the memfd follow it too. The fault
  * handlers' staging buffers are allocated on @node and the handler threads
- * run on its CPUs (numa_run_on_node()).
+ * run on its CPUs (numa_run_on_node()). A region from
+ * gmem_region_adopt_uffd() has no mapping here: only its staging buffers
+ * and handler threads are placed (the owner places its own memory).
  * Context: any thread; serialised with attach/detach by the region's lock.
  * Return: 0; -EINVAL NULL @r, @node < -1, or a node that does not exist,
  *         has no memory or is outside the cpuset (nothing changed);
