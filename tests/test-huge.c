@@ -90,11 +90,12 @@ Test(huge, thp_anon_region_gets_huge_pages, .timeout = 20)
 }
 
 /* Written pages of a THP-backed region are reported one 4 KiB page each:
- * the kernel splits the 2 MiB mapping on the first write it write-protects. */
-Test(huge, thp_dirty_log_is_4k_inside_huge_pages, .timeout = 20)
+ * the kernel splits (anonymous) or drops (shmem) the 2 MiB mapping when it
+ * write-protects it. */
+static void check_thp_dirty(uint32_t backing, const char *pmd_field)
 {
 	struct gmem_region_params rp = {
-		.nr_pages = 2048, .backing = GMEM_BACKING_ANON,
+		.nr_pages = 2048, .backing = backing,
 		.flags = GMEM_REGION_THP,
 		.dirty_backend = GMEM_DIRTY_WP_ASYNC,
 	};
@@ -103,15 +104,10 @@ Test(huge, thp_dirty_log_is_4k_inside_huge_pages, .timeout = 20)
 	struct gmem_region *r;
 	uint8_t *p;
 
-	require_features(GMEM_FEAT_WP_ASYNC | GMEM_FEAT_PAGEMAP_SCAN,
-			 "no WP_ASYNC + PAGEMAP_SCAN (Linux 6.7+)");
-	if (!thp_on("enabled"))
-		cr_skip_test("THP is off for anonymous memory (echo madvise > "
-			     "/sys/kernel/mm/transparent_hugepage/enabled)");
 	cr_assert_eq(gmem_region_create(&rp, &r), 0);
 	p = gmem_region_addr(r);
 	memset(p, 1, gmem_region_size(r));
-	cr_assert_gt(smaps_kb(p, "AnonHugePages"), 0);
+	cr_assert_gt(smaps_kb(p, pmd_field), 0, "mapped with 2 MiB PMDs");
 	cr_assert_eq(gmem_dirty_start(r, NULL), 0);
 	cr_expect_eq(gmem_dirty_granularity(r), 4096);
 	p[5 * 4096 + 7] = 2;
@@ -123,6 +119,26 @@ Test(huge, thp_dirty_log_is_4k_inside_huge_pages, .timeout = 20)
 	cr_expect_eq(runs[1].nr_pages, 1);
 	cr_expect_eq(gmem_dirty_stop(r), 0);
 	gmem_region_destroy(r);
+}
+
+Test(huge, thp_anon_dirty_log_is_4k_inside_huge_pages, .timeout = 20)
+{
+	require_features(GMEM_FEAT_WP_ASYNC | GMEM_FEAT_PAGEMAP_SCAN,
+			 "no WP_ASYNC + PAGEMAP_SCAN (Linux 6.7+)");
+	if (!thp_on("enabled"))
+		cr_skip_test("THP is off for anonymous memory (echo madvise > "
+			     "/sys/kernel/mm/transparent_hugepage/enabled)");
+	check_thp_dirty(GMEM_BACKING_ANON, "AnonHugePages");
+}
+
+Test(huge, thp_memfd_dirty_log_is_4k_inside_huge_pages, .timeout = 20)
+{
+	require_features(GMEM_FEAT_WP_ASYNC | GMEM_FEAT_PAGEMAP_SCAN,
+			 "no WP_ASYNC + PAGEMAP_SCAN (Linux 6.7+)");
+	if (!thp_on("shmem_enabled"))
+		cr_skip_test("THP is off for shmem (echo advise > "
+			     "/sys/kernel/mm/transparent_hugepage/shmem_enabled)");
+	check_thp_dirty(GMEM_BACKING_MEMFD, "ShmemPmdMapped");
 }
 
 /* A MISSING memfd THP region: faults install the right bytes, and the page

@@ -644,8 +644,9 @@ const char *gmem_dirty_backend_name(enum gmem_dirty_backend b);
  *     AUTO would pick).
  *
  * 4096 for regions of 4 KiB pages, THP ones included: write-protection is
- * per pte, and the kernel splits a 2 MiB mapping into ptes on its first
- * write while it is write-protected (WP_ASYNC, WP_SYNC). 2 MiB (a run of
+ * per pte; the kernel splits an anonymous 2 MiB mapping into ptes on its
+ * first write while it is write-protected, and maps shmem with ptes while
+ * write-protect is armed (WP_ASYNC, WP_SYNC). 2 MiB (a run of
  * 512 pages is reported) for a GMEM_REGION_THP region with SOFT_DIRTY,
  * whose soft-dirty bit a 2 MiB mapping keeps in its one PMD; and for
  * hugetlbfs regions (2 MiB pages), whose huge pages the kernel never maps
