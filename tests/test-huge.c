@@ -41,6 +41,17 @@ static bool thp_on(const char *name)
 	return buf[0] && !strstr(buf, "[never]") && !strstr(buf, "[deny]");
 }
 
+/* Skips unless THP is on for anonymous memory or, with @shmem, memfds. */
+static void require_thp(bool shmem)
+{
+	if (!thp_on(shmem ? "shmem_enabled" : "enabled"))
+		cr_skip_test("THP is off for %s (echo %s > "
+			     "/sys/kernel/mm/transparent_hugepage/%s)",
+			     shmem ? "shmem" : "anonymous memory",
+			     shmem ? "advise" : "madvise",
+			     shmem ? "shmem_enabled" : "enabled");
+}
+
 /* A field (kB) of the /proc/self/smaps entry that maps @addr. */
 static long smaps_kb(const void *addr, const char *field)
 {
@@ -78,9 +89,7 @@ Test(huge, thp_anon_region_gets_huge_pages, .timeout = 20)
 	uint8_t *p;
 
 	require_uffd();
-	if (!thp_on("enabled"))
-		cr_skip_test("THP is off for anonymous memory (echo madvise > "
-			     "/sys/kernel/mm/transparent_hugepage/enabled)");
+	require_thp(false);
 	r = region_new(2048, GMEM_PAGE_4K, GMEM_BACKING_ANON, GMEM_REGION_THP);
 	p = gmem_region_addr(r);
 	memset(p, 1, gmem_region_size(r));
@@ -104,6 +113,9 @@ static void check_thp_dirty(uint32_t backing, const char *pmd_field)
 	struct gmem_region *r;
 	uint8_t *p;
 
+	require_features(GMEM_FEAT_WP_ASYNC | GMEM_FEAT_PAGEMAP_SCAN,
+			 "no WP_ASYNC + PAGEMAP_SCAN (Linux 6.7+)");
+	require_thp(backing == GMEM_BACKING_MEMFD);
 	cr_assert_eq(gmem_region_create(&rp, &r), 0);
 	p = gmem_region_addr(r);
 	memset(p, 1, gmem_region_size(r));
@@ -123,21 +135,11 @@ static void check_thp_dirty(uint32_t backing, const char *pmd_field)
 
 Test(huge, thp_anon_dirty_log_is_4k_inside_huge_pages, .timeout = 20)
 {
-	require_features(GMEM_FEAT_WP_ASYNC | GMEM_FEAT_PAGEMAP_SCAN,
-			 "no WP_ASYNC + PAGEMAP_SCAN (Linux 6.7+)");
-	if (!thp_on("enabled"))
-		cr_skip_test("THP is off for anonymous memory (echo madvise > "
-			     "/sys/kernel/mm/transparent_hugepage/enabled)");
 	check_thp_dirty(GMEM_BACKING_ANON, "AnonHugePages");
 }
 
 Test(huge, thp_memfd_dirty_log_is_4k_inside_huge_pages, .timeout = 20)
 {
-	require_features(GMEM_FEAT_WP_ASYNC | GMEM_FEAT_PAGEMAP_SCAN,
-			 "no WP_ASYNC + PAGEMAP_SCAN (Linux 6.7+)");
-	if (!thp_on("shmem_enabled"))
-		cr_skip_test("THP is off for shmem (echo advise > "
-			     "/sys/kernel/mm/transparent_hugepage/shmem_enabled)");
 	check_thp_dirty(GMEM_BACKING_MEMFD, "ShmemPmdMapped");
 }
 
@@ -153,9 +155,7 @@ Test(huge, thp_memfd_region_faults_into_huge_folios, .timeout = 30)
 	uint64_t size;
 
 	require_features(GMEM_FEAT_MINOR_SHMEM, "no MINOR faults on shmem");
-	if (!thp_on("shmem_enabled"))
-		cr_skip_test("THP is off for shmem (echo advise > "
-			     "/sys/kernel/mm/transparent_hugepage/shmem_enabled)");
+	require_thp(true);
 	r = region_new(2048, GMEM_PAGE_4K, GMEM_BACKING_MEMFD,
 		       GMEM_REGION_MISSING | GMEM_REGION_THP);
 	size = gmem_region_size(r);
