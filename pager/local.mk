@@ -8,6 +8,7 @@ pager_gmem_pager_LDADD = libgmem/libgmem.la $(JSONC_LIBS)
 EXTRA_DIST += pager/PROTOCOL.md
 bin_PROGRAMS += pager/gmem-migrate
 pager_gmem_migrate_SOURCES = pager/gmem-migrate.c pager/migrate-run.c \
-	pager/migrate-cli.h pager/report.c pager/control.c pager/control.h
+	pager/migrate-cli.h pager/report.c pager/control.c pager/control.h \
+	pager/key.c pager/key.h
 pager_gmem_migrate_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 pager_gmem_migrate_LDADD = libgmem/libgmem.la $(JSONC_LIBS)

@@ -733,11 +733,31 @@ uint16_t gmem_server_port(const struct gmem_server *s);
  * checksums), answers with the region's geometry and a session id, then
  * accepts as many bulk connections as the destination announced, each of
  * which must name the session. The listening socket is closed afterwards.
+ * With a key (gmem_server_set_key()) every connection must also pass the
+ * AUTH exchange before anything else moves on it.
  * Context: the server's thread.
  * Return: 0; -ETIMEDOUT; -EPROTO malformed or foreign HELLO (see
- *         gmem_server_error()); -EALREADY already accepted; -ENOMEM.
+ *         gmem_server_error()); -EACCES the destination holds another key
+ *         or none; -EALREADY already accepted; -ENOMEM.
  */
 int gmem_server_accept(struct gmem_server *s, int wait_ms);
+
+/**
+ * gmem_server_set_key - Require destinations to prove a pre-shared key.
+ * @s:   server from gmem_server_listen(), not yet accepted.
+ * @key: the key's bytes (any bytes; copied, wiped at destroy).
+ * @len: 16..256 bytes.
+ *
+ * After HELLO, each connection then runs the AUTH exchange of
+ * pager/PROTOCOL.md: an HMAC-SHA256 challenge each way (libsodium) over
+ * random nonces, the session and the connection's role, so a peer without
+ * the key can neither take pages nor send any, and a recorded exchange
+ * cannot be replayed. Without a key any destination is served.
+ * Context: the server's thread.
+ * Return: 0; -EINVAL @key NULL or @len out of range; -EALREADY accepted
+ *         already; -ENOSYS libsodium failed to initialise.
+ */
+int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len);
 
 /**
  * gmem_server_send_pages - Send a set of pages now (a pre-copy round).
@@ -825,8 +845,10 @@ struct gmem_remote_params {
 	uint32_t flags;      /* GMEM_REMOTE_* */
 	int32_t connect_ms;  /* connect + handshake limit; 0 = 10000 ms,
 			      * -1 = forever; refused connects are retried */
-	uint32_t resv0;
-	uint64_t resv[4];    /* must be zero */
+	uint32_t key_len;    /* bytes of @key, 16..256; 0 = no key */
+	const void *key;     /* pre-shared key: the server must prove it
+			      * (AUTH, see gmem_server_set_key()); copied */
+	uint64_t resv[3];    /* must be zero */
 };
 
 /**
@@ -838,10 +860,15 @@ struct gmem_remote_params {
  * Opens the control connection and the bulk ones, exchanges HELLO and
  * learns the served region's geometry (gmem_remote_page_size(),
  * gmem_remote_nr_pages()), so that a matching region can be created.
+ * With a key, every connection also runs the AUTH exchange and a server that
+ * cannot prove the same key (or offers no AUTH) is refused before any page
+ * moves.
  * Context: any thread.
- * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8;
- *         -ECONNREFUSED/-ETIMEDOUT/
- *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -ENOMEM.
+ * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8,
+ *         key_len out of range; -ECONNREFUSED/-ETIMEDOUT/
+ *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -EACCES
+ *         authentication failed either way (gmem_remote_error() says which);
+ *         -ENOMEM.
  */
 int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 			struct gmem_remote **out);
@@ -1015,7 +1042,11 @@ struct gmem_migrate_params {
 	uint32_t fault_around;/* destination pages per urgent request; 0 = 16 */
 	int32_t wait_ms;      /* give up on a silent peer after this; 0 =
 			       * 30000 ms, -1 = never */
-	uint64_t resv[4];     /* must be zero */
+	const void *key;      /* pre-shared key, both sides: peers must prove
+			       * it (gmem_server_set_key()); NULL = none */
+	uint32_t key_len;     /* bytes of @key, 16..256 */
+	uint32_t resv0;       /* must be zero */
+	uint64_t resv[2];     /* must be zero */
 };
 
 struct gmem_migrate_progress {
@@ -1039,6 +1070,11 @@ struct gmem_migrate_ops {
 	/* Both, optional: called at phase changes and about every 250 ms
 	 * while the engine waits. */
 	void (*progress)(void *ctx, const struct gmem_migrate_progress *p);
+	/* Both, optional: called once, before the engine returns an error
+	 * of the page server or the connection, with its reason in words
+	 * (gmem_server_error()/gmem_remote_error(): a checksum mismatch, a
+	 * silent peer, a failed authentication). */
+	void (*failed)(void *ctx, const char *why);
 };
 
 /* What a migration did. A destination copies the source's pre-copy
@@ -1083,8 +1119,10 @@ struct gmem_migrate_stats {
  *         -ECANCELED PRECOPY did not converge and ABORT_UNCONVERGED was set
  *         (the workload was never paused and runs on here); -ECONNRESET destination gone
  *         (after the switchover the workload stays paused here, its pages
- *         intact, and must not be resumed on both sides); -EIO digests
- *         differed; an error of the pause callback or the dirty log.
+ *         intact, and must not be resumed on both sides); -EACCES the
+ *         destination failed authentication (before any page moved; the
+ *         workload was never paused); -EIO digests differed; an error of
+ *         the pause callback or the dirty log.
  */
 int gmem_migrate_source(struct gmem_region *r, const char *listen,
 			const struct gmem_migrate_params *p,
@@ -1109,8 +1147,9 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
  * Context: blocks the calling thread for the whole migration.
  * Return: 0; -EINVAL geometry mismatch or bad params; -ECONNREFUSED,
  *         -ETIMEDOUT; -ECONNRESET source gone (before the switchover the
- *         workload was never resumed here); -EIO digests differed; an
- *         error of the resume callback.
+ *         workload was never resumed here); -EACCES the source failed
+ *         authentication or needs a key this side lacks (nothing moved);
+ *         -EIO digests differed; an error of the resume callback.
  */
 int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		      const struct gmem_migrate_params *p,
