@@ -36,6 +36,7 @@ struct bench_opts {
 	uint64_t push_mib;     /* region pushed for the bandwidth figure */
 	unsigned int repeat;   /* floor + fault sets, one after the other */
 	unsigned int bulk;     /* push connections, and raw blast streams */
+	bool thp;              /* push into a region of transparent huge pages */
 };
 
 /* --- floor 1: a bare userfaultfd fault (UFFDIO_COPY from memory) -------- */
@@ -224,10 +225,13 @@ struct dest {
 
 /* Connects to a fresh server child; attaches the source when @attach. */
 static int dest_open(struct dest *d, uint64_t nr_pages, uint32_t flags,
-		     unsigned int fa, unsigned int bulk, bool attach)
+		     uint32_t region_flags, unsigned int fa, unsigned int bulk,
+		     bool attach)
 {
-	struct gmem_region_params p = { .nr_pages = nr_pages,
-					.flags = GMEM_REGION_MISSING };
+	struct gmem_region_params p = {
+		.nr_pages = nr_pages,
+		.flags = GMEM_REGION_MISSING | region_flags,
+	};
 	struct gmem_remote_params rp = { .flags = flags, .nr_bulk = bulk };
 	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = fa };
 	char addr[32];
@@ -273,7 +277,8 @@ static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
 	struct dest d;
 	uint8_t *base;
 	int64_t got;
-	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, fa, 1, true);
+	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, 0, fa, 1,
+			    true);
 
 	order = malloc(n * sizeof(*order));
 	ns = malloc(n * sizeof(*ns));
@@ -305,12 +310,13 @@ static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
 }
 
 /* Background push only: attach, then time until every page is present. */
-static int remote_push(uint64_t nr_pages, unsigned int bulk, double *gbps,
-		       int *verified)
+static int remote_push(uint64_t nr_pages, const struct bench_opts *o,
+		       double *gbps, int *verified)
 {
 	struct dest d;
 	uint64_t t0;
-	int ret = dest_open(&d, nr_pages, 0, 16, bulk, false);
+	int ret = dest_open(&d, nr_pages, 0, o->thp ? GMEM_REGION_THP : 0, 16,
+			    o->bulk, false);
 
 	t0 = bench_now_ns();
 	if (ret == 0)
@@ -400,7 +406,7 @@ static int bench_push(const struct bench_opts *o)
 	uint64_t bytes = o->push_mib << 20;
 	double raw = raw_blast(bytes, o->bulk), push = 0;
 	int verified = 0;
-	int ret = remote_push(bytes / PAGE, o->bulk, &push, &verified);
+	int ret = remote_push(bytes / PAGE, o, &push, &verified);
 	json_object *j;
 
 	if (ret < 0)
@@ -408,6 +414,7 @@ static int bench_push(const struct bench_opts *o)
 	j = line("push");
 	json_object_object_add(j, "bytes", json_object_new_int64(bytes));
 	json_object_object_add(j, "streams", json_object_new_int(o->bulk));
+	json_object_object_add(j, "thp", json_object_new_boolean(o->thp));
 	add_d(j, "push_gbytes_per_s", push);
 	add_d(j, "raw_gbytes_per_s", raw);
 	add_d(j, "ratio_to_raw", raw > 0 ? push / raw : 0);
@@ -420,11 +427,12 @@ static int bench_push(const struct bench_opts *o)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
-		   "                    [--bulk N]\n"
+		   "                    [--bulk N] [--thp]\n"
 		   "Remote fault latency (fault-around 1 and 16) vs a bare uffd\n"
 		   "fault + 4 KiB TCP round trip, and push bandwidth over N bulk\n"
 		   "connections (default 1) vs a plain socket blast over as many\n"
-		   "streams, on loopback, in one run. JSON lines on stdout.\n");
+		   "streams, on loopback, in one run; --thp pushes into a region\n"
+		   "of transparent huge pages. JSON lines on stdout.\n");
 }
 
 int main(int argc, char **argv)
@@ -434,6 +442,7 @@ int main(int argc, char **argv)
 		{ "push-mib", required_argument, NULL, 'p' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "bulk", required_argument, NULL, 'b' },
+		{ "thp", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -441,12 +450,13 @@ int main(int argc, char **argv)
 				.bulk = 1 };
 	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "s:p:r:b:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:r:b:th", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': o.samples = strtoul(optarg, NULL, 0); break;
 		case 'p': o.push_mib = strtoull(optarg, NULL, 0); break;
 		case 'r': o.repeat = strtoul(optarg, NULL, 0); break;
 		case 'b': o.bulk = strtoul(optarg, NULL, 0); break;
+		case 't': o.thp = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
