@@ -57,6 +57,12 @@ TESTS += tests/test-migrate
 tests_test_migrate_SOURCES = tests/test-migrate.c tests/helpers.c tests/helpers.h
 tests_test_migrate_CFLAGS = $(TEST_CFLAGS) $(XXHASH_CFLAGS)
 tests_test_migrate_LDADD = $(TEST_LDADD) $(XXHASH_LIBS) -lpthread
+# kmod-shim's test device: needs root and the module, so not in TESTS;
+# tests/kmod-shim-vm.sh runs it in a VM (make check-vm).
+check_PROGRAMS += tests/test-kmod-shim
+tests_test_kmod_shim_SOURCES = tests/test-kmod-shim.c tests/helpers.c tests/helpers.h
+tests_test_kmod_shim_CFLAGS = $(TEST_CFLAGS)
+tests_test_kmod_shim_LDADD = $(TEST_LDADD) -lpthread
 endif
 
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).
