@@ -130,6 +130,9 @@ int gmem_shim_pin(struct gmem_shim_region *r, unsigned long off,
 	    nr_pages > r->len >> PAGE_SHIFT ||
 	    !range_in_region(r, off, nr_pages << PAGE_SHIFT))
 		return -EINVAL;
+	err = READ_ONCE(r->err);
+	if (err)
+		return err;
 	if (!mmget_not_zero(r->mm))
 		return -ESRCH;
 	shim_waiter_add(r, &w);
