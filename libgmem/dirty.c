@@ -219,6 +219,8 @@ int gmem_dirty_start(struct gmem_region *r, const struct gmem_dirty_params *p)
 	ret = params_range(r, p, &pgoff, &nr);
 	if (ret < 0)
 		return ret;
+	if (r->maps) /* the owner's pagemap never came with its uffd */
+		return -EOPNOTSUPP;
 	pthread_mutex_lock(&r->lock);
 	ret = log_get(r);
 	if (ret == 0 && (r->dirty->ops || r->dirty->leader))
@@ -426,4 +428,16 @@ int gmem_dirty_remove_peer(struct gmem_region *r, struct gmem_region *peer)
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ret;
+}
+
+uint32_t gmem_dirty_granularity(const struct gmem_region *r)
+{
+	enum gmem_dirty_backend b = r->dirty && r->dirty->ops ?
+					    r->dirty->ops->backend :
+					    region_backend(r);
+
+	if (r->page_size == GMEM_PAGE_2M ||
+	    (r->flags & GMEM_REGION_THP && b == GMEM_DIRTY_SOFT_DIRTY))
+		return GMEM_PAGE_2M;
+	return GMEM_PAGE_4K;
 }

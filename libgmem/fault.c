@@ -44,9 +44,8 @@ static unsigned int fault_read_batch(struct gmem_region *r,
 		if (msg[i].event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		addr = msg[i].arg.pagefault.address;
-		if (addr < r->uva || addr >= r->uva + r->size)
+		if (!region_pgoff(r, addr, &pgoff))
 			continue;
-		pgoff = (addr - r->uva) >> r->page_shift;
 		if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
 			if (r->wp_fault)
 				r->wp_fault(r, pgoff);
@@ -100,6 +99,7 @@ static void *fault_thread(void *arg)
 	};
 	struct staging st;
 
+	run_near_node(r);
 	if (staging_init(&st, r, r->fault_around ? r->fault_around : 1) < 0)
 		return NULL;
 	for (;;) {

@@ -154,6 +154,8 @@ static int src_run(struct mig_src *s, const char *listen,
 {
 	int ret = gmem_server_listen(s->r, listen, &s->srv);
 
+	if (ret == 0 && s->m.key)
+		ret = gmem_server_set_key(s->srv, s->m.key, s->m.key_len);
 	if (ret < 0)
 		return ret;
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
@@ -206,6 +208,8 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
 		mig_ticker_phase(&s.tick, GMEM_PHASE_COMPLETE, 0, r->nr_pages,
 				 r->nr_pages, 0, NULL);
 	mig_ticker_stop(&s.tick);
+	if (ret < 0 && s.srv && ops->failed && gmem_server_error(s.srv)[0])
+		ops->failed(ctx, gmem_server_error(s.srv));
 	if (s.srv)
 		gmem_server_stats(s.srv, &st->pages);
 out:

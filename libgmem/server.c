@@ -2,9 +2,9 @@
 /*
  * server.c - the page server: serves one region to one destination. Urgent
  * requests are answered on the control connection before anything else;
- * the background push streams needed pages in address order over the bulk
- * connections; pre-copy rounds and the switchover state use the same frames.
- * One thread drives it (the caller's): no locks, no threads of its own.
+ * the background push (server-push.c) streams needed pages in address order
+ * over the bulk connections; pre-copy rounds and the switchover state use
+ * the same frames. The caller's thread drives all but the push.
  */
 #include <endian.h>
 #include <stdarg.h>
@@ -14,66 +14,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "wire.h"
-
-#define MAX_CONNS (1 + PROTO_MAX_BULK)
-#define CTL_SLOTS 8
-#define BULK_SLOTS 4
-#define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
-#define WORK_MAX 4096U         /* urgent work items queued */
-#define IDLE_WAIT_NS 5000000LL
-#define RX_SLACK 4096U
-
-enum work_type { WORK_PAGES, WORK_DIGEST };
-
-struct srv_work {
-	uint64_t pgoff;
-	uint32_t nr;
-	uint32_t type;
-};
-
-struct srv_slot {
-	struct transport_req req;
-	uint8_t *buf;
-	bool busy;
-};
-
-struct srv_conn {
-	unsigned int nr_slots;
-	unsigned int busy;
-	uint32_t tx_seq;
-	struct srv_slot slots[CTL_SLOTS];
-	struct wire_rx rx;
-};
-
-struct gmem_server {
-	struct gmem_region *r;
-	const uint8_t *base;   /* where page bytes are read */
-	struct transport t;
-	int lfd;
-	uint16_t port;
-	uint64_t session;
-	struct proto_geom geom;
-	unsigned int nr_conns; /* 0 until a destination is accepted */
-	struct srv_conn conns[MAX_CONNS];
-	uint8_t *mem;
-	size_t mem_len;
-	uint32_t slot_cap;     /* payload bytes a send slot holds */
-	struct bitmap need;    /* pages still to push */
-	uint64_t push_cursor;
-	bool pushing, state_sent, done;
-	uint64_t precopy_frames;
-	struct srv_work work[WORK_MAX];
-	unsigned int work_head, work_tail;
-	unsigned int bulk_rr;
-	uint64_t last_rx_ns;
-	struct transport_req *batch[MAX_CONNS * CTL_SLOTS];
-	unsigned int nr_batch;
-	int error;
-	char err[192];
-	struct gmem_remote_stats stats;
-};
+#include "server.h"
 
 static int set_err(struct gmem_server *s, int ret, const char *fmt, ...)
 {
@@ -100,19 +41,18 @@ static size_t conn_bytes(unsigned int nr_slots, uint32_t slot_cap,
 
 /* Carves the registered buffer: each connection's send slots, then its
  * receive buffer (the control connection takes NEED bitmaps; bulk ones
- * take nothing but headers). */
+ * take nothing but the handshake's HELLO and AUTH). */
 static void conns_layout(struct gmem_server *s)
 {
 	uint8_t *p = s->mem;
 
 	for (unsigned int i = 0; i < MAX_CONNS; i++) {
 		struct srv_conn *c = &s->conns[i];
-		uint32_t rx_cap = i ? PROTO_HELLO_LEN : PROTO_MAX_BITMAP_LEN;
+		uint32_t rx_cap = i ? PROTO_AUTH_LEN : PROTO_MAX_BITMAP_LEN;
 
 		c->nr_slots = i ? BULK_SLOTS : CTL_SLOTS;
 		for (unsigned int j = 0; j < c->nr_slots; j++) {
 			c->slots[j].buf = p;
-			c->slots[j].req.user = &c->slots[j];
 			p += PROTO_HDR_LEN + s->slot_cap;
 		}
 		wire_rx_init(&c->rx, i, p, rx_size(rx_cap), rx_cap);
@@ -125,7 +65,7 @@ static int server_alloc(struct gmem_server *s)
 	s->slot_cap = s->r->page_size > RUN_BYTES ? s->r->page_size : RUN_BYTES;
 	s->mem_len = conn_bytes(CTL_SLOTS, s->slot_cap, PROTO_MAX_BITMAP_LEN) +
 		     PROTO_MAX_BULK * conn_bytes(BULK_SLOTS, s->slot_cap,
-						 PROTO_HELLO_LEN);
+						 PROTO_AUTH_LEN);
 	s->mem = aligned_alloc(4096, (s->mem_len + 4095) & ~4095UL);
 	if (!s->mem)
 		return -ENOMEM;
@@ -151,6 +91,8 @@ int gmem_server_listen(struct gmem_region *r, const char *addr,
 		return -ENOMEM;
 	s->r = r;
 	s->base = r->alias ? r->alias : r->addr;
+	pthread_mutex_init(&s->push.lock, NULL);
+	pthread_cond_init(&s->push.cond, NULL);
 	s->geom.page_size = r->page_size;
 	s->geom.nr_pages = r->nr_pages;
 	s->lfd = -1;
@@ -174,13 +116,13 @@ uint16_t gmem_server_port(const struct gmem_server *s)
 }
 
 /* Best effort: tells the peer why it is being dropped. */
-static void send_error(struct gmem_server *s, unsigned int conn,
+static void send_error(struct gmem_server *s, unsigned int conn, int err,
 		       const char *why)
 {
 	uint8_t buf[PROTO_HDR_LEN + PROTO_MAX_ERROR_LEN];
 	struct proto_hdr h = {
 		.type = PROTO_ERROR, .len = strlen(why) + 1,
-		.seq = s->conns[conn].tx_seq++, .pgoff = EPROTO,
+		.seq = s->conns[conn].tx_seq++, .pgoff = err,
 	};
 
 	if (h.len > PROTO_MAX_ERROR_LEN)
@@ -219,18 +161,35 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 		ret = -EPROTO, why = "HELLO: connection of another session";
 	if (!ret && !idx && !hello->nr_bulk)
 		ret = -EPROTO, why = "HELLO: no bulk connection announced";
-	if (ret < 0) {
-		if (ret == -EPROTO)
-			send_error(s, idx, why);
-		return set_err(s, ret, "connection %u: %s", idx, why);
-	}
+	if (!ret && auth_on(&s->key) && !(hello->features & PROTO_FEAT_AUTH))
+		ret = -EACCES, why = "the page server needs a key; the "
+				     "destination offered none";
+	if (ret < 0)
+		goto refuse;
+	me.features |= auth_on(&s->key) ? PROTO_FEAT_AUTH : 0;
 	me.features &= hello->features;
 	c->tx_seq = 1;
 	ret = wire_hello_send(&s->t, idx, c->slots[0].buf, 0, &me, wait_ns);
 	if (ret < 0)
 		return set_err(s, ret, "connection %u: HELLO: %s", idx,
 			       strerror(-ret));
-	return 0;
+	if (!auth_on(&s->key))
+		return 0;
+	ret = auth_server(&s->t, &c->rx, c->slots[0].buf, &c->tx_seq, &s->key,
+			  s->session, hello->role, wait_ns, &why);
+	if (ret == 0)
+		return 0;
+refuse:
+	if (ret == -EPROTO || ret == -EACCES)
+		send_error(s, idx, -ret, why);
+	return set_err(s, ret, "connection %u: %s", idx, why);
+}
+
+int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len)
+{
+	if (s->nr_conns)
+		return -EALREADY;
+	return auth_key_set(&s->key, key, len);
 }
 
 int gmem_server_accept(struct gmem_server *s, int wait_ms)
@@ -279,17 +238,25 @@ static void frame_queue(struct gmem_server *s, unsigned int conn,
 	struct srv_conn *c = &s->conns[conn];
 
 	h->seq = c->tx_seq++;
+	s->precopy_frames += h->type == PROTO_PAGES &&
+			     (h->flags & PROTO_F_PRECOPY);
 	proto_encode(slot->buf, h, slot->buf + PROTO_HDR_LEN);
 	wire_simd_clean();
-	slot->req.conn = conn;
-	slot->req.dir = TRANSPORT_SEND;
-	slot->req.buf = slot->buf;
-	slot->req.len = PROTO_HDR_LEN + h->len;
+	slot->req = (struct transport_req){
+		.conn = conn, .dir = TRANSPORT_SEND, .buf = slot->buf,
+		.len = PROTO_HDR_LEN + h->len, .user = slot,
+	};
 	slot->busy = true;
 	c->busy++;
 	s->batch[s->nr_batch++] = &slot->req;
 }
 
+/*
+ * Pages are copied into the slot: a pre-copy page may be rewritten by the
+ * running workload between its checksum and its send, and an urgent frame
+ * goes out in one send (header and pages apart would cost a ring round
+ * trip between the two, as sends of a connection go one at a time).
+ */
 static void queue_pages(struct gmem_server *s, unsigned int conn,
 			struct srv_slot *slot, uint64_t pgoff, uint32_t nr,
 			uint16_t why)
@@ -302,7 +269,7 @@ static void queue_pages(struct gmem_server *s, unsigned int conn,
 
 	memcpy(slot->buf + PROTO_HDR_LEN, s->base + (pgoff << shift), h.len);
 	frame_queue(s, conn, slot, &h);
-	s->stats.bytes += h.len;
+	stat_add(&s->stats.bytes, h.len);
 }
 
 static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
@@ -350,10 +317,8 @@ static int fill_urgent(struct gmem_server *s)
 	return 0;
 }
 
-/* The next run of set bits of @b at or after *@cursor, at most @max long;
- * clears it in @b when @take. Returns its length (0: none left). */
-static uint32_t next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
-			 bool take)
+uint32_t srv_next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
+		      bool take)
 {
 	uint64_t p = bitmap_next_set(b, *cursor), n = 0;
 
@@ -363,20 +328,6 @@ static uint32_t next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
 		bitmap_clear_range(b, p, n);
 	*cursor = p;
 	return n;
-}
-
-static struct srv_slot *bulk_slot(struct gmem_server *s, unsigned int *conn)
-{
-	for (unsigned int i = 0; i < s->nr_conns - 1; i++) {
-		unsigned int c = 1 + (s->bulk_rr++ % (s->nr_conns - 1));
-		struct srv_slot *slot = slot_get(&s->conns[c]);
-
-		if (slot) {
-			*conn = c;
-			return slot;
-		}
-	}
-	return NULL;
 }
 
 /*
@@ -402,9 +353,9 @@ static struct srv_slot *precopy_slot(struct gmem_server *s, struct bitmap *b,
 	return slot_get(&s->conns[*conn]);
 }
 
-/* Streams runs of @b from *@cursor over free bulk slots. */
-static uint64_t fill_bulk(struct gmem_server *s, struct bitmap *b,
-			  uint64_t *cursor, uint16_t why)
+/* Streams the pre-copy pages of @b from *@cursor over free bulk slots. */
+static uint64_t fill_precopy(struct gmem_server *s, struct bitmap *b,
+			     uint64_t *cursor)
 {
 	uint32_t run = s->slot_cap >> s->r->page_shift;
 	uint64_t pages = 0;
@@ -414,40 +365,17 @@ static uint64_t fill_bulk(struct gmem_server *s, struct bitmap *b,
 		struct srv_slot *slot;
 		unsigned int conn;
 
-		slot = why == PROTO_F_PRECOPY
-			       ? precopy_slot(s, b, cursor, &conn, &max)
-			       : bulk_slot(s, &conn);
+		slot = precopy_slot(s, b, cursor, &conn, &max);
 		if (!slot)
 			break;
-		n = next_run(b, cursor, max, why == PROTO_F_PUSH);
+		n = srv_next_run(b, cursor, max, false);
 		if (!n)
 			break;
-		queue_pages(s, conn, slot, *cursor, n, why);
+		queue_pages(s, conn, slot, *cursor, n, PROTO_F_PRECOPY);
 		*cursor += n;
 		pages += n;
 	}
 	return pages;
-}
-
-static int handle_need(struct gmem_server *s, const struct proto_hdr *h,
-		       const uint8_t *payload)
-{
-	uint64_t nw = proto_bitmap_len(h->nr) / 8;
-
-	for (uint64_t i = 0; i < nw; i++) {
-		uint64_t w;
-
-		memcpy(&w, payload + i * 8, 8);
-		w = le64toh(w);
-		if (i == nw - 1 && h->nr % 64)
-			w &= (1ULL << (h->nr % 64)) - 1;
-		__atomic_fetch_or(&s->need.words[h->pgoff / 64 + i], w,
-				  __ATOMIC_RELAXED);
-	}
-	if (!s->pushing || h->pgoff < s->push_cursor)
-		s->push_cursor = h->pgoff;
-	s->pushing = true;
-	return 0;
 }
 
 static int queue_work(struct gmem_server *s, const struct proto_hdr *h,
@@ -476,7 +404,8 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 	case PROTO_DIGEST_REQ:
 		return queue_work(s, h, WORK_DIGEST);
 	case PROTO_NEED:
-		return handle_need(s, h, wire_payload(rx));
+		push_need(s, h, wire_payload(rx));
+		return 0;
 	case PROTO_DONE:
 		s->done = true;
 		s->stats.mismatches = h->nr;
@@ -521,7 +450,7 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 		return 0;
 	if (ret < 0) {
 		if (ret == -EPROTO)
-			send_error(s, q->conn, why);
+			send_error(s, q->conn, EPROTO, why);
 		return set_err(s, ret, "connection %u: %s", q->conn, why);
 	}
 	return 0;
@@ -579,10 +508,7 @@ int64_t gmem_server_send_pages(struct gmem_server *s, const uint64_t *bitmap,
 	if (s->state_sent)
 		return -EALREADY;
 	while (ret == 0 && (cursor < nr_pages || busy_slots(s))) {
-		uint64_t n = fill_bulk(s, &b, &cursor, PROTO_F_PRECOPY);
-
-		s->precopy_frames += s->nr_batch;
-		pages += n;
+		pages += fill_precopy(s, &b, &cursor);
 		ret = server_step(s, IDLE_WAIT_NS);
 	}
 	s->stats.precopy_pages += pages;
@@ -659,22 +585,24 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 
 	if (ret == 0 && !s->state_sent)
 		ret = gmem_server_send_state(s, NULL, 0, NULL, 0);
+	if (ret == 0)
+		ret = push_start(s);
+	if (ret < 0)
+		return ret == s->error ? ret : set_err(s, ret, "push: %s",
+							 strerror(-ret));
 	s->last_rx_ns = now_ns();
 	while (ret == 0 && !s->done) {
-		uint64_t pushed;
-
 		ret = fill_urgent(s);
-		if (ret < 0)
-			break;
-		pushed = s->pushing ? fill_bulk(s, &s->need, &s->push_cursor,
-						PROTO_F_PUSH) : 0;
-		s->stats.pushed_pages += pushed;
-		ret = server_step(s, IDLE_WAIT_NS);
+		if (ret == 0)
+			ret = server_step(s, IDLE_WAIT_NS);
+		if (ret == 0 && push_error(s))
+			ret = set_err(s, push_error(s), "push: %s", s->push.err);
 		if (ret == 0 && wait_ms >= 0 &&
 		    now_ns() - s->last_rx_ns > wait_ms * 1000000ULL)
 			ret = set_err(s, -ETIMEDOUT, "destination silent for %d ms",
 				      wait_ms);
 	}
+	push_stop(s);
 	if (ret < 0)
 		return ret;
 	return s->stats.mismatches ? -EIO : 0;
@@ -683,7 +611,11 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 int gmem_server_stats(const struct gmem_server *s,
 		      struct gmem_remote_stats *out)
 {
-	*out = s->stats;
+	const uint64_t *in = (const uint64_t *)&s->stats;
+	uint64_t *o = (uint64_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out) / 8; i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -696,11 +628,15 @@ void gmem_server_destroy(struct gmem_server *s)
 {
 	if (!s)
 		return;
+	push_stop(s);
 	if (s->t.ops)
 		s->t.ops->fini(&s->t);
+	pthread_mutex_destroy(&s->push.lock);
+	pthread_cond_destroy(&s->push.cond);
 	if (s->lfd >= 0)
 		close(s->lfd);
 	bitmap_free(&s->need);
+	auth_key_clear(&s->key);
 	free(s->mem);
 	free(s);
 }

@@ -126,6 +126,15 @@ static int wl_resume(void *ctx, const void *state, size_t len)
 	return ret;
 }
 
+/* The engine's reason for a failure of the peer or the link. */
+static void migration_failed(void *ctx, const char *why)
+{
+	struct side *s = ctx;
+
+	if (!s->error[0])
+		snprintf(s->error, sizeof(s->error), "%s", why);
+}
+
 static int exit_code(const struct side *s, int ret)
 {
 	if (!ret)
@@ -137,6 +146,8 @@ static int exit_code(const struct side *s, int ret)
 		return EXIT_UNCONVERGED;
 	case EIO:
 		return EXIT_DIGEST;
+	case EACCES:
+		return EXIT_AUTH;
 	case ECONNREFUSED: case ECONNRESET: case ETIMEDOUT: case EPROTO:
 	case EHOSTUNREACH: case ENETUNREACH: case EPIPE: case EADDRINUSE:
 	case ENOTCONN:
@@ -158,6 +169,10 @@ static int finish(const struct migrate_opts *o, struct side *s,
 	if (ret == -ESRCH && !s->wl_failed)
 		wl_fail(s, "process", "exited during the migration");
 	code = exit_code(s, ret);
+	if (code == EXIT_AUTH && !s->error[0])
+		snprintf(s->error, sizeof(s->error), "authentication failed: "
+			 "the peer holds another key, or none (--key-file, "
+			 "GMEM_KEY)");
 	if (ret < 0)
 		fprintf(stderr, "gmem-migrate: %s: %s\n", s->role,
 			s->error[0] ? s->error : strerror(-ret));
@@ -181,7 +196,8 @@ int migrate_source(const struct migrate_opts *o)
 {
 	struct side s = { .role = "source", .w = { .ctl = -1, .quiet = o->quiet } };
 	struct gmem_migrate_ops ops = { .pause = wl_pause,
-					.progress = o->quiet ? NULL : progress_print };
+					.progress = o->quiet ? NULL : progress_print,
+					.failed = migration_failed };
 	struct gmem_migrate_stats st = {};
 	struct gmem_region *r = NULL;
 	json_object *rep = NULL;
@@ -207,15 +223,39 @@ static int dest_observe(struct side *s, const struct migrate_opts *o)
 	return ret;
 }
 
+/* Dest: the region's pages, staging buffers and fault handlers on
+ * --numa-node, before the fault engine starts. */
+static int dest_place(struct side *s, const struct migrate_opts *o,
+		      struct gmem_region *r)
+{
+	int ret;
+
+	if (o->numa_node < 0)
+		return 0;
+	ret = gmem_region_set_numa_node(r, o->numa_node);
+	if (ret < 0) {
+		snprintf(s->error, sizeof(s->error), "NUMA node %d: %s",
+			 o->numa_node, strerror(-ret));
+		return ret;
+	}
+	fprintf(stderr, "gmem-migrate: dest: region and fault handlers on NUMA node %d%s\n",
+		o->numa_node, gmem_numa_nodes() == 1 ?
+		" (the only node: placement changes nothing here)" : "");
+	return 0;
+}
+
 int migrate_dest(const struct migrate_opts *o)
 {
 	struct side s = { .role = "dest", .w = { .ctl = -1, .quiet = o->quiet } };
 	struct gmem_migrate_ops ops = { .resume = wl_resume,
-					.progress = o->quiet ? NULL : progress_print };
+					.progress = o->quiet ? NULL : progress_print,
+					.failed = migration_failed };
 	struct gmem_migrate_stats st = {};
 	struct gmem_region *r = NULL;
 	int ret = wl_open(&s, o, &r);
 
+	if (ret == 0)
+		ret = dest_place(&s, o, r);
 	if (ret == 0)
 		ret = gmem_migrate_dest(r, o->addr, &o->params, &ops, &s, &st);
 	if (ret == 0)

@@ -57,6 +57,20 @@ TESTS += tests/test-migrate
 tests_test_migrate_SOURCES = tests/test-migrate.c tests/helpers.c tests/helpers.h
 tests_test_migrate_CFLAGS = $(TEST_CFLAGS) $(XXHASH_CFLAGS)
 tests_test_migrate_LDADD = $(TEST_LDADD) $(XXHASH_LIBS) -lpthread
+# Huge pages: THP regions, hugetlbfs granularity, reserve shortage.
+check_PROGRAMS += tests/test-huge
+TESTS += tests/test-huge
+tests_test_huge_SOURCES = tests/test-huge.c tests/helpers.c tests/helpers.h
+tests_test_huge_CFLAGS = $(TEST_CFLAGS)
+tests_test_huge_LDADD = $(TEST_LDADD)
+if HAVE_NUMA
+# NUMA placement (libnuma's get_mempolicy/move_pages check it) and PCI nodes.
+check_PROGRAMS += tests/test-numa
+TESTS += tests/test-numa
+tests_test_numa_SOURCES = tests/test-numa.c tests/helpers.c tests/helpers.h
+tests_test_numa_CFLAGS = $(TEST_CFLAGS) $(NUMA_CFLAGS)
+tests_test_numa_LDADD = $(TEST_LDADD) $(NUMA_LIBS)
+endif
 # kmod-shim's test device: needs root and the module, so not in TESTS;
 # tests/kmod-shim-vm.sh runs it in a VM (make check-vm).
 check_PROGRAMS += tests/test-kmod-shim
@@ -73,6 +87,9 @@ TESTS += tests/replay-control.sh
 # the error paths (bad trace, usage, missing host, a workload that dies).
 dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh
 TESTS += tests/migrate-modes.sh tests/migrate-errors.sh
+# NUMA placement and 2 MiB pages through gmem-migrate and gmem-replay.
+dist_check_SCRIPTS += tests/migrate-placement.sh
+TESTS += tests/migrate-placement.sh
 
 # gmem-pager and a destination in two network namespaces joined by a veth.
 check_PROGRAMS += tests/pager-client
@@ -80,3 +97,22 @@ tests_pager_client_SOURCES = tests/pager-client.c
 tests_pager_client_LDADD = libgmem/libgmem.la -lpthread
 dist_check_SCRIPTS += tests/netns-pager.sh
 TESTS += tests/netns-pager.sh
+
+# gmem-pager --uffd-handler serving a second process's userfaultfd.
+check_PROGRAMS += tests/uffd-vmm
+tests_uffd_vmm_SOURCES = tests/uffd-vmm.c
+dist_check_SCRIPTS += tests/uffd-handler.sh
+TESTS += tests/uffd-handler.sh
+
+# libgmem.so's dynamic symbols: gmem.h's functions under GMEM_1, no others.
+dist_check_SCRIPTS += tests/exported-symbols.sh
+TESTS += tests/exported-symbols.sh
+
+# gmem_region_adopt_uffd(): list checks and serving a mapping list.
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-external
+TESTS += tests/test-external
+tests_test_external_SOURCES = tests/test-external.c tests/helpers.c tests/helpers.h
+tests_test_external_CFLAGS = $(TEST_CFLAGS)
+tests_test_external_LDADD = $(TEST_LDADD)
+endif

@@ -14,7 +14,12 @@
  * - libgmem never prints, never exits and never raises signals.
  *
  * API stability: the GMEM_1 symbol version is stable from 1.0; until then
- * (0.x) structures may still change between releases.
+ * (0.x) structures may still change between releases. Only gmem_* symbols
+ * are exported, all under GMEM_1 (libgmem.map). From 1.0 on, a release adds
+ * functions under a new node (GMEM_1.1, ...), grows structs only into their
+ * resv fields and never changes what an existing symbol does; an
+ * incompatible change bumps the soname (libgmem.so.1). Link with
+ * `pkg-config --libs gmem`; gmem(3) is an overview of the API.
  */
 #ifndef GMEM_H
 #define GMEM_H
@@ -119,9 +124,27 @@ enum gmem_backing {
  *   pages are all PRESENT.
  */
 #define GMEM_REGION_MISSING (1U << 0)
+/*
+ * GMEM_REGION_THP: back a region of 4 KiB pages with transparent huge pages
+ *   where hugetlbfs pages are not reserved: MADV_HUGEPAGE on its mappings
+ *   (Documentation/admin-guide/mm/transhuge.rst), and fd-backed pages are
+ *   filled through the second mapping so that shmem allocates 2 MiB folios.
+ *   Needs THP enabled for the backing (/sys/kernel/mm/transparent_hugepage/
+ *   enabled for anonymous memory, shmem_enabled for memfds: "always",
+ *   "madvise"/"advise" or "within_size"). userfaultfd works on 4 KiB ptes
+ *   there: UFFDIO_COPY and UFFDIO_CONTINUE install 4 KiB ptes, so faults,
+ *   installs and dirty pages stay 4 KiB (see gmem_dirty_granularity()) and
+ *   a page installed by the fault engine is mapped with 4 KiB ptes even when
+ *   its page-cache folio is 2 MiB; khugepaged may collapse a fully
+ *   installed 2 MiB range later (anonymous memory, no write-protect
+ *   tracking). Only for page_size 4 KiB.
+ */
+#define GMEM_REGION_THP (1U << 1)
 
 /* Page sizes a region may have. 2 MiB needs reserved huge pages
- * (vm.nr_hugepages) and uses hugetlbfs (MFD_HUGETLB / MAP_HUGETLB). */
+ * (vm.nr_hugepages) and uses hugetlbfs (MFD_HUGETLB / MAP_HUGETLB): reserve
+ * N of them with `sysctl vm.nr_hugepages=N` (root), or use GMEM_REGION_THP
+ * with 4 KiB pages where none are reserved. */
 #define GMEM_PAGE_4K (4096U)
 #define GMEM_PAGE_2M (2U << 20)
 
@@ -154,11 +177,14 @@ struct gmem_region_params {
  * Context: any thread.
  * Return: 0; -EINVAL for a zero or overflowing size, a page size other than
  *         4 KiB or 2 MiB, an unaligned fd_off, an unknown backing, flag or
- *         dirty backend, non-zero resv, or an fd too short; -ENOMEM;
+ *         dirty backend, non-zero resv, an fd too short, or GMEM_REGION_THP
+ *         with 2 MiB pages; -ENOMEM;
  *         -EPERM/-ENOSYS when no userfaultfd can be opened (see
  *         gmem_features()); -EOPNOTSUPP when the kernel lacks a mode the
- *         region needs (MINOR faults on shmem for a MISSING fd-backed region);
- *         -ENOSPC for 2 MiB pages when too few huge pages are reserved.
+ *         region needs (MINOR faults on shmem for a MISSING fd-backed region)
+ *         or GMEM_REGION_THP when THP is "never" for the backing;
+ *         -ENOSPC for 2 MiB pages when too few huge pages are free
+ *         (size / 2 MiB are needed: `sysctl vm.nr_hugepages=N` reserves N).
  */
 int gmem_region_create(const struct gmem_region_params *p,
 		       struct gmem_region **out);
@@ -217,9 +243,60 @@ int gmem_region_export(const struct gmem_region *r, int sock);
  *
  * Context: any thread.
  * Return: 0; -EPROTO malformed or truncated message, missing fds;
- *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2).
+ *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2);
+ *         for a GMEM_REGION_THP region, those of its MADV_HUGEPAGE here
+ *         (-EOPNOTSUPP THP off for shmem).
  */
 int gmem_region_import(int sock, struct gmem_region **out);
+
+/*
+ * External handler mode. A VMM that keeps its own guest memory mapping
+ * registers it with its own userfaultfd (UFFDIO_REGISTER_MODE_MISSING) and
+ * hands the userfaultfd and a list of mappings to a page-fault handler, as
+ * Firecracker does for its external handler (the list travels as JSON with
+ * the fd by SCM_RIGHTS; gmem-pager --uffd-handler receives it). Each
+ * mapping says where a range of the guest memory image lives in the VMM.
+ * The field names are Firecracker's GuestRegionUffdMapping.
+ */
+#define GMEM_UFFD_MAX_MAPPINGS 64
+
+struct gmem_uffd_mapping {
+	uint64_t base_host_virt_addr; /* start in the VMM; page aligned */
+	uint64_t size;                /* bytes; multiple of page_size, > 0 */
+	uint64_t offset;              /* byte offset in the image; aligned */
+	uint64_t page_size;           /* bytes: GMEM_PAGE_4K or GMEM_PAGE_2M,
+				       * the same for every mapping */
+};
+
+/**
+ * gmem_region_adopt_uffd - A region of another process's memory, served
+ *                          through that process's userfaultfd.
+ * @uffd:    the VMM's userfaultfd, API handshake done and every mapping
+ *           registered with UFFDIO_REGISTER_MODE_MISSING (dup'ed; the
+ *           caller keeps its own). Set to O_NONBLOCK (a flag of the shared
+ *           file description).
+ * @maps:    @nr_maps mappings; no two share an address or an image page.
+ * @nr_maps: 1..GMEM_UFFD_MAX_MAPPINGS.
+ * @out:     receives a GMEM_REGION_MISSING region whose page i is byte
+ *           i * page_size of the image, wherever a mapping holds it; image
+ *           pages no mapping holds start present.
+ *
+ * Attach a page source (gmem_region_attach()) to serve the VMM's faults:
+ * the engine resolves them with UFFDIO_COPY into the VMM's address space
+ * (on anonymous memory and on shmem alike), split at mapping ends. The
+ * region has no view in this process: gmem_region_addr() is NULL,
+ * gmem_region_digest() fails, and there is no dirty log (the VMM's pagemap
+ * does not come with its userfaultfd); a remote source therefore needs a
+ * list that covers every page of the image. When the VMM exits, its faults
+ * stop; installs then fail with -ESRCH (counted in gmem_fault_stats.errors).
+ *
+ * Context: any thread.
+ * Return: 0; -EINVAL empty, too long, misaligned, overlapping or
+ *         overflowing list, mixed or unsupported page sizes, NULL @out;
+ *         -EBADF @uffd is not an open userfaultfd; -ENOMEM.
+ */
+int gmem_region_adopt_uffd(int uffd, const struct gmem_uffd_mapping *maps,
+			   uint32_t nr_maps, struct gmem_region **out);
 
 /**
  * gmem_page_present - Whether a page is PRESENT (installed) in the region.
@@ -450,8 +527,9 @@ struct gmem_dirty_params {
  *         outside the region), or a backend the region was not created for
  *         (also for a peer); -EBUSY already tracking, or @r is a peer;
  *         -EOPNOTSUPP the kernel lacks the backend (no PAGEMAP_SCAN, no WP on
- *         shmem or on unpopulated anonymous pages, no soft-dirty); -ENOMEM;
- *         a negative errno of UFFDIO_REGISTER/UFFDIO_WRITEPROTECT/clear_refs.
+ *         shmem or on unpopulated anonymous pages, no soft-dirty), or @r
+ *         is from gmem_region_adopt_uffd(); -ENOMEM; a negative errno of
+ *         UFFDIO_REGISTER/UFFDIO_WRITEPROTECT/clear_refs.
  */
 int gmem_dirty_start(struct gmem_region *r, const struct gmem_dirty_params *p);
 
@@ -559,6 +637,25 @@ int gmem_dirty_backend(const struct gmem_region *r);
  * or "unknown". Context: any thread. */
 const char *gmem_dirty_backend_name(enum gmem_dirty_backend b);
 
+/**
+ * gmem_dirty_granularity - The unit, in bytes, in which writes to @r are
+ *                          reported by its dirty log.
+ * @r: region; tracking or not (then: the backend gmem_dirty_start() with
+ *     AUTO would pick).
+ *
+ * 4096 for regions of 4 KiB pages, THP ones included: write-protection is
+ * per pte; the kernel splits an anonymous 2 MiB mapping into ptes on its
+ * first write while it is write-protected, and maps shmem with ptes while
+ * write-protect is armed (WP_ASYNC, WP_SYNC). 2 MiB (a run of
+ * 512 pages is reported) for a GMEM_REGION_THP region with SOFT_DIRTY,
+ * whose soft-dirty bit a 2 MiB mapping keeps in its one PMD; and for
+ * hugetlbfs regions (2 MiB pages), whose huge pages the kernel never maps
+ * with smaller ptes: every backend reports a whole 2 MiB page.
+ * Context: any thread.
+ * Return: bytes (4096 or 2097152).
+ */
+uint32_t gmem_dirty_granularity(const struct gmem_region *r);
+
 /** gmem_dirty_bitmap_words - uint64_t words a dirty bitmap of @r needs:
  * (nr_pages + 63) / 64. Context: any thread. */
 uint64_t gmem_dirty_bitmap_words(const struct gmem_region *r);
@@ -636,11 +733,31 @@ uint16_t gmem_server_port(const struct gmem_server *s);
  * checksums), answers with the region's geometry and a session id, then
  * accepts as many bulk connections as the destination announced, each of
  * which must name the session. The listening socket is closed afterwards.
+ * With a key (gmem_server_set_key()) every connection must also pass the
+ * AUTH exchange before anything else moves on it.
  * Context: the server's thread.
  * Return: 0; -ETIMEDOUT; -EPROTO malformed or foreign HELLO (see
- *         gmem_server_error()); -EALREADY already accepted; -ENOMEM.
+ *         gmem_server_error()); -EACCES the destination holds another key
+ *         or none; -EALREADY already accepted; -ENOMEM.
  */
 int gmem_server_accept(struct gmem_server *s, int wait_ms);
+
+/**
+ * gmem_server_set_key - Require destinations to prove a pre-shared key.
+ * @s:   server from gmem_server_listen(), not yet accepted.
+ * @key: the key's bytes (any bytes; copied, wiped at destroy).
+ * @len: 16..256 bytes.
+ *
+ * After HELLO, each connection then runs the AUTH exchange of
+ * pager/PROTOCOL.md: an HMAC-SHA256 challenge each way (libsodium) over
+ * random nonces, the session and the connection's role, so a peer without
+ * the key can neither take pages nor send any, and a recorded exchange
+ * cannot be replayed. Without a key any destination is served.
+ * Context: the server's thread.
+ * Return: 0; -EINVAL @key NULL or @len out of range; -EALREADY accepted
+ *         already; -ENOSYS libsodium failed to initialise.
+ */
+int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len);
 
 /**
  * gmem_server_send_pages - Send a set of pages now (a pre-copy round).
@@ -728,8 +845,10 @@ struct gmem_remote_params {
 	uint32_t flags;      /* GMEM_REMOTE_* */
 	int32_t connect_ms;  /* connect + handshake limit; 0 = 10000 ms,
 			      * -1 = forever; refused connects are retried */
-	uint32_t resv0;
-	uint64_t resv[4];    /* must be zero */
+	uint32_t key_len;    /* bytes of @key, 16..256; 0 = no key */
+	const void *key;     /* pre-shared key: the server must prove it
+			      * (AUTH, see gmem_server_set_key()); copied */
+	uint64_t resv[3];    /* must be zero */
 };
 
 /**
@@ -741,10 +860,15 @@ struct gmem_remote_params {
  * Opens the control connection and the bulk ones, exchanges HELLO and
  * learns the served region's geometry (gmem_remote_page_size(),
  * gmem_remote_nr_pages()), so that a matching region can be created.
+ * With a key, every connection also runs the AUTH exchange and a server that
+ * cannot prove the same key (or offers no AUTH) is refused before any page
+ * moves.
  * Context: any thread.
- * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8;
- *         -ECONNREFUSED/-ETIMEDOUT/
- *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -ENOMEM.
+ * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8,
+ *         key_len out of range; -ECONNREFUSED/-ETIMEDOUT/
+ *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -EACCES
+ *         authentication failed either way (gmem_remote_error() says which);
+ *         -ENOMEM.
  */
 int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 			struct gmem_remote **out);
@@ -856,7 +980,8 @@ void gmem_remote_destroy(struct gmem_remote *rm);
  * it never raises a fault.
  * Context: any thread; pages written meanwhile hash as either version.
  * Return: 0; -EINVAL range out of bounds; -EAGAIN a page of an anonymous
- *         GMEM_REGION_MISSING region is not present (reading it would fault).
+ *         GMEM_REGION_MISSING region is not present (reading it would fault);
+ *         -EOPNOTSUPP a region from gmem_region_adopt_uffd() (no view here).
  */
 int gmem_region_digest(const struct gmem_region *r, uint64_t pgoff,
 		       uint64_t nr_pages, uint64_t *out);
@@ -917,7 +1042,11 @@ struct gmem_migrate_params {
 	uint32_t fault_around;/* destination pages per urgent request; 0 = 16 */
 	int32_t wait_ms;      /* give up on a silent peer after this; 0 =
 			       * 30000 ms, -1 = never */
-	uint64_t resv[4];     /* must be zero */
+	const void *key;      /* pre-shared key, both sides: peers must prove
+			       * it (gmem_server_set_key()); NULL = none */
+	uint32_t key_len;     /* bytes of @key, 16..256 */
+	uint32_t resv0;       /* must be zero */
+	uint64_t resv[2];     /* must be zero */
 };
 
 struct gmem_migrate_progress {
@@ -941,6 +1070,11 @@ struct gmem_migrate_ops {
 	/* Both, optional: called at phase changes and about every 250 ms
 	 * while the engine waits. */
 	void (*progress)(void *ctx, const struct gmem_migrate_progress *p);
+	/* Both, optional: called once, before the engine returns an error
+	 * of the page server or the connection, with its reason in words
+	 * (gmem_server_error()/gmem_remote_error(): a checksum mismatch, a
+	 * silent peer, a failed authentication). */
+	void (*failed)(void *ctx, const char *why);
 };
 
 /* What a migration did. A destination copies the source's pre-copy
@@ -985,8 +1119,10 @@ struct gmem_migrate_stats {
  *         -ECANCELED PRECOPY did not converge and ABORT_UNCONVERGED was set
  *         (the workload was never paused and runs on here); -ECONNRESET destination gone
  *         (after the switchover the workload stays paused here, its pages
- *         intact, and must not be resumed on both sides); -EIO digests
- *         differed; an error of the pause callback or the dirty log.
+ *         intact, and must not be resumed on both sides); -EACCES the
+ *         destination failed authentication (before any page moved; the
+ *         workload was never paused); -EIO digests differed; an error of
+ *         the pause callback or the dirty log.
  */
 int gmem_migrate_source(struct gmem_region *r, const char *listen,
 			const struct gmem_migrate_params *p,
@@ -1011,8 +1147,9 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
  * Context: blocks the calling thread for the whole migration.
  * Return: 0; -EINVAL geometry mismatch or bad params; -ECONNREFUSED,
  *         -ETIMEDOUT; -ECONNRESET source gone (before the switchover the
- *         workload was never resumed here); -EIO digests differed; an
- *         error of the resume callback.
+ *         workload was never resumed here); -EACCES the source failed
+ *         authentication or needs a key this side lacks (nothing moved);
+ *         -EIO digests differed; an error of the resume callback.
  */
 int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		      const struct gmem_migrate_params *p,
@@ -1022,6 +1159,74 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 /** gmem_migrate_mode_name - "postcopy", "precopy", "hybrid",
  * "stop-and-copy", or NULL for an unknown mode. */
 const char *gmem_migrate_mode_name(enum gmem_migrate_mode m);
+
+/* ------------------------------------------------------------------------ */
+/* NUMA placement                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A GPU reaches host memory on its own NUMA node fastest: place the region
+ * (its pages, the fault handlers' staging buffers) and the handler threads
+ * on the GPU's node, from gmem_numa_node_of_pci(). Uses libnuma's mbind(2)
+ * and numa_run_on_node() (Documentation/admin-guide/mm/numa_memory_policy.rst).
+ * On a machine with one node every page is on node 0 anyway: placement
+ * succeeds and changes nothing (gmem_numa_nodes() says 1).
+ */
+
+/**
+ * gmem_numa_nodes - The number of NUMA nodes of this machine.
+ * Context: any thread.
+ * Return: nodes (>= 1; 1 = a single-node machine, where placement has no
+ *         effect); -ENOSYS the kernel has no NUMA memory policy;
+ *         -EOPNOTSUPP libgmem was built without libnuma.
+ */
+int gmem_numa_nodes(void);
+
+/**
+ * gmem_numa_node_of_pci - The NUMA node a PCI device (a GPU) hangs off.
+ * @sysfs: where sysfs is mounted; NULL = "/sys".
+ * @addr:  PCI address as lspci -D prints it, "DDDD:BB:DD.F" (hex), or
+ *         "BB:DD.F" in domain 0000.
+ *
+ * Reads @sysfs/bus/pci/devices/@addr/numa_node
+ * (Documentation/ABI/testing/sysfs-bus-pci). Needs no libnuma.
+ * Context: any thread.
+ * Return: the node (>= 0); -EINVAL malformed @addr; -ENOENT no such device;
+ *         -ENODATA the device has no node (numa_node is -1: single-node
+ *         machines and most VMs; use node 0 or none); -EIO unreadable
+ *         contents; a negative errno of open(2)/read(2).
+ */
+int gmem_numa_node_of_pci(const char *sysfs, const char *addr);
+
+/**
+ * gmem_region_set_numa_node - Place a region's memory and handlers on a node.
+ * @r:    region; before gmem_region_attach() and gmem_dirty_start() (the
+ *        handler threads take the node when they start).
+ * @node: node, 0..gmem_numa_nodes() - 1, with memory this process may use
+ *        (its cpuset's); -1 = no placement (the default policy again).
+ *
+ * Sets MPOL_PREFERRED for @node on both of the region's mappings with
+ * mbind(2) and MPOL_MF_MOVE: pages allocated from then on (faults, installs,
+ * page-cache fills) go to @node while it has free memory, elsewhere after
+ * (MPOL_BIND would fail a fault, leaving its thread waiting); pages already
+ * there that only this process maps move. shmem keeps the policy per file,
+ * so another process's faults on the memfd follow it too. The fault
+ * handlers' staging buffers are allocated on @node and the handler threads
+ * run on its CPUs (numa_run_on_node()). A region from
+ * gmem_region_adopt_uffd() has no mapping here: only its staging buffers
+ * and handler threads are placed (the owner places its own memory).
+ * Context: any thread; serialised with attach/detach by the region's lock.
+ * Return: 0; -EINVAL NULL @r, @node < -1, or a node that does not exist,
+ *         has no memory or is outside the cpuset (nothing changed);
+ *         -EBUSY the fault engine runs; -ENOSYS no NUMA in the kernel;
+ *         -EOPNOTSUPP built without libnuma (@node -1 is then accepted);
+ *         a negative errno of mbind(2) (the old policy is restored).
+ */
+int gmem_region_set_numa_node(struct gmem_region *r, int node);
+
+/** gmem_region_numa_node - The node set by gmem_region_set_numa_node(), or
+ * -1. Context: any thread. */
+int gmem_region_numa_node(const struct gmem_region *r);
 
 #ifdef __cplusplus
 }
