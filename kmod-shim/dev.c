@@ -169,4 +169,4 @@ static void __exit shim_exit(void)
 module_init(shim_init);
 module_exit(shim_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("gmem device-fault bridge: devices fault on userfaultfd regions");
+MODULE_DESCRIPTION("gmem device-fault bridge to userfaultfd regions");
