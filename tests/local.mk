@@ -71,6 +71,12 @@ tests_test_numa_SOURCES = tests/test-numa.c tests/helpers.c tests/helpers.h
 tests_test_numa_CFLAGS = $(TEST_CFLAGS) $(NUMA_CFLAGS)
 tests_test_numa_LDADD = $(TEST_LDADD) $(NUMA_LIBS)
 endif
+# kmod-shim's test device: needs root and the module, so not in TESTS;
+# tests/kmod-shim-vm.sh runs it in a VM (make check-vm).
+check_PROGRAMS += tests/test-kmod-shim
+tests_test_kmod_shim_SOURCES = tests/test-kmod-shim.c tests/helpers.c tests/helpers.h
+tests_test_kmod_shim_CFLAGS = $(TEST_CFLAGS)
+tests_test_kmod_shim_LDADD = $(TEST_LDADD) -lpthread
 endif
 
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).
