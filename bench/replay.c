@@ -33,6 +33,7 @@ struct replay_opts {
 	uint32_t scale;
 	uint64_t steps;
 	uint32_t page_size;  /* the region's; trace pages stay 4 KiB */
+	bool thp;            /* 4 KiB pages in transparent huge pages */
 	bool incoming;
 	bool quiet;
 };
@@ -54,9 +55,11 @@ static void usage(FILE *f)
 "                        at PATH; with it, gmem-replay runs until \"quit\"\n"
 "  -i, --incoming        migration destination: all pages missing, wait for\n"
 "                        \"resume\" with the source's state (needs --control)\n"
-"  -p, --page-size SIZE  the region's pages: 4k (default) or 2m (hugetlbfs:\n"
-"                        reserved huge pages, `sysctl vm.nr_hugepages=N`);\n"
-"                        both sides of a migration must agree\n"
+"  -p, --page-size SIZE  the region's pages: 4k (default), thp (4 KiB pages\n"
+"                        in transparent huge pages: shmem_enabled must allow\n"
+"                        MADV_HUGEPAGE) or 2m (hugetlbfs: reserved huge\n"
+"                        pages, `sysctl vm.nr_hugepages=N`); both sides of a\n"
+"                        migration must agree\n"
 "  -q, --quiet           no status line on stderr every 5 s\n"
 "  -h, --help            this text\n"
 "\n"
@@ -107,13 +110,15 @@ static int parse_opts(int argc, char **argv, struct replay_opts *o)
 			o->control = optarg;
 			break;
 		case 'p':
-			if (strcasecmp(optarg, "4k") && strcasecmp(optarg, "2m")) {
-				fprintf(stderr, "gmem-replay: --page-size %s: expected 4k or 2m\n",
+			if (strcasecmp(optarg, "4k") && strcasecmp(optarg, "2m") &&
+			    strcasecmp(optarg, "thp")) {
+				fprintf(stderr, "gmem-replay: --page-size %s: expected 4k, thp or 2m\n",
 					optarg);
 				return -EINVAL;
 			}
 			o->page_size = strcasecmp(optarg, "2m") ? GMEM_PAGE_4K :
 								 GMEM_PAGE_2M;
+			o->thp = !strcasecmp(optarg, "thp");
 			break;
 		case 'i':
 			o->incoming = true;
@@ -171,13 +176,16 @@ static int create_region(const struct replay_opts *o, const struct trace *t,
 		.nr_pages = (t->nr_pages + per - 1) / per,
 		.page_size = o->page_size,
 		.backing = GMEM_BACKING_MEMFD,
-		.flags = o->incoming ? GMEM_REGION_MISSING : 0,
+		.flags = (o->incoming ? GMEM_REGION_MISSING : 0) |
+			 (o->thp ? GMEM_REGION_THP : 0),
 		.name = "gmem-replay",
 		.dirty_backend = GMEM_DIRTY_AUTO,
 	};
 	int ret = gmem_region_create(&p, r);
 
-	if (ret == -ENOSPC)
+	if (ret == -EOPNOTSUPP && o->thp)
+		fprintf(stderr, "gmem-replay: --page-size thp: shmem takes no transparent huge pages here: `echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled` (root)\n");
+	else if (ret == -ENOSPC)
 		fprintf(stderr, "gmem-replay: %" PRIu64 " huge pages of 2 MiB needed, too few free: reserve them with `sysctl vm.nr_hugepages=N` (root), N >= %" PRIu64 " + those in use\n",
 			p.nr_pages, p.nr_pages);
 	else if (ret)
