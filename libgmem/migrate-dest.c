@@ -108,6 +108,8 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		return ret;
 	rp.nr_bulk = m.nr_bulk;
 	rp.connect_ms = m.wait_ms;
+	if (m.flags & GMEM_MIGRATE_RDMA)
+		rp.flags |= GMEM_REMOTE_RDMA;
 	mig_ticker_start(&tick, ops, ctx, now_ns());
 	mig_ticker_phase(&tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
 	ret = gmem_remote_connect(connect, &rp, &rm);

@@ -154,6 +154,8 @@ static int src_run(struct mig_src *s, const char *listen,
 {
 	int ret = gmem_server_listen(s->r, listen, &s->srv);
 
+	if (ret == 0 && (s->m.flags & GMEM_MIGRATE_RDMA))
+		ret = gmem_server_offer_rdma(s->srv, listen);
 	if (ret < 0)
 		return ret;
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);

@@ -74,7 +74,8 @@ static int check_params(const struct gmem_remote_params *p,
 	*flags = 0;
 	if (!p)
 		return 0;
-	if ((p->flags & ~GMEM_REMOTE_ON_DEMAND) || p->resv0 ||
+	if ((p->flags & ~(GMEM_REMOTE_ON_DEMAND | GMEM_REMOTE_RDMA)) ||
+	    p->resv0 ||
 	    p->nr_bulk > PROTO_MAX_BULK)
 		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
@@ -122,6 +123,9 @@ static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 		.features = PROTO_FEATURES, .session = rm->session,
 		.nr_bulk = idx ? 0 : nr_bulk,
 	};
+
+	if (rm->flags & GMEM_REMOTE_RDMA)
+		me.features |= PROTO_FEAT_RDMA;
 	int64_t wait_ns = wait_ms < 0 ? -1 : wait_ms * 1000000LL;
 	const char *why = "";
 	int fd, ret;
@@ -144,8 +148,16 @@ static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 				srv.page_size != rm->geom.page_size ||
 				srv.nr_pages != rm->geom.nr_pages))
 		ret = -EPROTO, why = "HELLO: bulk connection reached another session";
+	if (ret == 0 && !idx && (rm->flags & GMEM_REMOTE_RDMA) &&
+	    !(srv.features & PROTO_FEAT_RDMA))
+		ret = -EPROTONOSUPPORT,
+		why = "the page server offers no RDMA (serve with --transport rdma)";
 	if (ret < 0)
 		return rm_fail(rm, ret, "connection %u: %s", idx, why);
+	if (!idx) {
+		rm->rkey = srv.rkey;
+		rm->raddr = srv.raddr;
+	}
 	rm->geom.page_size = srv.page_size;
 	rm->geom.nr_pages = srv.nr_pages;
 	rm->session = srv.session;
@@ -176,6 +188,8 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	rm->ctl_seq = 1;
 	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
 		ret = wire_rx_start(&rm->t, &rm->rx[i]);
+	if (ret == 0 && (flags & GMEM_REMOTE_RDMA))
+		ret = rm_rdma_connect(rm, addr, wait_ms);
 	if (ret < 0) {
 		gmem_remote_destroy(rm);
 		return ret;
@@ -412,6 +426,7 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 {
 	if (!rm)
 		return;
+	rm_rdma_free(rm);
 	if (rm->t.ops)
 		rm->t.ops->fini(&rm->t);
 	bitmap_free(&rm->received);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "transport/rdma.h"
 #include "wire.h"
 
 #define MAX_CONNS (1 + PROTO_MAX_BULK)
@@ -73,6 +74,13 @@ struct gmem_server {
 	int error;
 	char err[192];
 	struct gmem_remote_stats stats;
+	/* Offered RDMA (gmem_server_offer_rdma()): the region registered for
+	 * remote read; @rdma_on once the destination took it. */
+	struct rdmat *rdma;
+	uint32_t rkey;
+	uint64_t raddr;
+	bool rdma_on;
+	char transport[80];
 };
 
 static int set_err(struct gmem_server *s, int ret, const char *fmt, ...)
@@ -224,7 +232,14 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 			send_error(s, idx, why);
 		return set_err(s, ret, "connection %u: %s", idx, why);
 	}
+	if (s->rdma)
+		me.features |= PROTO_FEAT_RDMA;
 	me.features &= hello->features;
+	if (me.features & PROTO_FEAT_RDMA) {
+		me.rkey = s->rkey;
+		me.raddr = s->raddr;
+		s->rdma_on = true;
+	}
 	c->tx_seq = 1;
 	ret = wire_hello_send(&s->t, idx, c->slots[0].buf, 0, &me, wait_ns);
 	if (ret < 0)
@@ -251,6 +266,11 @@ int gmem_server_accept(struct gmem_server *s, int wait_ms)
 		ret = accept_conn(s, i, wait_ms, &hello);
 		if (ret < 0)
 			return ret;
+	}
+	if (s->rdma_on) {
+		ret = rdmat_accept(s->rdma, RDMAT_NR_QPS, wait_ms);
+		if (ret < 0)
+			return set_err(s, ret, "%s", rdmat_error(s->rdma));
 	}
 	close(s->lfd);
 	s->lfd = -1;
@@ -687,6 +707,37 @@ int gmem_server_stats(const struct gmem_server *s,
 	return 0;
 }
 
+int gmem_server_offer_rdma(struct gmem_server *s, const char *addr)
+{
+	char where[300];
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	int ret;
+
+	if (!colon || s->rdma || s->nr_conns)
+		return -EINVAL;
+	/* rdma_cm has its own port space: the TCP port serves it too. */
+	snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - addr), addr,
+		 s->port);
+	ret = rdmat_listen(where, (void *)s->base, s->r->size, &s->rkey,
+			   &s->raddr, &s->rdma, s->err, sizeof(s->err));
+	if (ret == 0)
+		s->err[0] = '\0';
+	return ret;
+}
+
+const char *gmem_server_transport(const struct gmem_server *s)
+{
+	struct gmem_server *m = (struct gmem_server *)s;
+
+	if (!s->rdma)
+		return "tcp";
+	snprintf(m->transport, sizeof(m->transport), "rdma %s%s",
+		 rdmat_device(s->rdma),
+		 s->nr_conns && !s->rdma_on ? " (offered; destination uses tcp)"
+					    : "");
+	return s->transport;
+}
+
 const char *gmem_server_error(const struct gmem_server *s)
 {
 	return s->err;
@@ -698,6 +749,7 @@ void gmem_server_destroy(struct gmem_server *s)
 		return;
 	if (s->t.ops)
 		s->t.ops->fini(&s->t);
+	rdmat_destroy(s->rdma);
 	if (s->lfd >= 0)
 		close(s->lfd);
 	bitmap_free(&s->need);

@@ -74,3 +74,12 @@ tests_pager_client_SOURCES = tests/pager-client.c
 tests_pager_client_LDADD = libgmem/libgmem.la -lpthread
 dist_check_SCRIPTS += tests/netns-pager.sh
 TESTS += tests/netns-pager.sh
+
+# The RDMA transport on a real device: skipped (77) without one; make
+# check-vm runs it inside the VM rig, on soft-RoCE.
+dist_check_SCRIPTS += tests/vm-rdma.sh
+TESTS += tests/vm-rdma.sh
+VM ?= $(abs_top_srcdir)/../shared/vm/vm
+check-vm: all $(check_PROGRAMS)
+	timeout 900 $(VM) run $(abs_top_builddir) 'top_builddir=$(abs_top_builddir) timeout 800 $(abs_top_srcdir)/tests/vm-rdma.sh'
+.PHONY: check-vm
