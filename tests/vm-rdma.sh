@@ -25,14 +25,11 @@ skip() {
 	exit 77
 }
 
-# The first RDMA device with an active port, and its interface's address.
-command -v rdma >/dev/null || skip "no rdma(8) (iproute2)"
-link=$(rdma link show 2>/dev/null | awk '/state ACTIVE/ { print; exit }')
-[ -n "$link" ] || skip "no RDMA device with an active port (rdma link show is empty; run make check-vm)"
-netdev=$(echo "$link" | sed -n 's/.* netdev \([^ ]*\).*/\1/p')
-ip=$(ip -4 -o addr show dev "$netdev" | awk '{ sub("/.*", "", $4); print $4; exit }')
-[ -n "$ip" ] || skip "RDMA netdev $netdev has no IPv4 address"
-echo "device: $link; address $ip"
+top_srcdir=${top_srcdir:-$(dirname "$0")/..}
+dev_ip=$("$top_srcdir/scripts/rdma-addr" 2>"$tmp/err") ||
+	skip "$(cat "$tmp/err") (make check-vm runs this on soft-RoCE)"
+ip=${dev_ip#* }
+echo "RDMA device and address: $dev_ip"
 
 # 8 MiB and a bit: soft-RoCE under emulation is slow; the last page is partial.
 head -c $((8 * 1024 * 1024 + 1000)) /dev/urandom >"$tmp/image" || exit 99
