@@ -83,3 +83,11 @@ VM ?= $(abs_top_srcdir)/../shared/vm/vm
 check-vm: all $(check_PROGRAMS)
 	timeout 900 $(VM) run $(abs_top_builddir) 'top_builddir=$(abs_top_builddir) timeout 800 $(abs_top_srcdir)/tests/vm-rdma.sh'
 .PHONY: check-vm
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-transport-rdma
+TESTS += tests/test-transport-rdma
+tests_test_transport_rdma_SOURCES = tests/test-transport-rdma.c \
+	tests/helpers.c tests/helpers.h
+tests_test_transport_rdma_CFLAGS = $(TEST_CFLAGS)
+tests_test_transport_rdma_LDADD = $(TEST_LDADD) -lpthread
+endif
