@@ -31,11 +31,13 @@
 
 #define PAGE 4096UL
 #define BLAST_CHUNK (256UL << 10)
+#define BULK_MAX 8U /* bulk connections of a remote, as gmem.h says */
 
 struct bench_opts {
 	unsigned int samples;  /* faults (and round trips) per figure */
 	uint64_t push_mib;     /* region pushed for the bandwidth figure */
 	unsigned int repeat;   /* floor + fault sets, one after the other */
+	unsigned int bulk;     /* push connections, and raw blast streams */
 	const char *rdma_ip;   /* RDMA at this address; NULL: TCP loopback */
 };
 
@@ -118,8 +120,9 @@ static int floor_rtt(unsigned int n, struct samples *lat)
 }
 
 struct blast {
-	int fd;
+	int fds[2];
 	uint64_t bytes;
+	pthread_t sender, receiver;
 };
 
 static void *blast_send(void *arg)
@@ -128,39 +131,56 @@ static void *blast_send(void *arg)
 	uint8_t *buf = calloc(1, BLAST_CHUNK);
 
 	for (uint64_t done = 0; buf && done < b->bytes; done += BLAST_CHUNK)
-		if (send(b->fd, buf, BLAST_CHUNK, 0) != (ssize_t)BLAST_CHUNK)
+		if (send(b->fds[1], buf, BLAST_CHUNK, 0) != (ssize_t)BLAST_CHUNK)
 			break;
 	free(buf);
 	return NULL;
 }
 
-/* A plain socket blast of @bytes: the raw link bandwidth, GB/s. */
-static double raw_blast(uint64_t bytes)
+static void *blast_recv(void *arg)
 {
+	struct blast *b = arg;
 	uint8_t *buf = malloc(BLAST_CHUNK);
-	struct blast b = { .bytes = bytes };
-	uint64_t got = 0, t0;
-	pthread_t tid;
-	int fds[2];
+	uint64_t got = 0;
 
-	if (!buf || tcp_pair(fds) < 0)
-		return 0;
-	b.fd = fds[1];
-	t0 = bench_now_ns();
-	pthread_create(&tid, NULL, blast_send, &b);
-	while (got < bytes) {
-		ssize_t n = recv(fds[0], buf, BLAST_CHUNK, 0);
+	while (buf && got < b->bytes) {
+		ssize_t n = recv(b->fds[0], buf, BLAST_CHUNK, 0);
 
 		if (n <= 0)
 			break;
 		got += n;
 	}
-	t0 = bench_now_ns() - t0;
-	pthread_join(tid, NULL);
-	close(fds[0]);
-	close(fds[1]);
 	free(buf);
-	return got / (double)t0;
+	return NULL;
+}
+
+/* A plain socket blast of @bytes over @streams connections at once, a
+ * sending and a receiving thread each: the raw link bandwidth, GB/s. */
+static double raw_blast(uint64_t bytes, unsigned int streams)
+{
+	struct blast b[BULK_MAX];
+	unsigned int n = 0;
+	uint64_t t0;
+
+	for (; n < streams; n++) {
+		b[n].bytes = bytes / streams;
+		if (tcp_pair(b[n].fds) < 0)
+			break;
+	}
+	t0 = bench_now_ns();
+	for (unsigned int i = 0; i < n; i++) {
+		pthread_create(&b[i].sender, NULL, blast_send, &b[i]);
+		pthread_create(&b[i].receiver, NULL, blast_recv, &b[i]);
+	}
+	for (unsigned int i = 0; i < n; i++)
+		pthread_join(b[i].receiver, NULL);
+	t0 = bench_now_ns() - t0;
+	for (unsigned int i = 0; i < n; i++) {
+		pthread_join(b[i].sender, NULL);
+		close(b[i].fds[0]);
+		close(b[i].fds[1]);
+	}
+	return n == streams ? bytes / (double)t0 : 0;
 }
 
 /* --- the page server: a child process serving one destination ----------- */
@@ -212,11 +232,12 @@ struct dest {
 
 /* Connects to a fresh server child; attaches the source when @attach. */
 static int dest_open(struct dest *d, uint64_t nr_pages, uint32_t flags,
-		     unsigned int fa, bool attach, const char *rdma_ip)
+		     unsigned int fa, unsigned int bulk, bool attach,
+		     const char *rdma_ip)
 {
 	struct gmem_region_params p = { .nr_pages = nr_pages,
 					.flags = GMEM_REGION_MISSING };
-	struct gmem_remote_params rp = { .flags = flags };
+	struct gmem_remote_params rp = { .flags = flags, .nr_bulk = bulk };
 	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = fa };
 	char addr[80];
 	uint16_t port;
@@ -264,7 +285,7 @@ static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
 	struct dest d;
 	uint8_t *base;
 	int64_t got;
-	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, fa, true,
+	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, fa, 1, true,
 			    rdma_ip);
 
 	order = malloc(n * sizeof(*order));
@@ -297,12 +318,12 @@ static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
 }
 
 /* Background push only: attach, then time until every page is present. */
-static int remote_push(uint64_t nr_pages, double *gbps, int *verified,
-		       const char *rdma_ip)
+static int remote_push(uint64_t nr_pages, unsigned int bulk, double *gbps,
+		       int *verified, const char *rdma_ip)
 {
 	struct dest d;
 	uint64_t t0;
-	int ret = dest_open(&d, nr_pages, 0, 16, false, rdma_ip);
+	int ret = dest_open(&d, nr_pages, 0, 16, bulk, false, rdma_ip);
 
 	t0 = bench_now_ns();
 	if (ret == 0)
@@ -391,15 +412,17 @@ static int bench_faults(const struct bench_opts *o)
 static int bench_push(const struct bench_opts *o)
 {
 	uint64_t bytes = o->push_mib << 20;
-	double raw = raw_blast(bytes), push = 0;
-	int verified = 0, ret = remote_push(bytes / PAGE, &push, &verified,
-					    o->rdma_ip);
+	double raw = raw_blast(bytes, o->bulk), push = 0;
+	int verified = 0;
+	int ret = remote_push(bytes / PAGE, o->bulk, &push, &verified,
+			      o->rdma_ip);
 	json_object *j;
 
 	if (ret < 0)
 		return ret;
 	j = line("push", o);
 	json_object_object_add(j, "bytes", json_object_new_int64(bytes));
+	json_object_object_add(j, "streams", json_object_new_int(o->bulk));
 	add_d(j, "push_gbytes_per_s", push);
 	add_d(j, "raw_gbytes_per_s", raw);
 	add_d(j, "ratio_to_raw", raw > 0 ? push / raw : 0);
@@ -412,9 +435,11 @@ static int bench_push(const struct bench_opts *o)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
+		   "                    [--bulk N]\n"
 		   "Remote fault latency (fault-around 1 and 16) vs a bare uffd\n"
-		   "fault + 4 KiB TCP round trip, and push bandwidth vs a plain\n"
-		   "socket blast, on loopback, in one run. JSON lines on stdout.\n"
+		   "fault + 4 KiB TCP round trip, and push bandwidth over N bulk\n"
+		   "connections (default 1) vs a plain socket blast over as many\n"
+		   "streams, on loopback, in one run. JSON lines on stdout.\n"
 		   "  --rdma ADDR  pages by RDMA READ at ADDR (an RDMA device's\n"
 		   "               IP address) instead of TCP on loopback\n");
 }
@@ -425,24 +450,28 @@ int main(int argc, char **argv)
 		{ "samples", required_argument, NULL, 's' },
 		{ "push-mib", required_argument, NULL, 'p' },
 		{ "repeat", required_argument, NULL, 'r' },
+		{ "bulk", required_argument, NULL, 'b' },
 		{ "rdma", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct bench_opts o = { .samples = 2000, .push_mib = 256, .repeat = 3 };
+	struct bench_opts o = { .samples = 2000, .push_mib = 256, .repeat = 3,
+				.bulk = 1 };
 	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "s:p:r:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:r:b:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': o.samples = strtoul(optarg, NULL, 0); break;
 		case 'p': o.push_mib = strtoull(optarg, NULL, 0); break;
 		case 'r': o.repeat = strtoul(optarg, NULL, 0); break;
+		case 'b': o.bulk = strtoul(optarg, NULL, 0); break;
 		case 'R': o.rdma_ip = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!o.samples || !o.push_mib || !o.repeat) {
+	if (!o.samples || !o.push_mib || !o.repeat || !o.bulk ||
+	    o.bulk > BULK_MAX) {
 		usage(stderr);
 		return 2;
 	}

@@ -18,6 +18,7 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/transport/transport.h libgmem/transport/tcp.c \
 	libgmem/wire.h libgmem/wire.c \
 	libgmem/server.c \
+	libgmem/server-push.c \
 	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
 	libgmem/remote-rdma.c libgmem/transport/rdma.h \
 	libgmem/dirty.h libgmem/dirty.c libgmem/dirty-async.c \

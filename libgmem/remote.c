@@ -59,9 +59,9 @@ int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 	pthread_mutex_lock(&rm->ctl_lock);
 	h->seq = rm->ctl_seq++;
 	proto_encode(hdr, h, payload);
-	ret = rm->t.ops->send_now(&rm->t, 0, hdr, sizeof(hdr));
+	ret = rm->t[0].ops->send_now(&rm->t[0], 0, hdr, sizeof(hdr));
 	if (ret == 0 && h->len)
-		ret = rm->t.ops->send_now(&rm->t, 0, payload, h->len);
+		ret = rm->t[0].ops->send_now(&rm->t[0], 0, payload, h->len);
 	pthread_mutex_unlock(&rm->ctl_lock);
 	return ret;
 }
@@ -94,15 +94,15 @@ static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 	/* A largest frame and a few push frames behind it. */
 	size_t per_conn = PROTO_HDR_LEN + PROTO_MAX_PAYLOAD + (1U << 20);
 	pthread_condattr_t ca;
+	int ret = 0;
 
-	/* aligned_alloc() wants a size that is a multiple of the alignment. */
-	rm->mem_len = (nr_conns * per_conn + 4095) & ~(size_t)4095;
+	/* Each connection's slice starts on a page: it is registered with
+	 * its own ring. */
+	per_conn = (per_conn + 4095) & ~(size_t)4095;
+	rm->mem_len = nr_conns * per_conn;
 	rm->mem = aligned_alloc(4096, rm->mem_len);
 	if (!rm->mem)
 		return -ENOMEM;
-	for (unsigned int i = 0; i < nr_conns; i++)
-		wire_rx_init(&rm->rx[i], i, rm->mem + i * per_conn, per_conn,
-			     PROTO_MAX_PAYLOAD);
 	pthread_mutex_init(&rm->lock, NULL);
 	pthread_mutex_init(&rm->ctl_lock, NULL);
 	pthread_condattr_init(&ca);
@@ -110,7 +110,13 @@ static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rm->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	return transport_tcp_ops.init(&rm->t, 64, rm->mem, rm->mem_len);
+	for (unsigned int i = 0; i < nr_conns && ret == 0; i++) {
+		uint8_t *buf = rm->mem + i * per_conn;
+
+		wire_rx_init(&rm->rx[i], 0, buf, per_conn, PROTO_MAX_PAYLOAD);
+		ret = transport_tcp_ops.init(&rm->t[i], 8, buf, per_conn);
+	}
+	return ret;
 }
 
 /* Opens connection @idx and exchanges HELLO on it. */
@@ -127,21 +133,22 @@ static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	if (rm->flags & GMEM_REMOTE_RDMA)
 		me.features |= PROTO_FEAT_RDMA;
 	int64_t wait_ns = wait_ms < 0 ? -1 : wait_ms * 1000000LL;
+	struct transport *t = &rm->t[idx];
 	const char *why = "";
 	int fd, ret;
 
-	fd = rm->t.ops->connect(addr, wait_ms);
+	fd = t->ops->connect(addr, wait_ms);
 	if (fd < 0)
 		return rm_fail(rm, fd, "connect %s: %s", addr, strerror(-fd));
-	ret = rm->t.ops->add_conn(&rm->t, fd);
+	ret = t->ops->add_conn(t, fd);
 	if (ret < 0) {
 		close(fd);
 		return rm_fail(rm, ret, "too many connections");
 	}
-	ret = wire_hello_send(&rm->t, idx, buf, 0, &me, wait_ns);
+	ret = wire_hello_send(t, 0, buf, 0, &me, wait_ns);
 	if (ret < 0)
 		return rm_fail(rm, ret, "HELLO: %s", strerror(-ret));
-	ret = wire_hello_recv(&rm->t, &rm->rx[idx], &srv, wait_ns, &why);
+	ret = wire_hello_recv(t, &rm->rx[idx], &srv, wait_ns, &why);
 	if (ret == 0 && srv.role != PROTO_ROLE_SERVER)
 		ret = -EPROTO, why = "HELLO: peer is not a page server";
 	if (ret == 0 && idx && (srv.session != rm->session ||
@@ -181,13 +188,13 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	if (!rm)
 		return -ENOMEM;
 	rm->flags = flags;
-	ret = remote_alloc(rm, 1 + nr_bulk);
+	rm->nr_conns = 1 + nr_bulk;
+	ret = remote_alloc(rm, rm->nr_conns);
 	for (unsigned int i = 0; ret == 0 && i <= nr_bulk; i++)
 		ret = open_conn(rm, addr, i, nr_bulk, wait_ms);
-	rm->nr_conns = 1 + nr_bulk;
 	rm->ctl_seq = 1;
 	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
-		ret = wire_rx_start(&rm->t, &rm->rx[i]);
+		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);
 	if (ret == 0 && (flags & GMEM_REMOTE_RDMA))
 		ret = rm_rdma_connect(rm, addr, wait_ms);
 	if (ret < 0) {
@@ -211,10 +218,13 @@ uint64_t gmem_remote_nr_pages(const struct gmem_remote *rm)
 static int handle_precopy(struct gmem_remote *rm, const struct proto_hdr *h,
 			  const uint8_t *payload)
 {
+	uint64_t frames;
 	int ret;
 
-	if (rm->phase != RM_PRECOPY ||
-	    (rm->state_in && rm->precopy_frames >= rm->precopy_expected))
+	if (rm_phase(rm) != RM_PRECOPY ||
+	    (__atomic_load_n(&rm->state_in, __ATOMIC_ACQUIRE) &&
+	     __atomic_load_n(&rm->precopy_frames, __ATOMIC_RELAXED) >=
+		     rm->precopy_expected))
 		return rm_fail(rm, -EPROTO, "pre-copy page after switchover");
 	if (!rm->r->alias)
 		return rm_fail(rm, -EOPNOTSUPP,
@@ -224,9 +234,16 @@ static int handle_precopy(struct gmem_remote *rm, const struct proto_hdr *h,
 	if (ret < 0)
 		return rm_fail(rm, ret, "pre-copy write: %s", strerror(-ret));
 	bitmap_set_range(&rm->received, h->pgoff, h->nr);
-	rm->precopy_frames++;
 	stat_add(&rm->stats.precopy_pages, h->nr);
 	stat_add(&rm->stats.bytes, h->len);
+	frames = __atomic_add_fetch(&rm->precopy_frames, 1, __ATOMIC_ACQ_REL);
+	/* The last frame may come after STATE: wake the caller waiting. */
+	if (__atomic_load_n(&rm->state_in, __ATOMIC_ACQUIRE) &&
+	    frames == rm->precopy_expected) {
+		pthread_mutex_lock(&rm->lock);
+		pthread_cond_broadcast(&rm->cond);
+		pthread_mutex_unlock(&rm->lock);
+	}
 	return 0;
 }
 
@@ -258,15 +275,21 @@ static int handle_state(struct gmem_remote *rm, const struct proto_hdr *h,
 	}
 	rm->state_len = h->len;
 	rm->precopy_expected = h->pgoff;
-	rm->state_in = true;
-	if (rm->precopy_frames > rm->precopy_expected)
+	__atomic_store_n(&rm->state_in, true, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&rm->precopy_frames, __ATOMIC_ACQUIRE) >
+	    rm->precopy_expected)
 		return rm_fail(rm, -EPROTO, "more pre-copy frames than sent");
 	return 0;
 }
 
-static int handle_frame(struct gmem_remote *rm, const struct proto_hdr *h,
-			const uint8_t *payload)
+static int handle_frame(struct gmem_remote *rm, unsigned int idx,
+			const struct proto_hdr *h, const uint8_t *payload)
 {
+	/* Bulk threads run beside the control one: only pages, which they
+	 * install exactly once by claim, may come on their connections. */
+	if (idx && h->type != PROTO_PAGES && h->type != PROTO_ERROR)
+		return rm_fail(rm, -EPROTO, "%s on bulk connection %u",
+			       proto_type_name(h->type), idx);
 	switch (h->type) {
 	case PROTO_PAGES:
 		if (h->flags & PROTO_F_PRECOPY)
@@ -287,29 +310,72 @@ static int handle_frame(struct gmem_remote *rm, const struct proto_hdr *h,
 	}
 }
 
-int rm_step(struct gmem_remote *rm, int64_t wait_ns)
+int rm_step(struct gmem_remote *rm, unsigned int idx, int64_t wait_ns)
 {
-	struct transport_req *done[RM_MAX_CONNS];
-	int n = rm->t.ops->poll(&rm->t, done, RM_MAX_CONNS, wait_ns);
+	struct transport *t = &rm->t[idx];
+	struct wire_rx *rx = &rm->rx[idx];
+	struct transport_req *done[1];
+	const char *why = "";
+	int ret, n = t->ops->poll(t, done, 1, wait_ns);
 
 	if (n < 0)
 		return rm_fail(rm, n, "poll: %s", strerror(-n));
-	for (int i = 0; i < n; i++) {
-		struct wire_rx *rx = &rm->rx[done[i]->conn];
-		const char *why = "";
+	if (n == 0)
+		return 0;
+	for (ret = wire_rx_done(t, rx, &rm->geom, &why); ret == 1;
+	     ret = wire_rx_next(t, rx, &rm->geom, &why)) {
+		ret = handle_frame(rm, idx, &rx->hdr, wire_payload(rx));
+		if (ret < 0)
+			return ret; /* handle_frame() said why */
+	}
+	/* Once every page is present the server may close its bulk
+	 * connections as soon as it reads DONE, which the control thread sends
+	 * before it marks the session done. */
+	if (ret == -ECONNRESET && idx && rm_phase(rm) >= RM_VERIFYING)
+		return 0;
+	if (ret < 0)
+		return rm_fail(rm, ret, "connection %u: %s", idx, why);
+	return 0;
+}
+
+static void *bulk_thread(void *arg)
+{
+	struct rm_bulk *b = arg;
+	struct gmem_remote *rm = b->rm;
+
+	while (!__atomic_load_n(&rm->stop, __ATOMIC_ACQUIRE)) {
+		enum rm_phase phase = rm_phase(rm);
+
+		if (phase == RM_FAILED || phase == RM_DONE ||
+		    rm_step(rm, b->idx, RM_IO_WAIT_NS) < 0)
+			break;
+	}
+	return NULL;
+}
+
+static int bulk_start(struct gmem_remote *rm)
+{
+	for (unsigned int i = 1; i < rm->nr_conns; i++) {
+		struct rm_bulk *b = &rm->bulk[rm->nr_bulk_running];
 		int ret;
 
-		for (ret = wire_rx_done(&rm->t, rx, &rm->geom, &why); ret == 1;
-		     ret = wire_rx_next(&rm->t, rx, &rm->geom, &why)) {
-			ret = handle_frame(rm, &rx->hdr, wire_payload(rx));
-			if (ret < 0)
-				return ret; /* handle_frame() said why */
+		*b = (struct rm_bulk){ .rm = rm, .idx = i };
+		ret = -pthread_create(&b->thread, NULL, bulk_thread, b);
+		if (ret < 0) {
+			rm_bulk_stop(rm);
+			return ret;
 		}
-		if (ret < 0)
-			return rm_fail(rm, ret, "connection %u: %s",
-				       done[i]->conn, why);
+		rm->nr_bulk_running++;
 	}
 	return 0;
+}
+
+void rm_bulk_stop(struct gmem_remote *rm)
+{
+	__atomic_store_n(&rm->stop, true, __ATOMIC_RELEASE);
+	for (unsigned int i = 0; i < rm->nr_bulk_running; i++)
+		pthread_join(rm->bulk[i].thread, NULL);
+	rm->nr_bulk_running = 0;
 }
 
 static int precopy_begin(struct gmem_remote *rm, struct gmem_region *r)
@@ -325,6 +391,40 @@ static int precopy_begin(struct gmem_remote *rm, struct gmem_region *r)
 	    bitmap_init(&rm->stale, r->nr_pages, false) < 0)
 		return -ENOMEM;
 	rm_set_phase(rm, RM_PRECOPY);
+	/* Only now: a pre-copy frame needs the region to land in. */
+	return bulk_start(rm);
+}
+
+/* Every pre-copy frame the STATE counted is in (bulk threads, under
+ * @lock for the wake-up). */
+static bool precopy_complete(struct gmem_remote *rm)
+{
+	return __atomic_load_n(&rm->state_in, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&rm->precopy_frames, __ATOMIC_ACQUIRE) ==
+		       rm->precopy_expected;
+}
+
+/* Waits until precopy_complete() or failure, up to @deadline_ns on the
+ * monotonic clock (-1: forever). */
+static int precopy_wait(struct gmem_remote *rm, int64_t deadline_ns)
+{
+	struct timespec ts = {
+		.tv_sec = deadline_ns / 1000000000LL,
+		.tv_nsec = deadline_ns % 1000000000LL,
+	};
+	int ret = 0;
+
+	pthread_mutex_lock(&rm->lock);
+	while (!precopy_complete(rm) && rm->phase != RM_FAILED && ret == 0)
+		ret = deadline_ns < 0
+			      ? pthread_cond_wait(&rm->cond, &rm->lock)
+			      : pthread_cond_timedwait(&rm->cond, &rm->lock,
+						       &ts);
+	pthread_mutex_unlock(&rm->lock);
+	if (rm_phase(rm) == RM_FAILED)
+		return rm->error;
+	if (!precopy_complete(rm))
+		return rm_fail(rm, -ETIMEDOUT, "pre-copy: timed out");
 	return 0;
 }
 
@@ -334,12 +434,17 @@ int64_t gmem_remote_precopy(struct gmem_remote *rm, struct gmem_region *r,
 	uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ULL;
 	int ret = precopy_begin(rm, r);
 
-	while (ret == 0 && !(rm->state_in &&
-			     rm->precopy_frames == rm->precopy_expected)) {
-		ret = rm_step(rm, RM_IO_WAIT_NS);
+	/* STATE comes on the control connection, polled here... */
+	while (ret == 0 && !rm->state_in) {
+		ret = rm_step(rm, 0, RM_IO_WAIT_NS);
+		if (ret == 0 && rm_phase(rm) == RM_FAILED)
+			ret = rm->error;
 		if (ret == 0 && wait_ms >= 0 && now_ns() > deadline)
 			ret = rm_fail(rm, -ETIMEDOUT, "pre-copy: timed out");
 	}
+	/* ...and the pre-copy frames still in flight on the bulk threads. */
+	if (ret == 0)
+		ret = precopy_wait(rm, wait_ms < 0 ? -1 : (int64_t)deadline);
 	if (ret < 0)
 		return ret;
 	rm_set_phase(rm, RM_READY);
@@ -427,8 +532,10 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 	if (!rm)
 		return;
 	rm_rdma_free(rm);
-	if (rm->t.ops)
-		rm->t.ops->fini(&rm->t);
+	rm_bulk_stop(rm);
+	for (unsigned int i = 0; i < rm->nr_conns; i++)
+		if (rm->t[i].ops)
+			rm->t[i].ops->fini(&rm->t[i]);
 	bitmap_free(&rm->received);
 	bitmap_free(&rm->stale);
 	bitmap_free(&rm->valid);

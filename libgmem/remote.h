@@ -33,6 +33,14 @@ enum rm_phase {
 	RM_FAILED,
 };
 
+/* A bulk connection's receive thread: pages of several connections are
+ * received, checked and installed at once, one core each. */
+struct rm_bulk {
+	struct gmem_remote *rm;
+	unsigned int idx;
+	pthread_t thread;
+};
+
 /* An urgent request in flight, for its service time. */
 struct rm_req {
 	uint64_t pgoff;
@@ -44,9 +52,14 @@ struct rm_req {
 struct rm_rdma;
 
 struct gmem_remote {
-	struct transport t;
+	/* One endpoint (ring) per connection: each is polled by one thread,
+	 * the control one's by the caller's thread, then the receive
+	 * thread; each bulk one's by its rm_bulk thread. */
+	struct transport t[RM_MAX_CONNS];
 	unsigned int nr_conns;
 	struct wire_rx rx[RM_MAX_CONNS];
+	struct rm_bulk bulk[RM_MAX_CONNS];
+	unsigned int nr_bulk_running;
 	uint8_t *mem;
 	size_t mem_len;
 	struct proto_geom geom;
@@ -60,10 +73,13 @@ struct gmem_remote {
 	uint32_t ctl_seq;
 	struct rm_req reqs[RM_OUTSTANDING];
 
-	struct bitmap received; /* pre-copy pages in the page cache */
+	struct bitmap received; /* pre-copy pages in the page cache (atomic) */
 	struct bitmap stale;
 	struct bitmap valid;    /* received and not stale: no network needed */
 	struct bitmap requested;
+	/* Pre-copy frames arrive on bulk threads, STATE (with the count of
+	 * frames sent) on the control connection: @precopy_frames is atomic;
+	 * @precopy_expected is written before @state_in is set (release). */
 	uint64_t precopy_frames, precopy_expected;
 	bool state_in;
 	uint8_t *state;
@@ -72,7 +88,7 @@ struct gmem_remote {
 	struct gmem_source *src;
 	pthread_t io;
 	bool io_running;
-	bool stop;              /* atomic: the receive thread must return */
+	bool stop;              /* atomic: the receive threads must return */
 	uint64_t installed;     /* atomic: pages this source installed */
 	uint64_t present_base;  /* pages present before attach */
 	uint64_t local_cursor;  /* next valid page the thread installs */
@@ -101,8 +117,11 @@ int rm_fail(struct gmem_remote *rm, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 enum rm_phase rm_phase(struct gmem_remote *rm);
 void rm_set_phase(struct gmem_remote *rm, enum rm_phase phase);
-/* Reaps completions for up to @wait_ns and handles whole frames. */
-int rm_step(struct gmem_remote *rm, int64_t wait_ns);
+/* Reaps completions of connection @idx for up to @wait_ns and handles its
+ * whole frames. */
+int rm_step(struct gmem_remote *rm, unsigned int idx, int64_t wait_ns);
+/* Stops and joins the bulk receive threads (idempotent). */
+void rm_bulk_stop(struct gmem_remote *rm);
 /* Sends one frame on the control connection, from any thread. */
 int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 		const void *payload);

@@ -2,9 +2,9 @@
 /*
  * server.c - the page server: serves one region to one destination. Urgent
  * requests are answered on the control connection before anything else;
- * the background push streams needed pages in address order over the bulk
- * connections; pre-copy rounds and the switchover state use the same frames.
- * One thread drives it (the caller's): no locks, no threads of its own.
+ * the background push (server-push.c) streams needed pages in address order
+ * over the bulk connections; pre-copy rounds and the switchover state use
+ * the same frames. The caller's thread drives all but the push.
  */
 #include <endian.h>
 #include <stdarg.h>
@@ -14,74 +14,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "server.h"
 #include "transport/rdma.h"
-#include "wire.h"
-
-#define MAX_CONNS (1 + PROTO_MAX_BULK)
-#define CTL_SLOTS 8
-#define BULK_SLOTS 4
-#define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
-#define WORK_MAX 4096U         /* urgent work items queued */
-#define IDLE_WAIT_NS 5000000LL
-#define RX_SLACK 4096U
-
-enum work_type { WORK_PAGES, WORK_DIGEST };
-
-struct srv_work {
-	uint64_t pgoff;
-	uint32_t nr;
-	uint32_t type;
-};
-
-struct srv_slot {
-	struct transport_req req;
-	uint8_t *buf;
-	bool busy;
-};
-
-struct srv_conn {
-	unsigned int nr_slots;
-	unsigned int busy;
-	uint32_t tx_seq;
-	struct srv_slot slots[CTL_SLOTS];
-	struct wire_rx rx;
-};
-
-struct gmem_server {
-	struct gmem_region *r;
-	const uint8_t *base;   /* where page bytes are read */
-	struct transport t;
-	int lfd;
-	uint16_t port;
-	uint64_t session;
-	struct proto_geom geom;
-	unsigned int nr_conns; /* 0 until a destination is accepted */
-	struct srv_conn conns[MAX_CONNS];
-	uint8_t *mem;
-	size_t mem_len;
-	uint32_t slot_cap;     /* payload bytes a send slot holds */
-	struct bitmap need;    /* pages still to push */
-	uint64_t push_cursor;
-	bool pushing, state_sent, done;
-	uint64_t precopy_frames;
-	struct srv_work work[WORK_MAX];
-	unsigned int work_head, work_tail;
-	unsigned int bulk_rr;
-	uint64_t last_rx_ns;
-	struct transport_req *batch[MAX_CONNS * CTL_SLOTS];
-	unsigned int nr_batch;
-	int error;
-	char err[192];
-	struct gmem_remote_stats stats;
-	/* Offered RDMA (gmem_server_offer_rdma()): the region registered for
-	 * remote read; @rdma_on once the destination took it. */
-	struct rdmat *rdma;
-	uint32_t rkey;
-	uint64_t raddr;
-	bool rdma_on;
-	char transport[80];
-};
 
 static int set_err(struct gmem_server *s, int ret, const char *fmt, ...)
 {
@@ -120,7 +54,6 @@ static void conns_layout(struct gmem_server *s)
 		c->nr_slots = i ? BULK_SLOTS : CTL_SLOTS;
 		for (unsigned int j = 0; j < c->nr_slots; j++) {
 			c->slots[j].buf = p;
-			c->slots[j].req.user = &c->slots[j];
 			p += PROTO_HDR_LEN + s->slot_cap;
 		}
 		wire_rx_init(&c->rx, i, p, rx_size(rx_cap), rx_cap);
@@ -159,6 +92,8 @@ int gmem_server_listen(struct gmem_region *r, const char *addr,
 		return -ENOMEM;
 	s->r = r;
 	s->base = r->alias ? r->alias : r->addr;
+	pthread_mutex_init(&s->push.lock, NULL);
+	pthread_cond_init(&s->push.cond, NULL);
 	s->geom.page_size = r->page_size;
 	s->geom.nr_pages = r->nr_pages;
 	s->lfd = -1;
@@ -286,43 +221,67 @@ int gmem_server_accept(struct gmem_server *s, int wait_ms)
 static struct srv_slot *slot_get(struct srv_conn *c)
 {
 	for (unsigned int i = 0; i < c->nr_slots; i++)
-		if (!c->slots[i].busy)
+		if (!c->slots[i].pending)
 			return &c->slots[i];
 	return NULL;
 }
 
-/* Seals a frame whose payload is in @slot and queues it for the next
- * submit. */
+/* Seals a frame whose payload is in @slot, or at @body when not NULL, and
+ * queues it for the next submit. */
 static void frame_queue(struct gmem_server *s, unsigned int conn,
-			struct srv_slot *slot, struct proto_hdr *h)
+			struct srv_slot *slot, struct proto_hdr *h,
+			const uint8_t *body)
 {
 	struct srv_conn *c = &s->conns[conn];
+	const uint8_t *payload = body ? body : slot->buf + PROTO_HDR_LEN;
 
 	h->seq = c->tx_seq++;
-	proto_encode(slot->buf, h, slot->buf + PROTO_HDR_LEN);
+	s->precopy_frames += h->type == PROTO_PAGES &&
+			     (h->flags & PROTO_F_PRECOPY);
+	proto_encode(slot->buf, h, payload);
 	wire_simd_clean();
-	slot->req.conn = conn;
-	slot->req.dir = TRANSPORT_SEND;
-	slot->req.buf = slot->buf;
-	slot->req.len = PROTO_HDR_LEN + h->len;
-	slot->busy = true;
+	slot->req = (struct transport_req){
+		.conn = conn, .dir = TRANSPORT_SEND, .buf = slot->buf,
+		.len = PROTO_HDR_LEN + (body ? 0 : h->len), .more = !!body,
+		.user = slot,
+	};
+	slot->pending = 1;
 	c->busy++;
 	s->batch[s->nr_batch++] = &slot->req;
+	if (!body)
+		return;
+	/* The send copies straight from the region: one pass over the bytes
+	 * (the checksum) instead of two. */
+	slot->body = (struct transport_req){
+		.conn = conn, .dir = TRANSPORT_SEND, .buf = (uint8_t *)body,
+		.len = h->len, .user = slot,
+	};
+	slot->pending = 2;
+	s->batch[s->nr_batch++] = &slot->body;
 }
 
+/*
+ * Pre-copy pages are copied into the slot first: the workload runs and may
+ * rewrite a page between its checksum and its send. Urgent and pushed pages
+ * are sent in place: post-copy begins once the source is paused.
+ */
 static void queue_pages(struct gmem_server *s, unsigned int conn,
 			struct srv_slot *slot, uint64_t pgoff, uint32_t nr,
 			uint16_t why)
 {
 	unsigned int shift = s->r->page_shift;
+	const uint8_t *pages = s->base + (pgoff << shift);
 	struct proto_hdr h = {
 		.type = PROTO_PAGES, .flags = why, .len = nr << shift,
 		.pgoff = pgoff, .nr = nr,
 	};
 
-	memcpy(slot->buf + PROTO_HDR_LEN, s->base + (pgoff << shift), h.len);
-	frame_queue(s, conn, slot, &h);
-	s->stats.bytes += h.len;
+	if (why == PROTO_F_PRECOPY) {
+		memcpy(slot->buf + PROTO_HDR_LEN, pages, h.len);
+		pages = NULL;
+	}
+	frame_queue(s, conn, slot, &h, pages);
+	stat_add(&s->stats.bytes, h.len);
 }
 
 static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
@@ -338,7 +297,7 @@ static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
 		return set_err(s, ret, "digest: %s", strerror(-ret));
 	for (uint32_t i = 0; i < nr; i++)
 		d[i] = htole64(d[i]);
-	frame_queue(s, 0, slot, &h);
+	frame_queue(s, 0, slot, &h, NULL);
 	return 0;
 }
 
@@ -370,10 +329,8 @@ static int fill_urgent(struct gmem_server *s)
 	return 0;
 }
 
-/* The next run of set bits of @b at or after *@cursor, at most @max long;
- * clears it in @b when @take. Returns its length (0: none left). */
-static uint32_t next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
-			 bool take)
+uint32_t srv_next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
+		      bool take)
 {
 	uint64_t p = bitmap_next_set(b, *cursor), n = 0;
 
@@ -383,20 +340,6 @@ static uint32_t next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
 		bitmap_clear_range(b, p, n);
 	*cursor = p;
 	return n;
-}
-
-static struct srv_slot *bulk_slot(struct gmem_server *s, unsigned int *conn)
-{
-	for (unsigned int i = 0; i < s->nr_conns - 1; i++) {
-		unsigned int c = 1 + (s->bulk_rr++ % (s->nr_conns - 1));
-		struct srv_slot *slot = slot_get(&s->conns[c]);
-
-		if (slot) {
-			*conn = c;
-			return slot;
-		}
-	}
-	return NULL;
 }
 
 /*
@@ -422,9 +365,9 @@ static struct srv_slot *precopy_slot(struct gmem_server *s, struct bitmap *b,
 	return slot_get(&s->conns[*conn]);
 }
 
-/* Streams runs of @b from *@cursor over free bulk slots. */
-static uint64_t fill_bulk(struct gmem_server *s, struct bitmap *b,
-			  uint64_t *cursor, uint16_t why)
+/* Streams the pre-copy pages of @b from *@cursor over free bulk slots. */
+static uint64_t fill_precopy(struct gmem_server *s, struct bitmap *b,
+			     uint64_t *cursor)
 {
 	uint32_t run = s->slot_cap >> s->r->page_shift;
 	uint64_t pages = 0;
@@ -434,40 +377,17 @@ static uint64_t fill_bulk(struct gmem_server *s, struct bitmap *b,
 		struct srv_slot *slot;
 		unsigned int conn;
 
-		slot = why == PROTO_F_PRECOPY
-			       ? precopy_slot(s, b, cursor, &conn, &max)
-			       : bulk_slot(s, &conn);
+		slot = precopy_slot(s, b, cursor, &conn, &max);
 		if (!slot)
 			break;
-		n = next_run(b, cursor, max, why == PROTO_F_PUSH);
+		n = srv_next_run(b, cursor, max, false);
 		if (!n)
 			break;
-		queue_pages(s, conn, slot, *cursor, n, why);
+		queue_pages(s, conn, slot, *cursor, n, PROTO_F_PRECOPY);
 		*cursor += n;
 		pages += n;
 	}
 	return pages;
-}
-
-static int handle_need(struct gmem_server *s, const struct proto_hdr *h,
-		       const uint8_t *payload)
-{
-	uint64_t nw = proto_bitmap_len(h->nr) / 8;
-
-	for (uint64_t i = 0; i < nw; i++) {
-		uint64_t w;
-
-		memcpy(&w, payload + i * 8, 8);
-		w = le64toh(w);
-		if (i == nw - 1 && h->nr % 64)
-			w &= (1ULL << (h->nr % 64)) - 1;
-		__atomic_fetch_or(&s->need.words[h->pgoff / 64 + i], w,
-				  __ATOMIC_RELAXED);
-	}
-	if (!s->pushing || h->pgoff < s->push_cursor)
-		s->push_cursor = h->pgoff;
-	s->pushing = true;
-	return 0;
 }
 
 static int queue_work(struct gmem_server *s, const struct proto_hdr *h,
@@ -496,7 +416,8 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 	case PROTO_DIGEST_REQ:
 		return queue_work(s, h, WORK_DIGEST);
 	case PROTO_NEED:
-		return handle_need(s, h, wire_payload(rx));
+		push_need(s, h, wire_payload(rx));
+		return 0;
 	case PROTO_DONE:
 		s->done = true;
 		s->stats.mismatches = h->nr;
@@ -519,8 +440,8 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 	if (q->dir == TRANSPORT_SEND) {
 		struct srv_slot *slot = q->user;
 
-		slot->busy = false;
-		s->conns[q->conn].busy--;
+		if (--slot->pending == 0)
+			s->conns[q->conn].busy--;
 		if (q->res < 0)
 			return set_err(s, q->res, "send on connection %u: %s",
 				       q->conn, strerror(-q->res));
@@ -599,10 +520,7 @@ int64_t gmem_server_send_pages(struct gmem_server *s, const uint64_t *bitmap,
 	if (s->state_sent)
 		return -EALREADY;
 	while (ret == 0 && (cursor < nr_pages || busy_slots(s))) {
-		uint64_t n = fill_bulk(s, &b, &cursor, PROTO_F_PRECOPY);
-
-		s->precopy_frames += s->nr_batch;
-		pages += n;
+		pages += fill_precopy(s, &b, &cursor);
 		ret = server_step(s, IDLE_WAIT_NS);
 	}
 	s->stats.precopy_pages += pages;
@@ -639,7 +557,7 @@ static int queue_stale(struct gmem_server *s, const uint64_t *stale,
 			d[i] = htole64(stale[p / 64 + i]);
 		if (nr % 64)
 			d[nw - 1] &= htole64((1ULL << (nr % 64)) - 1);
-		frame_queue(s, 0, slot, &h);
+		frame_queue(s, 0, slot, &h, NULL);
 	}
 	return 0;
 }
@@ -668,7 +586,7 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
 		return ret;
 	if (len)
 		memcpy(slot->buf + PROTO_HDR_LEN, blob, len);
-	frame_queue(s, 0, slot, &h);
+	frame_queue(s, 0, slot, &h, NULL);
 	s->state_sent = true;
 	return server_step(s, 0);
 }
@@ -679,22 +597,24 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 
 	if (ret == 0 && !s->state_sent)
 		ret = gmem_server_send_state(s, NULL, 0, NULL, 0);
+	if (ret == 0)
+		ret = push_start(s);
+	if (ret < 0)
+		return ret == s->error ? ret : set_err(s, ret, "push: %s",
+							 strerror(-ret));
 	s->last_rx_ns = now_ns();
 	while (ret == 0 && !s->done) {
-		uint64_t pushed;
-
 		ret = fill_urgent(s);
-		if (ret < 0)
-			break;
-		pushed = s->pushing ? fill_bulk(s, &s->need, &s->push_cursor,
-						PROTO_F_PUSH) : 0;
-		s->stats.pushed_pages += pushed;
-		ret = server_step(s, IDLE_WAIT_NS);
+		if (ret == 0)
+			ret = server_step(s, IDLE_WAIT_NS);
+		if (ret == 0 && push_error(s))
+			ret = set_err(s, push_error(s), "push: %s", s->push.err);
 		if (ret == 0 && wait_ms >= 0 &&
 		    now_ns() - s->last_rx_ns > wait_ms * 1000000ULL)
 			ret = set_err(s, -ETIMEDOUT, "destination silent for %d ms",
 				      wait_ms);
 	}
+	push_stop(s);
 	if (ret < 0)
 		return ret;
 	return s->stats.mismatches ? -EIO : 0;
@@ -703,7 +623,11 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 int gmem_server_stats(const struct gmem_server *s,
 		      struct gmem_remote_stats *out)
 {
-	*out = s->stats;
+	const uint64_t *in = (const uint64_t *)&s->stats;
+	uint64_t *o = (uint64_t *)out;
+
+	for (size_t i = 0; i < sizeof(*out) / 8; i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -747,9 +671,12 @@ void gmem_server_destroy(struct gmem_server *s)
 {
 	if (!s)
 		return;
+	push_stop(s);
 	if (s->t.ops)
 		s->t.ops->fini(&s->t);
 	rdmat_destroy(s->rdma);
+	pthread_mutex_destroy(&s->push.lock);
+	pthread_cond_destroy(&s->push.cond);
 	if (s->lfd >= 0)
 		close(s->lfd);
 	bitmap_free(&s->need);

@@ -2,7 +2,8 @@
 /*
  * source-remote.c - the remote page source (post-copy): faults become urgent
  * requests on the control connection, sent from the handler thread without
- * waiting; a receive thread installs arriving pages exactly once, installs
+ * waiting; a receive thread installs urgent pages exactly once (the bulk
+ * threads of remote.c install pushed ones, racing by claim), installs
  * valid pre-copy pages locally, and checks per-page digests once every page
  * is present. The server pushes the rest in address order.
  */
@@ -257,7 +258,7 @@ static void *receive_thread(void *arg)
 
 		if (phase == RM_FAILED || phase == RM_DONE)
 			break;
-		if (rm_step(rm, wait) < 0 || background_work(rm) < 0)
+		if (rm_step(rm, 0, wait) < 0 || background_work(rm) < 0)
 			break;
 	}
 	return NULL;
@@ -336,17 +337,18 @@ static int remote_attach(struct gmem_source *s, struct gmem_region *r)
 		ret = gmem_region_digest(r, p, 1, &r->installed_digests[p]);
 	if (ret < 0)
 		return ret;
-	/* Over RDMA the destination pushes to itself: no NEED. */
+	/* Before NEED: the bulk threads install what it makes the server
+	 * push, from the first frame. Over RDMA the destination pushes to
+	 * itself: no NEED. */
+	rm_set_phase(rm, RM_POSTCOPY);
 	ret = rm->flags & GMEM_REMOTE_ON_DEMAND || rm->rdma ? 0 : send_need(rm);
 	if (ret < 0)
 		return rm_fail(rm, ret, "NEED: %s", strerror(-ret));
-	rm_set_phase(rm, RM_POSTCOPY);
 	if (rm->rdma) {
 		ret = rm_rdma_start(rm);
 		if (ret < 0)
 			return ret;
 	}
-	rm->stop = false;
 	ret = -pthread_create(&rm->io, NULL, receive_thread, rm);
 	rm->io_running = ret == 0;
 	return ret;
@@ -357,9 +359,9 @@ static void remote_detach(struct gmem_source *s)
 	struct gmem_remote *rm = s->priv;
 
 	rm_rdma_stop(rm);
+	rm_bulk_stop(rm); /* sets @stop for the receive thread too */
 	if (!rm->io_running)
 		return;
-	__atomic_store_n(&rm->stop, true, __ATOMIC_RELEASE);
 	pthread_join(rm->io, NULL);
 	rm->io_running = false;
 }

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * server-push.c - the page server's background push (post-copy): one thread
+ * per bulk connection claims the next run of needed pages in address order
+ * and sends it in place from the region, the source being paused. One
+ * thread checksumming and copying for every connection capped the push at
+ * a fraction of what the link carries; urgent requests stay on the
+ * caller's thread and control connection, so they never queue behind it.
+ */
+#include <endian.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "server.h"
+
+void push_need(struct gmem_server *s, const struct proto_hdr *h,
+	       const uint8_t *bitmap)
+{
+	struct srv_push *push = &s->push;
+	uint64_t nw = proto_bitmap_len(h->nr) / 8;
+
+	pthread_mutex_lock(&push->lock);
+	for (uint64_t i = 0; i < nw; i++) {
+		uint64_t w;
+
+		memcpy(&w, bitmap + i * 8, 8);
+		w = le64toh(w);
+		if (i == nw - 1 && h->nr % 64)
+			w &= (1ULL << (h->nr % 64)) - 1;
+		__atomic_fetch_or(&s->need.words[h->pgoff / 64 + i], w,
+				  __ATOMIC_RELAXED);
+	}
+	if (!push->active || h->pgoff < push->cursor)
+		push->cursor = h->pgoff;
+	push->active = true;
+	pthread_cond_broadcast(&push->cond);
+	pthread_mutex_unlock(&push->lock);
+}
+
+/* Header, then the pages straight from the region: no copy of ours. */
+static int push_frame(struct gmem_server *s, unsigned int conn,
+		      uint64_t pgoff, uint32_t nr)
+{
+	unsigned int shift = s->r->page_shift;
+	const uint8_t *pages = s->base + (pgoff << shift);
+	struct proto_hdr h = {
+		.type = PROTO_PAGES, .flags = PROTO_F_PUSH, .len = nr << shift,
+		.seq = s->conns[conn].tx_seq++, .pgoff = pgoff, .nr = nr,
+	};
+	uint8_t hdr[PROTO_HDR_LEN];
+	int ret;
+
+	proto_encode(hdr, &h, pages);
+	wire_simd_clean();
+	ret = s->t.ops->send_now(&s->t, conn, hdr, sizeof(hdr));
+	if (ret == 0)
+		ret = s->t.ops->send_now(&s->t, conn, pages, h.len);
+	if (ret < 0)
+		return ret;
+	stat_add(&s->stats.pushed_pages, nr);
+	stat_add(&s->stats.bytes, h.len);
+	return 0;
+}
+
+static void push_fail(struct srv_push *push, unsigned int conn, int ret)
+{
+	pthread_mutex_lock(&push->lock);
+	if (!push->error && !push->stop) {
+		snprintf(push->err, sizeof(push->err),
+			 "send on connection %u: %s", conn, strerror(-ret));
+		__atomic_store_n(&push->error, ret, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&push->lock);
+}
+
+static void *pusher(void *arg)
+{
+	struct srv_pusher *p = arg;
+	struct gmem_server *s = p->s;
+	struct srv_push *push = &s->push;
+	uint32_t max = s->slot_cap >> s->r->page_shift;
+
+	for (;;) {
+		uint64_t pgoff = 0;
+		uint32_t n = 0;
+		bool stop;
+		int ret;
+
+		pthread_mutex_lock(&push->lock);
+		while (!push->stop &&
+		       !(push->active &&
+			 (n = srv_next_run(&s->need, &push->cursor, max, true))))
+			pthread_cond_wait(&push->cond, &push->lock);
+		stop = push->stop;
+		pgoff = push->cursor;
+		push->cursor += n;
+		pthread_mutex_unlock(&push->lock);
+		if (stop)
+			break;
+		ret = push_frame(s, p->conn, pgoff, n);
+		if (ret < 0) {
+			push_fail(push, p->conn, ret);
+			break;
+		}
+	}
+	return NULL;
+}
+
+int push_start(struct gmem_server *s)
+{
+	struct srv_push *push = &s->push;
+
+	for (unsigned int c = 1; c < s->nr_conns; c++) {
+		struct srv_pusher *p = &push->threads[push->nr_threads];
+		int ret;
+
+		*p = (struct srv_pusher){ .s = s, .conn = c };
+		ret = -pthread_create(&p->thread, NULL, pusher, p);
+		if (ret < 0) {
+			push_stop(s);
+			return ret;
+		}
+		push->nr_threads++;
+	}
+	return 0;
+}
+
+void push_stop(struct gmem_server *s)
+{
+	struct srv_push *push = &s->push;
+
+	if (!push->nr_threads)
+		return;
+	pthread_mutex_lock(&push->lock);
+	push->stop = true;
+	pthread_cond_broadcast(&push->cond);
+	pthread_mutex_unlock(&push->lock);
+	/* The session is over: a pusher blocked in a send to a destination
+	 * that stopped reading returns once its connection is shut down. */
+	for (unsigned int c = 1; c < s->nr_conns; c++)
+		s->t.ops->shutdown(&s->t, c);
+	for (unsigned int i = 0; i < push->nr_threads; i++)
+		pthread_join(push->threads[i].thread, NULL);
+	push->nr_threads = 0;
+}
+
+int push_error(struct gmem_server *s)
+{
+	return __atomic_load_n(&s->push.error, __ATOMIC_ACQUIRE);
+}

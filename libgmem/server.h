@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.h - the page server's state, shared by server.c (connections,
+ * urgent requests, pre-copy, switchover: the caller's thread) and
+ * server-push.c (the background push: one thread per bulk connection).
+ */
+#ifndef GMEM_SERVER_H
+#define GMEM_SERVER_H
+
+#include <pthread.h>
+
+#include "internal.h"
+#include "wire.h"
+
+struct rdmat;
+
+#define MAX_CONNS (1 + PROTO_MAX_BULK)
+#define CTL_SLOTS 8
+#define BULK_SLOTS 4
+#define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
+#define WORK_MAX 4096U         /* urgent work items queued */
+#define IDLE_WAIT_NS 5000000LL
+#define RX_SLACK 4096U
+
+enum work_type { WORK_PAGES, WORK_DIGEST };
+
+struct srv_work {
+	uint64_t pgoff;
+	uint32_t nr;
+	uint32_t type;
+};
+
+/* A send slot: a frame in @buf, or a header in @buf and its payload sent
+ * in place from the region by @body (post-copy: the source is paused). */
+struct srv_slot {
+	struct transport_req req;
+	struct transport_req body;
+	uint8_t *buf;
+	unsigned int pending; /* sends not completed yet */
+};
+
+struct srv_conn {
+	unsigned int nr_slots;
+	unsigned int busy;
+	uint32_t tx_seq;
+	struct srv_slot slots[CTL_SLOTS];
+	struct wire_rx rx;
+};
+
+/*
+ * The background push. Each bulk connection has a pusher thread: it claims
+ * the next run of needed pages under @lock and sends it in place from the
+ * region with blocking sends, so checksums and copies of several
+ * connections proceed on several cores. Urgent pages and NEED come through
+ * the caller's thread.
+ */
+struct srv_push {
+	pthread_mutex_t lock;   /* @cursor, @active, @stop; claims of @need */
+	pthread_cond_t cond;
+	uint64_t cursor;        /* next page to look at */
+	bool active;            /* a NEED came */
+	bool stop;
+	int error;              /* first pusher error (atomic) */
+	char err[128];
+	unsigned int nr_threads;
+	struct srv_pusher {
+		struct gmem_server *s;
+		unsigned int conn;
+		pthread_t thread;
+	} threads[PROTO_MAX_BULK];
+};
+
+struct gmem_server {
+	struct gmem_region *r;
+	const uint8_t *base;   /* where page bytes are read */
+	struct transport t;
+	int lfd;
+	uint16_t port;
+	uint64_t session;
+	struct proto_geom geom;
+	unsigned int nr_conns; /* 0 until a destination is accepted */
+	struct srv_conn conns[MAX_CONNS];
+	uint8_t *mem;
+	size_t mem_len;
+	uint32_t slot_cap;     /* payload bytes a send slot holds */
+	struct bitmap need;    /* pages still to push */
+	bool state_sent, done;
+	uint64_t precopy_frames;
+	struct srv_work work[WORK_MAX];
+	unsigned int work_head, work_tail;
+	uint64_t last_rx_ns;
+	struct transport_req *batch[2 * MAX_CONNS * CTL_SLOTS];
+	unsigned int nr_batch;
+	int error;
+	char err[192];
+	struct gmem_remote_stats stats; /* stat_add() where pushers count */
+	struct srv_push push;
+	/* Offered RDMA (gmem_server_offer_rdma()): the region registered for
+	 * remote read; @rdma_on once the destination took it. */
+	struct rdmat *rdma;
+	uint32_t rkey;
+	uint64_t raddr;
+	bool rdma_on;
+	char transport[80];
+};
+
+/* server.c: the next run of set bits of @b at or after *@cursor, at most
+ * @max long; clears it in @b when @take. Returns its length (0: none). */
+uint32_t srv_next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
+		      bool take);
+
+/* server-push.c */
+/* Adds the pages of a NEED frame (@bitmap: its little-endian payload) to
+ * the push and wakes the pushers. */
+void push_need(struct gmem_server *s, const struct proto_hdr *h,
+	       const uint8_t *bitmap);
+/* Starts one pusher per bulk connection; push_stop() ends and joins them.
+ * push_error() is a pusher's error, 0 if none. */
+int push_start(struct gmem_server *s);
+void push_stop(struct gmem_server *s);
+int push_error(struct gmem_server *s);
+
+#endif /* GMEM_SERVER_H */
