@@ -224,18 +224,30 @@ static int finish(struct rdmat *rt, int ret, struct rdmat **out, char *err,
 	return 0;
 }
 
-int rdmat_listen(const char *addr, void *base, size_t len, uint32_t *rkey,
-		 uint64_t *raddr, struct rdmat **out, char *err, size_t err_len)
+/* A new endpoint (*@rtp; NULL: no memory) with its event channel, and
+ * @addr resolved into *@ai; the reason of a failure is in its error. */
+static int endpoint_open(const char *addr, bool passive, struct rdmat **rtp,
+			 struct rdma_addrinfo **ai)
 {
 	struct rdmat *rt = rdmat_new();
-	struct rdma_addrinfo *ai = NULL;
-	int ret;
 
+	*rtp = rt;
 	if (!rt)
 		return -ENOMEM;
 	if (!rt->ch)
-		return finish(rt, -ENODEV, out, err, err_len);
-	ret = addr_resolve(rt, addr, true, &ai);
+		return -ENODEV;
+	return addr_resolve(rt, addr, passive, ai);
+}
+
+int rdmat_listen(const char *addr, void *base, size_t len, uint32_t *rkey,
+		 uint64_t *raddr, struct rdmat **out, char *err, size_t err_len)
+{
+	struct rdma_addrinfo *ai = NULL;
+	struct rdmat *rt;
+	int ret = endpoint_open(addr, true, &rt, &ai);
+
+	if (!rt)
+		return ret;
 	if (!ret && rdma_create_id(rt->ch, &rt->listen_id, NULL, RDMA_PS_TCP))
 		ret = fail(rt, -errno, "rdma_create_id: %s", strerror(errno));
 	if (!ret && rdma_bind_addr(rt->listen_id, ai->ai_src_addr))
@@ -337,17 +349,14 @@ static int connect_one(struct rdmat *rt, const struct rdma_addrinfo *ai,
 int rdmat_connect(const char *addr, uint32_t rkey, uint64_t raddr,
 		  int wait_ms, struct rdmat **out, char *err, size_t err_len)
 {
-	struct rdmat *rt = rdmat_new();
 	struct rdma_addrinfo *ai = NULL;
-	int ret;
+	struct rdmat *rt;
+	int ret = endpoint_open(addr, false, &rt, &ai);
 
 	if (!rt)
-		return -ENOMEM;
-	if (!rt->ch)
-		return finish(rt, -ENODEV, out, err, err_len);
+		return ret;
 	rt->rkey = rkey;
 	rt->raddr = raddr;
-	ret = addr_resolve(rt, addr, false, &ai);
 	for (unsigned int i = 0; !ret && i < RDMAT_NR_QPS; i++)
 		ret = connect_one(rt, ai, wait_ms);
 	if (ai)
