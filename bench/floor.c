@@ -41,7 +41,7 @@ static void *floor_handler(void *arg)
 	struct pollfd pfd = { .fd = m->uffd, .events = POLLIN };
 	struct uffd_msg msg;
 
-	while (!m->stop) {
+	while (!__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE)) {
 		if (poll(&pfd, 1, 10) <= 0 ||
 		    read(m->uffd, &msg, sizeof(msg)) != sizeof(msg))
 			continue;
@@ -100,7 +100,7 @@ fail:
 void floor_unmap(struct floor_map *m)
 {
 	if (m->running) {
-		m->stop = true;
+		__atomic_store_n(&m->stop, true, __ATOMIC_RELEASE);
 		pthread_join(m->tid, NULL);
 	}
 	if (m->base)

@@ -20,7 +20,7 @@ struct floor_map {
 	const uint8_t *src; /* copied from, repeated every src_len bytes */
 	size_t src_len;
 	unsigned int fa;    /* pages per UFFDIO_COPY, aligned to that size */
-	volatile bool stop;
+	bool stop; /* atomic */
 	pthread_t tid;
 	bool running;
 };

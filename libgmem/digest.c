@@ -17,6 +17,8 @@ int gmem_region_digest(const struct gmem_region *r, uint64_t pgoff,
 	if (!r || !out || !range_ok(r, pgoff, nr_pages))
 		return -EINVAL;
 	base = r->alias ? r->alias : r->addr;
+	if (!base) /* an external region: no view of its pages here */
+		return -EOPNOTSUPP;
 	/* Anonymous memory has no second mapping: a missing page would
 	 * fault (and wait for a source) instead of reading as zeros. */
 	if (!r->alias && (r->flags & GMEM_REGION_MISSING))

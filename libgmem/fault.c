@@ -44,9 +44,8 @@ static unsigned int fault_read_batch(struct gmem_region *r,
 		if (msg[i].event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		addr = msg[i].arg.pagefault.address;
-		if (addr < r->uva || addr >= r->uva + r->size)
+		if (!region_pgoff(r, addr, &pgoff))
 			continue;
-		pgoff = (addr - r->uva) >> r->page_shift;
 		if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
 			if (r->wp_fault)
 				r->wp_fault(r, pgoff);

@@ -20,6 +20,14 @@
 struct fault_engine;
 struct dirty_log;
 
+/* A mapping of an external region (gmem_region_adopt_uffd()): @nr_pages
+ * pages of the image from @pgoff on live at @uva in the owner's mm. */
+struct region_map {
+	uint64_t uva;
+	uint64_t pgoff;
+	uint64_t nr_pages;
+};
+
 /*
  * Page states. A page is MISSING until one installer wins its bit in
  * @claimed (atomic test-and-set), fills it and installs it with UFFDIO_COPY or
@@ -46,6 +54,11 @@ struct gmem_region {
 	int pagemap_fd;         /* owner's /proc/PID/pagemap, or -1 */
 	int clear_refs_fd;      /* owner's /proc/PID/clear_refs, or -1 */
 	bool imported;
+	/* External regions only: where the image's pages live in the owner's
+	 * mm (page index = offset in the image); NULL means one range at
+	 * @uva. Such a region has no view here (@addr and @alias NULL). */
+	struct region_map *maps;
+	uint32_t nr_maps;
 
 	struct bitmap claimed;
 	struct bitmap present;
@@ -108,6 +121,32 @@ static inline bool range_ok(const struct gmem_region *r, uint64_t pgoff,
  * GMEM_REGION_MISSING is in @flags; fds -1, nothing mapped yet. */
 int region_alloc(struct gmem_region **out, uint64_t nr_pages,
 		 uint32_t page_size, uint32_t flags);
+
+/* --- external.c: regions of another process's mappings ----------------- */
+uint64_t region_map_uva(const struct gmem_region *r, uint64_t off,
+			uint64_t *len);
+bool region_map_pgoff(const struct gmem_region *r, uint64_t addr,
+		      uint64_t *pgoff);
+
+/* The owner's address of byte @off of the region; *len is clipped to the
+ * bytes that follow it contiguously there (0: no mapping holds @off). */
+static inline uint64_t region_uva(const struct gmem_region *r, uint64_t off,
+				  uint64_t *len)
+{
+	return r->maps ? region_map_uva(r, off, len) : r->uva + off;
+}
+
+/* The page that holds the owner's address @addr; false if none does. */
+static inline bool region_pgoff(const struct gmem_region *r, uint64_t addr,
+				uint64_t *pgoff)
+{
+	if (r->maps)
+		return region_map_pgoff(r, addr, pgoff);
+	if (addr < r->uva || addr >= r->uva + r->size)
+		return false;
+	*pgoff = (addr - r->uva) >> r->page_shift;
+	return true;
+}
 
 /* --- uffd.c: the userfaultfd boundary ------------------------------------ */
 int uffd_open(uint64_t want_features, uint64_t *got_features);

@@ -17,19 +17,21 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/proto.h libgmem/proto.c \
 	libgmem/transport/transport.h libgmem/transport/tcp.c \
 	libgmem/wire.h libgmem/wire.c \
+	libgmem/auth.h libgmem/auth.c \
 	libgmem/server.c \
 	libgmem/server-push.c \
 	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
 	libgmem/remote-rdma.c libgmem/transport/rdma.h \
 	libgmem/dirty.h libgmem/dirty.c libgmem/dirty-async.c \
 	libgmem/dirty-sync.c libgmem/dirty-softdirty.c \
-	libgmem/share.c \
+	libgmem/share.c libgmem/external.c \
 	libgmem/migrate.h libgmem/migrate.c \
 	libgmem/migrate-source.c libgmem/migrate-dest.c
 libgmem_libgmem_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
 libgmem_libgmem_la_CFLAGS = $(AM_CFLAGS) \
-	$(URING_CFLAGS) $(XXHASH_CFLAGS) $(ISAL_CFLAGS)
-libgmem_libgmem_la_LIBADD = $(URING_LIBS) $(XXHASH_LIBS) $(ISAL_LIBS) -lpthread
+	$(URING_CFLAGS) $(XXHASH_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS)
+libgmem_libgmem_la_LIBADD = $(URING_LIBS) $(XXHASH_LIBS) $(ISAL_LIBS) \
+	$(SODIUM_LIBS) -lpthread
 libgmem_libgmem_la_LDFLAGS = -version-info $(GMEM_LT_VERSION) \
 	-Wl,--version-script=$(srcdir)/libgmem/libgmem.map
 # The RDMA transport, or its stub (-EOPNOTSUPP) without libibverbs.

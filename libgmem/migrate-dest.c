@@ -110,6 +110,8 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 	rp.connect_ms = m.wait_ms;
 	if (m.flags & GMEM_MIGRATE_RDMA)
 		rp.flags |= GMEM_REMOTE_RDMA;
+	rp.key = m.key;
+	rp.key_len = m.key_len;
 	mig_ticker_start(&tick, ops, ctx, now_ns());
 	mig_ticker_phase(&tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
 	ret = gmem_remote_connect(connect, &rp, &rm);
@@ -122,6 +124,8 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		mig_ticker_phase(&tick, GMEM_PHASE_COMPLETE, 0, r->nr_pages,
 				 r->nr_pages, 0, NULL);
 	mig_ticker_stop(&tick);
+	if (ret < 0 && rm && ops->failed && gmem_remote_error(rm)[0])
+		ops->failed(ctx, gmem_remote_error(rm));
 	if (rm) {
 		gmem_remote_stats(rm, &st->pages);
 		dest_latency(rm, st);

@@ -156,6 +156,8 @@ static int src_run(struct mig_src *s, const char *listen,
 
 	if (ret == 0 && (s->m.flags & GMEM_MIGRATE_RDMA))
 		ret = gmem_server_offer_rdma(s->srv, listen);
+	if (ret == 0 && s->m.key)
+		ret = gmem_server_set_key(s->srv, s->m.key, s->m.key_len);
 	if (ret < 0)
 		return ret;
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
@@ -208,6 +210,8 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
 		mig_ticker_phase(&s.tick, GMEM_PHASE_COMPLETE, 0, r->nr_pages,
 				 r->nr_pages, 0, NULL);
 	mig_ticker_stop(&s.tick);
+	if (ret < 0 && s.srv && ops->failed && gmem_server_error(s.srv)[0])
+		ops->failed(ctx, gmem_server_error(s.srv));
 	if (s.srv)
 		gmem_server_stats(s.srv, &st->pages);
 out:

@@ -7,6 +7,7 @@
 #include <endian.h>
 #include <string.h>
 
+#include "auth.h"
 #include "migrate.h"
 
 int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
@@ -14,7 +15,9 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 	if (!p || p->mode > GMEM_MIGRATE_STOP_AND_COPY ||
 	    p->flags & ~(GMEM_MIGRATE_ABORT_UNCONVERGED | GMEM_MIGRATE_RDMA) || p->nr_bulk > 8 ||
 	    p->nr_threads > 64 || p->fault_around > MAX_FAULT_AROUND ||
-	    (p->fault_around & (p->fault_around - 1)) || p->wait_ms < -1)
+	    (p->fault_around & (p->fault_around - 1)) || p->wait_ms < -1 ||
+	    p->resv0 || (p->key_len && !p->key) ||
+	    (p->key && (p->key_len < AUTH_KEY_MIN || p->key_len > AUTH_KEY_MAX)))
 		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
@@ -29,6 +32,8 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 		.nr_threads = p->nr_threads ? p->nr_threads : 2,
 		.fault_around = p->fault_around ? p->fault_around : 16,
 		.wait_ms = p->wait_ms ? p->wait_ms : 30000,
+		.key = p->key,
+		.key_len = p->key_len,
 	};
 	return 0;
 }

@@ -39,6 +39,8 @@ struct mig_params {
 	uint32_t mode, flags, max_rounds, downtime_ms;
 	uint32_t nr_bulk, nr_threads, fault_around;
 	int wait_ms;
+	const void *key; /* NULL: peers need not authenticate */
+	uint32_t key_len;
 };
 
 int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m);

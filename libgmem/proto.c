@@ -21,6 +21,7 @@ static const char *const type_names[] = {
 	[PROTO_STALE] = "STALE",	   [PROTO_STATE] = "STATE",
 	[PROTO_DIGEST_REQ] = "DIGEST_REQ", [PROTO_DIGEST] = "DIGEST",
 	[PROTO_DONE] = "DONE",		   [PROTO_ERROR] = "ERROR",
+	[PROTO_AUTH] = "AUTH",
 };
 
 const char *proto_type_name(unsigned int type)
@@ -165,6 +166,11 @@ static int check_type(const struct proto_geom *g, const struct proto_hdr *h,
 	case PROTO_ERROR:
 		if (h->len > PROTO_MAX_ERROR_LEN)
 			REJECT("ERROR text too long");
+		return 0;
+	case PROTO_AUTH:
+		if (h->len != PROTO_AUTH_LEN || h->pgoff ||
+		    h->nr < PROTO_AUTH_CHALLENGE || h->nr > PROTO_AUTH_SERVER)
+			REJECT("bad AUTH frame");
 		return 0;
 	}
 	if (!g->page_size || !g->nr_pages)

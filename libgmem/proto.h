@@ -37,7 +37,8 @@ enum proto_type {
 	PROTO_DIGEST = 8,     /* src->dst: nr XXH3-64 digests from pgoff */
 	PROTO_DONE = 9,       /* dst->src: completion, nr = mismatching pages */
 	PROTO_ERROR = 10,     /* either way: pgoff = errno, text payload */
-	PROTO_TYPE_MAX = PROTO_ERROR,
+	PROTO_AUTH = 11,      /* handshake: nr = step, nonce and HMAC */
+	PROTO_TYPE_MAX = PROTO_AUTH,
 };
 
 /* PAGES flags: why the pages were sent. */
@@ -56,10 +57,21 @@ enum proto_role {
 /* Feature bits negotiated in HELLO (the intersection is used). */
 #define PROTO_FEAT_CRC32C (1ULL << 0) /* payload checksums (mandatory) */
 #define PROTO_FEAT_DIGEST (1ULL << 1) /* DIGEST_REQ/DIGEST completion check */
+#define PROTO_FEAT_AUTH (1ULL << 2)   /* AUTH exchange after HELLO (a key) */
 /* Pages by one-sided RDMA READs of the source's registered region (the
  * destination asks, the server offers it or leaves the bit out). */
-#define PROTO_FEAT_RDMA (1ULL << 2)
+#define PROTO_FEAT_RDMA (1ULL << 3)
 #define PROTO_FEATURES (PROTO_FEAT_CRC32C | PROTO_FEAT_DIGEST)
+
+/* AUTH frames: nr is the step, the payload a nonce then an HMAC-SHA256. */
+#define PROTO_AUTH_NONCE_LEN 32U
+#define PROTO_AUTH_MAC_LEN 32U
+#define PROTO_AUTH_LEN (PROTO_AUTH_NONCE_LEN + PROTO_AUTH_MAC_LEN)
+enum proto_auth_step {
+	PROTO_AUTH_CHALLENGE = 1, /* server: its nonce */
+	PROTO_AUTH_CLIENT = 2,    /* destination: its nonce and proof */
+	PROTO_AUTH_SERVER = 3,    /* server: its proof */
+};
 
 /* A decoded header, host byte order. */
 struct proto_hdr {
@@ -95,8 +107,8 @@ struct proto_geom {
 void proto_encode(void *buf, const struct proto_hdr *h, const void *payload);
 /*
  * Checks a received header: magic, version, type, length and every range
- * against @g (ranges need a geometry: before HELLO only HELLO and ERROR
- * pass). Returns 0 and fills @h, or -EPROTO with a reason in @why.
+ * against @g (ranges need a geometry: before HELLO only HELLO, AUTH and
+ * ERROR pass). Returns 0 and fills @h, or -EPROTO with a reason in @why.
  */
 int proto_decode(const void *buf, const struct proto_geom *g,
 		 struct proto_hdr *h, const char **why);

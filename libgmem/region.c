@@ -263,6 +263,7 @@ void gmem_region_destroy(struct gmem_region *r)
 	bitmap_free(&r->present);
 	bitmap_free(&r->pending);
 	free(r->installed_digests);
+	free(r->maps);
 	pthread_mutex_destroy(&r->lock);
 	pthread_rwlock_destroy(&r->wp_lock);
 	free(r);

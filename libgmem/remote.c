@@ -67,7 +67,8 @@ int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 }
 
 static int check_params(const struct gmem_remote_params *p,
-			unsigned int *nr_bulk, int *wait_ms, uint32_t *flags)
+			unsigned int *nr_bulk, int *wait_ms, uint32_t *flags,
+			struct auth_key *key)
 {
 	*nr_bulk = 1;
 	*wait_ms = 10000;
@@ -75,8 +76,9 @@ static int check_params(const struct gmem_remote_params *p,
 	if (!p)
 		return 0;
 	if ((p->flags & ~(GMEM_REMOTE_ON_DEMAND | GMEM_REMOTE_RDMA)) ||
-	    p->resv0 ||
 	    p->nr_bulk > PROTO_MAX_BULK)
+		return -EINVAL;
+	if ((p->key || p->key_len) && auth_key_set(key, p->key, p->key_len))
 		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
@@ -123,12 +125,14 @@ static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 		     unsigned int nr_bulk, int wait_ms)
 {
-	uint8_t buf[PROTO_HDR_LEN + PROTO_HELLO_LEN];
+	uint8_t buf[PROTO_HDR_LEN + PROTO_AUTH_LEN];
 	struct proto_hello srv, me = {
 		.role = idx ? PROTO_ROLE_BULK : PROTO_ROLE_CONTROL,
-		.features = PROTO_FEATURES, .session = rm->session,
-		.nr_bulk = idx ? 0 : nr_bulk,
+		.features = PROTO_FEATURES |
+			    (auth_on(&rm->key) ? PROTO_FEAT_AUTH : 0),
+		.session = rm->session, .nr_bulk = idx ? 0 : nr_bulk,
 	};
+	uint32_t seq = 1;
 
 	if (rm->flags & GMEM_REMOTE_RDMA)
 		me.features |= PROTO_FEAT_RDMA;
@@ -159,9 +163,16 @@ static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	    !(srv.features & PROTO_FEAT_RDMA))
 		ret = -EPROTONOSUPPORT,
 		why = "the page server offers no RDMA (serve with --transport rdma)";
+	if (ret == 0 && auth_on(&rm->key) && !(srv.features & PROTO_FEAT_AUTH))
+		ret = -EACCES, why = "the page server offers no authentication "
+				     "(no key there?)";
+	if (ret == 0 && auth_on(&rm->key))
+		ret = auth_client(t, &rm->rx[idx], buf, &seq, &rm->key,
+				  srv.session, me.role, wait_ns, &why);
 	if (ret < 0)
 		return rm_fail(rm, ret, "connection %u: %s", idx, why);
-	if (!idx) {
+	if (!idx) { /* the control connection's next frame number */
+		rm->ctl_seq = seq;
 		rm->rkey = srv.rkey;
 		rm->raddr = srv.raddr;
 	}
@@ -181,18 +192,19 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 
 	if (!addr || !out)
 		return -EINVAL;
-	ret = check_params(p, &nr_bulk, &wait_ms, &flags);
-	if (ret < 0)
-		return ret;
 	rm = calloc(1, sizeof(*rm));
 	if (!rm)
 		return -ENOMEM;
+	ret = check_params(p, &nr_bulk, &wait_ms, &flags, &rm->key);
+	if (ret < 0) {
+		free(rm);
+		return ret;
+	}
 	rm->flags = flags;
 	rm->nr_conns = 1 + nr_bulk;
 	ret = remote_alloc(rm, rm->nr_conns);
 	for (unsigned int i = 0; ret == 0 && i <= nr_bulk; i++)
 		ret = open_conn(rm, addr, i, nr_bulk, wait_ms);
-	rm->ctl_seq = 1;
 	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
 		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);
 	if (ret == 0 && (flags & GMEM_REMOTE_RDMA))
@@ -540,6 +552,7 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 	bitmap_free(&rm->stale);
 	bitmap_free(&rm->valid);
 	bitmap_free(&rm->requested);
+	auth_key_clear(&rm->key);
 	pthread_mutex_destroy(&rm->lock);
 	pthread_mutex_destroy(&rm->ctl_lock);
 	pthread_cond_destroy(&rm->cond);

@@ -8,6 +8,7 @@
 #ifndef GMEM_REMOTE_H
 #define GMEM_REMOTE_H
 
+#include "auth.h"
 #include "internal.h"
 #include "wire.h"
 
@@ -66,6 +67,7 @@ struct gmem_remote {
 	uint64_t session;
 	struct gmem_region *r;
 	uint32_t flags;         /* GMEM_REMOTE_* */
+	struct auth_key key;    /* len 0: the server need not authenticate */
 
 	/* Control-connection sends come from handler threads and the
 	 * receive thread: @ctl_lock orders them and guards @reqs. */

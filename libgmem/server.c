@@ -42,14 +42,14 @@ static size_t conn_bytes(unsigned int nr_slots, uint32_t slot_cap,
 
 /* Carves the registered buffer: each connection's send slots, then its
  * receive buffer (the control connection takes NEED bitmaps; bulk ones
- * take nothing but headers). */
+ * take nothing but the handshake's HELLO and AUTH). */
 static void conns_layout(struct gmem_server *s)
 {
 	uint8_t *p = s->mem;
 
 	for (unsigned int i = 0; i < MAX_CONNS; i++) {
 		struct srv_conn *c = &s->conns[i];
-		uint32_t rx_cap = i ? PROTO_HELLO_LEN : PROTO_MAX_BITMAP_LEN;
+		uint32_t rx_cap = i ? PROTO_AUTH_LEN : PROTO_MAX_BITMAP_LEN;
 
 		c->nr_slots = i ? BULK_SLOTS : CTL_SLOTS;
 		for (unsigned int j = 0; j < c->nr_slots; j++) {
@@ -66,7 +66,7 @@ static int server_alloc(struct gmem_server *s)
 	s->slot_cap = s->r->page_size > RUN_BYTES ? s->r->page_size : RUN_BYTES;
 	s->mem_len = conn_bytes(CTL_SLOTS, s->slot_cap, PROTO_MAX_BITMAP_LEN) +
 		     PROTO_MAX_BULK * conn_bytes(BULK_SLOTS, s->slot_cap,
-						 PROTO_HELLO_LEN);
+						 PROTO_AUTH_LEN);
 	s->mem = aligned_alloc(4096, (s->mem_len + 4095) & ~4095UL);
 	if (!s->mem)
 		return -ENOMEM;
@@ -117,13 +117,13 @@ uint16_t gmem_server_port(const struct gmem_server *s)
 }
 
 /* Best effort: tells the peer why it is being dropped. */
-static void send_error(struct gmem_server *s, unsigned int conn,
+static void send_error(struct gmem_server *s, unsigned int conn, int err,
 		       const char *why)
 {
 	uint8_t buf[PROTO_HDR_LEN + PROTO_MAX_ERROR_LEN];
 	struct proto_hdr h = {
 		.type = PROTO_ERROR, .len = strlen(why) + 1,
-		.seq = s->conns[conn].tx_seq++, .pgoff = EPROTO,
+		.seq = s->conns[conn].tx_seq++, .pgoff = err,
 	};
 
 	if (h.len > PROTO_MAX_ERROR_LEN)
@@ -162,13 +162,15 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 		ret = -EPROTO, why = "HELLO: connection of another session";
 	if (!ret && !idx && !hello->nr_bulk)
 		ret = -EPROTO, why = "HELLO: no bulk connection announced";
-	if (ret < 0) {
-		if (ret == -EPROTO)
-			send_error(s, idx, why);
-		return set_err(s, ret, "connection %u: %s", idx, why);
-	}
-	if (s->rdma)
-		me.features |= PROTO_FEAT_RDMA;
+	if (!ret && auth_on(&s->key) && !(hello->features & PROTO_FEAT_AUTH))
+		ret = -EACCES, why = "the page server needs a key; the "
+				     "destination offered none";
+	if (ret < 0)
+		goto refuse;
+	me.features |= auth_on(&s->key) ? PROTO_FEAT_AUTH : 0;
+	/* The key is no secret: only queue pairs this server accepts (after
+	 * every HELLO and AUTH) belong to its protection domain. */
+	me.features |= s->rdma ? PROTO_FEAT_RDMA : 0;
 	me.features &= hello->features;
 	if (me.features & PROTO_FEAT_RDMA) {
 		me.rkey = s->rkey;
@@ -180,7 +182,23 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 	if (ret < 0)
 		return set_err(s, ret, "connection %u: HELLO: %s", idx,
 			       strerror(-ret));
-	return 0;
+	if (!auth_on(&s->key))
+		return 0;
+	ret = auth_server(&s->t, &c->rx, c->slots[0].buf, &c->tx_seq, &s->key,
+			  s->session, hello->role, wait_ns, &why);
+	if (ret == 0)
+		return 0;
+refuse:
+	if (ret == -EPROTO || ret == -EACCES)
+		send_error(s, idx, -ret, why);
+	return set_err(s, ret, "connection %u: %s", idx, why);
+}
+
+int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len)
+{
+	if (s->nr_conns)
+		return -EALREADY;
+	return auth_key_set(&s->key, key, len);
 }
 
 int gmem_server_accept(struct gmem_server *s, int wait_ms)
@@ -221,66 +239,50 @@ int gmem_server_accept(struct gmem_server *s, int wait_ms)
 static struct srv_slot *slot_get(struct srv_conn *c)
 {
 	for (unsigned int i = 0; i < c->nr_slots; i++)
-		if (!c->slots[i].pending)
+		if (!c->slots[i].busy)
 			return &c->slots[i];
 	return NULL;
 }
 
-/* Seals a frame whose payload is in @slot, or at @body when not NULL, and
- * queues it for the next submit. */
+/* Seals a frame whose payload is in @slot and queues it for the next
+ * submit. */
 static void frame_queue(struct gmem_server *s, unsigned int conn,
-			struct srv_slot *slot, struct proto_hdr *h,
-			const uint8_t *body)
+			struct srv_slot *slot, struct proto_hdr *h)
 {
 	struct srv_conn *c = &s->conns[conn];
-	const uint8_t *payload = body ? body : slot->buf + PROTO_HDR_LEN;
 
 	h->seq = c->tx_seq++;
 	s->precopy_frames += h->type == PROTO_PAGES &&
 			     (h->flags & PROTO_F_PRECOPY);
-	proto_encode(slot->buf, h, payload);
+	proto_encode(slot->buf, h, slot->buf + PROTO_HDR_LEN);
 	wire_simd_clean();
 	slot->req = (struct transport_req){
 		.conn = conn, .dir = TRANSPORT_SEND, .buf = slot->buf,
-		.len = PROTO_HDR_LEN + (body ? 0 : h->len), .more = !!body,
-		.user = slot,
+		.len = PROTO_HDR_LEN + h->len, .user = slot,
 	};
-	slot->pending = 1;
+	slot->busy = true;
 	c->busy++;
 	s->batch[s->nr_batch++] = &slot->req;
-	if (!body)
-		return;
-	/* The send copies straight from the region: one pass over the bytes
-	 * (the checksum) instead of two. */
-	slot->body = (struct transport_req){
-		.conn = conn, .dir = TRANSPORT_SEND, .buf = (uint8_t *)body,
-		.len = h->len, .user = slot,
-	};
-	slot->pending = 2;
-	s->batch[s->nr_batch++] = &slot->body;
 }
 
 /*
- * Pre-copy pages are copied into the slot first: the workload runs and may
- * rewrite a page between its checksum and its send. Urgent and pushed pages
- * are sent in place: post-copy begins once the source is paused.
+ * Pages are copied into the slot: a pre-copy page may be rewritten by the
+ * running workload between its checksum and its send, and an urgent frame
+ * goes out in one send (header and pages apart would cost a ring round
+ * trip between the two, as sends of a connection go one at a time).
  */
 static void queue_pages(struct gmem_server *s, unsigned int conn,
 			struct srv_slot *slot, uint64_t pgoff, uint32_t nr,
 			uint16_t why)
 {
 	unsigned int shift = s->r->page_shift;
-	const uint8_t *pages = s->base + (pgoff << shift);
 	struct proto_hdr h = {
 		.type = PROTO_PAGES, .flags = why, .len = nr << shift,
 		.pgoff = pgoff, .nr = nr,
 	};
 
-	if (why == PROTO_F_PRECOPY) {
-		memcpy(slot->buf + PROTO_HDR_LEN, pages, h.len);
-		pages = NULL;
-	}
-	frame_queue(s, conn, slot, &h, pages);
+	memcpy(slot->buf + PROTO_HDR_LEN, s->base + (pgoff << shift), h.len);
+	frame_queue(s, conn, slot, &h);
 	stat_add(&s->stats.bytes, h.len);
 }
 
@@ -297,7 +299,7 @@ static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
 		return set_err(s, ret, "digest: %s", strerror(-ret));
 	for (uint32_t i = 0; i < nr; i++)
 		d[i] = htole64(d[i]);
-	frame_queue(s, 0, slot, &h, NULL);
+	frame_queue(s, 0, slot, &h);
 	return 0;
 }
 
@@ -440,8 +442,8 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 	if (q->dir == TRANSPORT_SEND) {
 		struct srv_slot *slot = q->user;
 
-		if (--slot->pending == 0)
-			s->conns[q->conn].busy--;
+		slot->busy = false;
+		s->conns[q->conn].busy--;
 		if (q->res < 0)
 			return set_err(s, q->res, "send on connection %u: %s",
 				       q->conn, strerror(-q->res));
@@ -462,7 +464,7 @@ static int reap_one(struct gmem_server *s, struct transport_req *q)
 		return 0;
 	if (ret < 0) {
 		if (ret == -EPROTO)
-			send_error(s, q->conn, why);
+			send_error(s, q->conn, EPROTO, why);
 		return set_err(s, ret, "connection %u: %s", q->conn, why);
 	}
 	return 0;
@@ -557,7 +559,7 @@ static int queue_stale(struct gmem_server *s, const uint64_t *stale,
 			d[i] = htole64(stale[p / 64 + i]);
 		if (nr % 64)
 			d[nw - 1] &= htole64((1ULL << (nr % 64)) - 1);
-		frame_queue(s, 0, slot, &h, NULL);
+		frame_queue(s, 0, slot, &h);
 	}
 	return 0;
 }
@@ -586,7 +588,7 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
 		return ret;
 	if (len)
 		memcpy(slot->buf + PROTO_HDR_LEN, blob, len);
-	frame_queue(s, 0, slot, &h, NULL);
+	frame_queue(s, 0, slot, &h);
 	s->state_sent = true;
 	return server_step(s, 0);
 }
@@ -680,6 +682,7 @@ void gmem_server_destroy(struct gmem_server *s)
 	if (s->lfd >= 0)
 		close(s->lfd);
 	bitmap_free(&s->need);
+	auth_key_clear(&s->key);
 	free(s->mem);
 	free(s);
 }

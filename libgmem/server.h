@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 
+#include "auth.h"
 #include "internal.h"
 #include "wire.h"
 
@@ -30,13 +31,10 @@ struct srv_work {
 	uint32_t type;
 };
 
-/* A send slot: a frame in @buf, or a header in @buf and its payload sent
- * in place from the region by @body (post-copy: the source is paused). */
 struct srv_slot {
 	struct transport_req req;
-	struct transport_req body;
 	uint8_t *buf;
-	unsigned int pending; /* sends not completed yet */
+	bool busy;
 };
 
 struct srv_conn {
@@ -89,12 +87,13 @@ struct gmem_server {
 	struct srv_work work[WORK_MAX];
 	unsigned int work_head, work_tail;
 	uint64_t last_rx_ns;
-	struct transport_req *batch[2 * MAX_CONNS * CTL_SLOTS];
+	struct transport_req *batch[MAX_CONNS * CTL_SLOTS];
 	unsigned int nr_batch;
 	int error;
 	char err[192];
 	struct gmem_remote_stats stats; /* stat_add() where pushers count */
 	struct srv_push push;
+	struct auth_key key;   /* len 0: destinations need not authenticate */
 	/* Offered RDMA (gmem_server_offer_rdma()): the region registered for
 	 * remote read; @rdma_on once the destination took it. */
 	struct rdmat *rdma;

@@ -283,8 +283,12 @@ static int send_need(struct gmem_remote *rm)
 
 		h.len = proto_bitmap_len(h.nr);
 		for (uint64_t i = 0; i < h.len / 8; i++) {
+			/* Bulk threads may be installing pages already: a
+			 * page they install now is merely pushed again. */
 			uint64_t w = ~(rm->valid.words[p / 64 + i] |
-				       rm->r->present.words[p / 64 + i]);
+				       __atomic_load_n(
+					       &rm->r->present.words[p / 64 + i],
+					       __ATOMIC_RELAXED));
 
 			any |= w;
 			words[i] = htole64(w);

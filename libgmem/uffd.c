@@ -106,21 +106,34 @@ int uffd_unregister(struct gmem_region *r)
 
 int uffd_wake(struct gmem_region *r, uint64_t off, uint64_t len)
 {
-	struct uffdio_range range = { .start = r->uva + off, .len = len };
+	while (len) {
+		uint64_t n = len;
+		struct uffdio_range range = { .start = region_uva(r, off, &n),
+					      .len = n };
+		int ret = n ? sys_ioctl(r->uffd, UFFDIO_WAKE, &range) : -EFAULT;
 
-	return sys_ioctl(r->uffd, UFFDIO_WAKE, &range);
+		if (ret < 0)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
 }
 
-/* One UFFDIO_CONTINUE or UFFDIO_COPY; returns bytes done (>= 0) or -errno.
- * Both report partial progress in their result field on -EAGAIN/-EEXIST. */
+/* One UFFDIO_CONTINUE or UFFDIO_COPY, up to the end of the owner's
+ * mapping that holds @off; returns bytes done (>= 0) or -errno. Both report
+ * partial progress in their result field on -EAGAIN/-EEXIST. */
 static int64_t install_once(struct gmem_region *r, uint64_t off, uint64_t len,
 			    const uint8_t *src)
 {
+	uint64_t uva = region_uva(r, off, &len);
 	int ret;
 
+	if (!len)
+		return -EFAULT;
 	if (r->alias) {
 		struct uffdio_continue cont = {
-			.range = { .start = r->uva + off, .len = len },
+			.range = { .start = uva, .len = len },
 		};
 
 		ret = sys_ioctl(r->uffd, UFFDIO_CONTINUE, &cont);
@@ -129,7 +142,7 @@ static int64_t install_once(struct gmem_region *r, uint64_t off, uint64_t len,
 		return cont.mapped > 0 ? cont.mapped : ret;
 	} else {
 		struct uffdio_copy copy = {
-			.dst = r->uva + off,
+			.dst = uva,
 			.src = (uint64_t)(uintptr_t)src,
 			.len = len,
 		};

@@ -163,6 +163,20 @@ int wire_xfer_sync(struct transport *t, struct transport_req *q,
 	return ret < 0 ? ret : wait_one(t, q, wait_ns);
 }
 
+int wire_frame_send(struct transport *t, unsigned int conn, uint8_t *buf,
+		    const struct proto_hdr *h, const void *payload,
+		    int64_t wait_ns)
+{
+	struct transport_req q = {
+		.conn = conn, .dir = TRANSPORT_SEND, .buf = buf,
+		.len = PROTO_HDR_LEN + h->len,
+	};
+
+	memcpy(buf + PROTO_HDR_LEN, payload, h->len);
+	proto_encode(buf, h, buf + PROTO_HDR_LEN);
+	return wire_xfer_sync(t, &q, wait_ns);
+}
+
 int wire_hello_send(struct transport *t, unsigned int conn, uint8_t *buf,
 		    uint32_t seq, const struct proto_hello *hello,
 		    int64_t wait_ns)
@@ -170,41 +184,61 @@ int wire_hello_send(struct transport *t, unsigned int conn, uint8_t *buf,
 	struct proto_hdr h = {
 		.type = PROTO_HELLO, .len = PROTO_HELLO_LEN, .seq = seq,
 	};
-	struct transport_req q = {
-		.conn = conn, .dir = TRANSPORT_SEND, .buf = buf,
-		.len = PROTO_HDR_LEN + PROTO_HELLO_LEN,
-	};
+	uint8_t payload[PROTO_HELLO_LEN];
 
-	proto_hello_encode(buf + PROTO_HDR_LEN, hello);
-	proto_encode(buf, &h, buf + PROTO_HDR_LEN);
-	return wire_xfer_sync(t, &q, wait_ns);
+	proto_hello_encode(payload, hello);
+	return wire_frame_send(t, conn, buf, &h, payload, wait_ns);
 }
 
-int wire_hello_recv(struct transport *t, struct wire_rx *rx,
-		    struct proto_hello *hello, int64_t wait_ns,
+/* An ERROR in place of the frame wanted: the peer's errno and reason. */
+static int refused(const struct wire_rx *rx, const char **why)
+{
+	const char *text = (const char *)wire_payload(rx);
+	uint64_t err = rx->hdr.pgoff;
+
+	*why = rx->hdr.len && memchr(text, 0, rx->hdr.len) ?
+		       text : "peer refused the session";
+	return err > 0 && err < 4096 ? -(int)err : -EPROTO;
+}
+
+int wire_frame_recv(struct transport *t, struct wire_rx *rx, uint8_t type,
+		    void *payload, uint32_t len, int64_t wait_ns,
 		    const char **why)
 {
 	static const struct proto_geom none;
-	int ret = wire_rx_start(t, rx);
+	int ret = wire_rx_next(t, rx, &none, why);
 
 	while (ret == 0) {
 		ret = wait_one(t, &rx->req, wait_ns);
 		if (ret == -ETIMEDOUT)
-			*why = "no HELLO in time";
+			*why = "no answer in time";
 		if (ret < 0 && ret != rx->req.res)
 			return ret; /* the transport itself failed */
 		ret = wire_rx_done(t, rx, &none, why);
 	}
 	if (ret < 0)
 		return ret;
-	if (rx->hdr.type != PROTO_HELLO) {
-		*why = rx->hdr.type == PROTO_ERROR ? "peer refused the session"
-						   : "first frame is not HELLO";
+	if (rx->hdr.type == PROTO_ERROR)
+		return refused(rx, why);
+	if (rx->hdr.type != type || rx->hdr.len != len) {
+		*why = type == PROTO_HELLO ? "first frame is not HELLO"
+					   : "unexpected frame in the handshake";
 		return -EPROTO;
 	}
-	ret = proto_hello_decode(wire_payload(rx), hello, why);
-	/* Each side waits for the other after HELLO, so nothing else can be
-	 * buffered yet; wire_rx_start() reads on from here. */
+	memcpy(payload, wire_payload(rx), len);
+	/* Handshake frames alternate, but the server may send two in a row:
+	 * wire_rx_start()/wire_rx_next() go on from the bytes after it. */
 	rx_consume(rx);
-	return ret;
+	return 0;
+}
+
+int wire_hello_recv(struct transport *t, struct wire_rx *rx,
+		    struct proto_hello *hello, int64_t wait_ns,
+		    const char **why)
+{
+	uint8_t payload[PROTO_HELLO_LEN];
+	int ret = wire_frame_recv(t, rx, PROTO_HELLO, payload, sizeof(payload),
+				  wait_ns, why);
+
+	return ret < 0 ? ret : proto_hello_decode(payload, hello, why);
 }

@@ -70,6 +70,17 @@ static inline uint8_t *wire_payload(const struct wire_rx *rx)
  * down and -ETIMEDOUT returned. */
 int wire_xfer_sync(struct transport *t, struct transport_req *q,
 		   int64_t wait_ns);
+/* Sends one frame, header @h (its seq included) and @h->len bytes of
+ * @payload, copied into @buf (PROTO_HDR_LEN + @h->len bytes of scratch). */
+int wire_frame_send(struct transport *t, unsigned int conn, uint8_t *buf,
+		    const struct proto_hdr *h, const void *payload,
+		    int64_t wait_ns);
+/* Receives one frame of @type with exactly @len payload bytes, copied to
+ * @payload; rx->hdr keeps its header. An ERROR instead returns the peer's
+ * errno with its text in @why; another frame -EPROTO. */
+int wire_frame_recv(struct transport *t, struct wire_rx *rx, uint8_t type,
+		    void *payload, uint32_t len, int64_t wait_ns,
+		    const char **why);
 /* Sends HELLO (@buf: PROTO_HDR_LEN + PROTO_HELLO_LEN bytes of scratch). */
 int wire_hello_send(struct transport *t, unsigned int conn, uint8_t *buf,
 		    uint32_t seq, const struct proto_hello *hello,

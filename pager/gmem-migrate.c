@@ -40,6 +40,9 @@ static void usage(FILE *f)
 "  --threads N          dest: fault handler threads (2)\n"
 "  --fault-around N     dest: pages per urgent request, power of 2 (16)\n"
 "  --wait-ms MS         give up on a silent peer (30000; -1 never)\n"
+"  --key-file PATH      pre-shared key (16..256 bytes, file mode 600; else\n"
+"                       the GMEM_KEY variable): both sides must prove it\n"
+"                       (HMAC-SHA256 challenge) before any page moves\n"
 "  --observe-ms MS      dest: watch the workload after completion (3000)\n"
 "  --verify             dest: the workload checks every page at the end\n"
 "  --keep-source        source: leave the source workload running/paused\n"
@@ -51,7 +54,8 @@ static void usage(FILE *f)
 "Prints a progress line on stderr and one JSON report on stdout.\n"
 "Exit status: 0 migrated and verified; 1 internal error; 2 bad options;\n"
 "3 workload control failed; 4 network or peer failure; 5 pages differ\n"
-"after migration; 6 pre-copy did not converge (--abort-unconverged).\n");
+"after migration; 6 pre-copy did not converge (--abort-unconverged);\n"
+"7 the peer failed authentication (another key, or none).\n");
 }
 
 static int parse_mode(const char *s, uint32_t *mode)
@@ -62,6 +66,21 @@ static int parse_mode(const char *s, uint32_t *mode)
 			return 0;
 		}
 	return -1;
+}
+
+static int parse_key(struct migrate_opts *o)
+{
+	char err[256];
+
+	if (key_load(o->key_file, &o->key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gmem-migrate: %s\n", err);
+		return -1;
+	}
+	if (o->key.len) {
+		o->params.key = o->key.bytes;
+		o->params.key_len = o->key.len;
+	}
+	return 0;
 }
 
 static int parse_opts(int argc, char **argv, struct migrate_opts *o)
@@ -83,6 +102,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "verify", no_argument, NULL, 'V' },
 		{ "keep-source", no_argument, NULL, 'k' },
 		{ "json", required_argument, NULL, 'j' },
+		{ "key-file", required_argument, NULL, 'K' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -121,6 +141,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case 'V': o->verify = true; break;
 		case 'k': o->keep_source = true; break;
 		case 'j': o->json_path = optarg; break;
+		case 'K': o->key_file = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
 		default: return -1;
@@ -149,7 +170,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 			argv[optind], o->dest ? "--connect" : "--listen");
 		return -1;
 	}
-	return 0;
+	return parse_key(o);
 }
 
 int main(int argc, char **argv)

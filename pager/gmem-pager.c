@@ -4,7 +4,8 @@
  * destination over TCP (post-copy paging: urgent requests first, the rest
  * pushed in address order) until the destination has every page and the
  * per-page digests agree. The region is a file's contents, or a live region
- * another process hands over a Unix socket (gmem_region_export()).
+ * another process hands over a Unix socket (gmem_region_export()). With
+ * --uffd-handler it serves a VMM's own faults instead (uffd-handler.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,17 +15,19 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <gmem.h>
 
 #include "transport-opt.h"
+#include "uffd-handler.h"
 
 struct pager_opts {
 	const char *listen;
 	const char *file;
 	const char *unix_path;
+	const char *uffd_handler;
+	const char *connect;
 	int wait_ms;
 	enum transport_choice transport;
 };
@@ -33,7 +36,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: gmem-pager --listen HOST:PORT (--file PATH | --unix PATH) [options]\n"
-		"Serves a region to one destination (gmem_remote_connect()) over TCP.\n"
+		"       gmem-pager --uffd-handler PATH (--file PATH | --connect HOST:PORT)\n"
+		"Serves a region to one destination (gmem_remote_connect()) over TCP,\n"
+		"or serves the faults of a VMM that sends its userfaultfd.\n"
 		"\n"
 		"  -l, --listen HOST:PORT  TCP address to listen on (\"*:7000\", \"[::1]:0\";\n"
 		"                          port 0 picks one; the chosen one is printed)\n"
@@ -41,6 +46,13 @@ static void usage(FILE *f)
 		"                          the last page is padded with zeros)\n"
 		"  -u, --unix PATH         accept one region from a process that calls\n"
 		"                          gmem_region_export() on a Unix socket at PATH\n"
+		"  -H, --uffd-handler PATH external handler mode: accept one VMM on a\n"
+		"                          Unix socket at PATH that sends a JSON list of\n"
+		"                          mappings with its userfaultfd (Firecracker's\n"
+		"                          page-fault handler protocol) and serve its\n"
+		"                          faults from --file (a snapshot) or --connect\n"
+		"  -c, --connect HOST:PORT with --uffd-handler: pages come from this\n"
+		"                          page server\n"
 		"  -w, --wait-ms MS        give up after MS ms without the destination\n"
 		"                          connecting or sending a frame (default:\n"
 		"                          wait forever)\n"
@@ -62,6 +74,8 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "unix", required_argument, NULL, 'u' },
+		{ "uffd-handler", required_argument, NULL, 'H' },
+		{ "connect", required_argument, NULL, 'c' },
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "transport", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -70,11 +84,13 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 	int c;
 
 	*o = (struct pager_opts){ .wait_ms = -1 };
-	while ((c = getopt_long(argc, argv, "l:f:u:w:t:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:u:H:c:w:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'f': o->file = optarg; break;
 		case 'u': o->unix_path = optarg; break;
+		case 'H': o->uffd_handler = optarg; break;
+		case 'c': o->connect = optarg; break;
 		case 'w': o->wait_ms = atoi(optarg); break;
 		case 't':
 			if (transport_opt_parse("gmem-pager", optarg,
@@ -85,7 +101,16 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 		default: return -EINVAL;
 		}
 	}
-	if (optind != argc || !o->listen || !o->file == !o->unix_path) {
+	if (o->uffd_handler) {
+		if (optind == argc && !o->file != !o->connect && !o->listen &&
+		    !o->unix_path)
+			return 0;
+		fprintf(stderr, "gmem-pager: --uffd-handler needs one of "
+			"--file/--connect\n");
+		return -EINVAL;
+	}
+	if (optind != argc || !o->listen || !o->file == !o->unix_path ||
+	    o->connect) {
 		fprintf(stderr, "gmem-pager: need --listen and one of --file/--unix\n");
 		return -EINVAL;
 	}
@@ -137,22 +162,11 @@ out:
 /* Waits for one process to export its region on a Unix socket. */
 static int region_from_unix(const char *path, struct gmem_region **out)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int lfd, fd, ret;
 
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		fprintf(stderr, "gmem-pager: %s: path too long\n", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(a.sun_path, path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(path);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(lfd, 1) < 0) {
-		ret = -errno;
-		fprintf(stderr, "gmem-pager: %s: %s\n", path, strerror(errno));
-		goto out;
-	}
+	lfd = listen_unix(path);
+	if (lfd < 0)
+		return lfd;
 	printf("gmem-pager: waiting for a region on %s\n", path);
 	fflush(stdout);
 	fd = accept(lfd, NULL, NULL);
@@ -235,6 +249,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (o.uffd_handler)
+		return uffd_handler_run(&(struct uffd_handler_opts){
+			.sock_path = o.uffd_handler, .file = o.file,
+			.connect = o.connect, .wait_ms = o.wait_ms });
 	ret = o.file ? region_from_file(o.file, &r)
 		     : region_from_unix(o.unix_path, &r);
 	if (ret < 0)

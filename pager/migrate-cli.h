@@ -12,6 +12,8 @@
 
 #include <gmem.h>
 
+#include "key.h"
+
 /* Exit codes, one per failure class (see --help). */
 enum {
 	EXIT_OK = 0,
@@ -20,7 +22,8 @@ enum {
 	EXIT_WORKLOAD = 3,   /* control socket: unreachable, error, died */
 	EXIT_NETWORK = 4,    /* peer unreachable, silent, vanished, garbage */
 	EXIT_DIGEST = 5,     /* pages differ after migration */
-	EXIT_UNCONVERGED = 6 /* pre-copy did not converge, cancelled */
+	EXIT_UNCONVERGED = 6, /* pre-copy did not converge, cancelled */
+	EXIT_AUTH = 7         /* the peer failed authentication */
 };
 
 struct migrate_opts {
@@ -33,6 +36,8 @@ struct migrate_opts {
 	bool keep_source;      /* do not quit the source workload at the end */
 	bool verify;           /* destination: the workload checks every page */
 	int observe_ms;        /* destination: watch the workload after */
+	const char *key_file;  /* --key-file; else GMEM_KEY */
+	struct key key;
 };
 
 /* The workload on one side and what the migration learnt of it. */

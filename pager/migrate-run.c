@@ -126,6 +126,15 @@ static int wl_resume(void *ctx, const void *state, size_t len)
 	return ret;
 }
 
+/* The engine's reason for a failure of the peer or the link. */
+static void migration_failed(void *ctx, const char *why)
+{
+	struct side *s = ctx;
+
+	if (!s->error[0])
+		snprintf(s->error, sizeof(s->error), "%s", why);
+}
+
 static int exit_code(const struct side *s, int ret)
 {
 	if (!ret)
@@ -137,6 +146,8 @@ static int exit_code(const struct side *s, int ret)
 		return EXIT_UNCONVERGED;
 	case EIO:
 		return EXIT_DIGEST;
+	case EACCES:
+		return EXIT_AUTH;
 	case ECONNREFUSED: case ECONNRESET: case ETIMEDOUT: case EPROTO:
 	case EHOSTUNREACH: case ENETUNREACH: case EPIPE: case EADDRINUSE:
 	case ENOTCONN:
@@ -158,6 +169,10 @@ static int finish(const struct migrate_opts *o, struct side *s,
 	if (ret == -ESRCH && !s->wl_failed)
 		wl_fail(s, "process", "exited during the migration");
 	code = exit_code(s, ret);
+	if (code == EXIT_AUTH && !s->error[0])
+		snprintf(s->error, sizeof(s->error), "authentication failed: "
+			 "the peer holds another key, or none (--key-file, "
+			 "GMEM_KEY)");
 	if (ret < 0)
 		fprintf(stderr, "gmem-migrate: %s: %s\n", s->role,
 			s->error[0] ? s->error : strerror(-ret));
@@ -181,7 +196,8 @@ int migrate_source(const struct migrate_opts *o)
 {
 	struct side s = { .role = "source", .w = { .ctl = -1, .quiet = o->quiet } };
 	struct gmem_migrate_ops ops = { .pause = wl_pause,
-					.progress = o->quiet ? NULL : progress_print };
+					.progress = o->quiet ? NULL : progress_print,
+					.failed = migration_failed };
 	struct gmem_migrate_stats st = {};
 	struct gmem_region *r = NULL;
 	json_object *rep = NULL;
@@ -211,7 +227,8 @@ int migrate_dest(const struct migrate_opts *o)
 {
 	struct side s = { .role = "dest", .w = { .ctl = -1, .quiet = o->quiet } };
 	struct gmem_migrate_ops ops = { .resume = wl_resume,
-					.progress = o->quiet ? NULL : progress_print };
+					.progress = o->quiet ? NULL : progress_print,
+					.failed = migration_failed };
 	struct gmem_migrate_stats st = {};
 	struct gmem_region *r = NULL;
 	int ret = wl_open(&s, o, &r);

@@ -75,6 +75,25 @@ tests_pager_client_LDADD = libgmem/libgmem.la -lpthread
 dist_check_SCRIPTS += tests/netns-pager.sh
 TESTS += tests/netns-pager.sh
 
+# gmem-pager --uffd-handler serving a second process's userfaultfd.
+check_PROGRAMS += tests/uffd-vmm
+tests_uffd_vmm_SOURCES = tests/uffd-vmm.c
+dist_check_SCRIPTS += tests/uffd-handler.sh
+TESTS += tests/uffd-handler.sh
+
+# libgmem.so's dynamic symbols: gmem.h's functions under GMEM_1, no others.
+dist_check_SCRIPTS += tests/exported-symbols.sh
+TESTS += tests/exported-symbols.sh
+
+# gmem_region_adopt_uffd(): list checks and serving a mapping list.
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-external
+TESTS += tests/test-external
+tests_test_external_SOURCES = tests/test-external.c tests/helpers.c tests/helpers.h
+tests_test_external_CFLAGS = $(TEST_CFLAGS)
+tests_test_external_LDADD = $(TEST_LDADD)
+endif
+
 # The RDMA transport on a real device: skipped (77) without one; make
 # check-vm runs it inside the VM rig, on soft-RoCE.
 dist_check_SCRIPTS += tests/vm-rdma.sh

@@ -3,7 +3,7 @@
  * test-proto.c - the wire protocol's frames: encode/decode round trips, the
  * crc32c over header and payload, and every malformed frame rejected (bad
  * magic, version, type, flags, length, out-of-range offset, bad crc,
- * truncation). proto.c is compiled into this binary.
+ * truncation, malformed AUTH). proto.c is compiled into this binary.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -189,6 +189,30 @@ Test(proto, rejects_out_of_range_pages, .timeout = 5)
 	cr_assert_str_eq(decode(&h), "bitmap chunk not 64-page aligned");
 	encode(PROTO_REQ, 0, 0, 0, PROTO_MAX_REQ_PAGES + 1);
 	decode(&h);
+}
+
+/* AUTH passes before HELLO gave a geometry (it follows HELLO, and the
+ * destination's connections check it with none), with its exact shape. */
+Test(proto, auth_frame_rules, .timeout = 5)
+{
+	static const struct proto_geom none;
+	struct proto_hdr h;
+	const char *why = "";
+
+	encode(PROTO_AUTH, 0, PROTO_AUTH_LEN, 0, PROTO_AUTH_CLIENT);
+	cr_assert_eq(proto_decode(frame, &none, &h, &why), 0, "%s", why);
+	cr_assert_eq(h.nr, PROTO_AUTH_CLIENT);
+	cr_assert_str_eq(proto_type_name(PROTO_AUTH), "AUTH");
+	encode(PROTO_AUTH, 0, PROTO_AUTH_LEN - 1, 0, PROTO_AUTH_CLIENT);
+	cr_assert_str_eq(decode(&h), "bad AUTH frame");
+	encode(PROTO_AUTH, 0, PROTO_AUTH_LEN, 0, 0);
+	cr_assert_str_eq(decode(&h), "bad AUTH frame");
+	encode(PROTO_AUTH, 0, PROTO_AUTH_LEN, 0, PROTO_AUTH_SERVER + 1);
+	cr_assert_str_eq(decode(&h), "bad AUTH frame");
+	encode(PROTO_AUTH, 0, PROTO_AUTH_LEN, 1, PROTO_AUTH_SERVER);
+	cr_assert_str_eq(decode(&h), "bad AUTH frame");
+	encode(PROTO_AUTH, PROTO_F_PUSH, PROTO_AUTH_LEN, 0, PROTO_AUTH_SERVER);
+	cr_assert_str_eq(decode(&h), "flags set on a frame that has none");
 }
 
 Test(proto, rejects_frames_before_hello, .timeout = 5)

@@ -6,6 +6,8 @@
  * all end with equal per-page digests and plausible urgent/pushed counts; a
  * corrupted payload, a garbage frame and a server that vanishes mid-stream
  * are rejected with the region intact (a byte-mangling proxy in between).
+ * With a pre-shared key, a peer holding another key or none is refused
+ * before any page moves, either way round.
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -37,6 +39,7 @@ struct dest_cfg {
 	uint32_t backing;
 	uint32_t fault_around;
 	uint32_t nr_bulk;
+	const char *key; /* pre-shared key, or NULL */
 };
 
 /* What the destination child reports, in shared memory. */
@@ -116,7 +119,8 @@ static uint64_t present_bad(struct gmem_region *r)
 static void dest_run(const char *addr, const struct dest_cfg *c,
 		     struct dest_result *res)
 {
-	struct gmem_remote_params rp = { .nr_bulk = c->nr_bulk };
+	struct gmem_remote_params rp = { .nr_bulk = c->nr_bulk, .key = c->key,
+					 .key_len = c->key ? strlen(c->key) : 0 };
 	struct gmem_fault_params fp = { .nr_threads = 2,
 					.fault_around = c->fault_around };
 	struct gmem_region_params p = {
@@ -524,5 +528,111 @@ Test(remote, server_rejects_garbage_hello, .timeout = 30)
 		  gmem_server_error(srv));
 	gmem_server_destroy(srv);
 	wait_child(pid);
+	gmem_region_destroy(src);
+}
+
+#define KEY_A "key-of-the-two-hosts-0123456789"
+#define KEY_B "key-of-a-stranger-9876543210abc"
+
+/* A server with @srv_key (NULL: none) and a destination with @dst_key;
+ * returns the server's result, the destination's in @res. */
+static int run_keyed(const char *srv_key, const char *dst_key,
+		     struct dest_result *res, struct gmem_remote_stats *sst,
+		     char *srv_err, size_t srv_err_len)
+{
+	struct gmem_region *src = source_region();
+	struct dest_cfg c = { .work = RANDOM8, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16, .nr_bulk = 2,
+			      .key = dst_key };
+	struct gmem_server *srv;
+	pid_t pid;
+	int ret;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	if (srv_key)
+		cr_assert_eq(gmem_server_set_key(srv, srv_key,
+						 strlen(srv_key)), 0);
+	pid = dest_fork(gmem_server_port(srv), &c, res);
+	ret = gmem_server_accept(srv, 3000);
+	if (ret == 0)
+		ret = gmem_server_serve(srv, 20000);
+	gmem_server_stats(srv, sst);
+	snprintf(srv_err, srv_err_len, "%s", gmem_server_error(srv));
+	wait_child(pid);
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+	return ret;
+}
+
+Test(auth, same_key_completes, .timeout = 60, .init = require_uffd)
+{
+	struct dest_result *res = shared_result();
+	struct gmem_remote_stats sst;
+	char err[192];
+	int ret = run_keyed(KEY_A, KEY_A, res, &sst, err, sizeof(err));
+
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
+	cr_assert_eq(ret, 0, "server: %d %s", ret, err);
+	cr_assert_eq(res->wait_ret, 0, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(res->present, NR_PAGES);
+	cr_assert_eq(res->bad + res->touch_bad, 0);
+	cr_assert_gt(res->st.requests, 0);
+}
+
+/* Refused on both sides, the server saying why, and not one page sent
+ * (gmem_remote_connect() fails, so the destination has its errno only). */
+static void check_refused(const char *srv_key, const char *dst_key,
+			  const char *srv_why)
+{
+	struct dest_result *res = shared_result();
+	struct gmem_remote_stats sst;
+	char err[192];
+	int ret = run_keyed(srv_key, dst_key, res, &sst, err, sizeof(err));
+
+	cr_assert_eq(res->setup_ret, -EACCES, "setup: %d %s", res->setup_ret,
+		     res->err);
+	cr_assert_lt(ret, 0, "the server served a refused peer");
+	cr_assert(strstr(err, srv_why), "server: %s", err);
+	cr_assert_eq(sst.bytes + sst.urgent_pages + sst.pushed_pages, 0);
+	cr_assert_eq(res->st.bytes, 0);
+	cr_assert_eq(res->present, 0);
+}
+
+Test(auth, wrong_key_is_refused_before_any_page, .timeout = 60,
+     .init = require_uffd)
+{
+	check_refused(KEY_A, KEY_B, "destination failed authentication");
+}
+
+Test(auth, destination_without_key_is_refused, .timeout = 60,
+     .init = require_uffd)
+{
+	check_refused(KEY_A, NULL, "offered none");
+}
+
+/* A server that cannot prove the key could write anything into the
+ * region: the destination refuses it (the server then waits in vain for
+ * the bulk connections). */
+Test(auth, server_without_key_is_refused, .timeout = 60,
+     .init = require_uffd)
+{
+	check_refused(NULL, KEY_A, "accept");
+}
+
+Test(auth, key_length_is_checked, .timeout = 10, .init = require_uffd)
+{
+	struct gmem_remote_params rp = { .key = "short", .key_len = 5 };
+	struct gmem_region *src = source_region();
+	struct gmem_server *srv;
+	struct gmem_remote *rm;
+
+	cr_assert_eq(gmem_remote_connect("127.0.0.1:1", &rp, &rm), -EINVAL);
+	rp.key = NULL;
+	rp.key_len = 16;
+	cr_assert_eq(gmem_remote_connect("127.0.0.1:1", &rp, &rm), -EINVAL);
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	cr_assert_eq(gmem_server_set_key(srv, "short", 5), -EINVAL);
+	cr_assert_eq(gmem_server_set_key(srv, NULL, 16), -EINVAL);
+	gmem_server_destroy(srv);
 	gmem_region_destroy(src);
 }

@@ -14,7 +14,12 @@
  * - libgmem never prints, never exits and never raises signals.
  *
  * API stability: the GMEM_1 symbol version is stable from 1.0; until then
- * (0.x) structures may still change between releases.
+ * (0.x) structures may still change between releases. Only gmem_* symbols
+ * are exported, all under GMEM_1 (libgmem.map). From 1.0 on, a release adds
+ * functions under a new node (GMEM_1.1, ...), grows structs only into their
+ * resv fields and never changes what an existing symbol does; an
+ * incompatible change bumps the soname (libgmem.so.1). Link with
+ * `pkg-config --libs gmem`; gmem(3) is an overview of the API.
  */
 #ifndef GMEM_H
 #define GMEM_H
@@ -220,6 +225,55 @@ int gmem_region_export(const struct gmem_region *r, int sock);
  *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2).
  */
 int gmem_region_import(int sock, struct gmem_region **out);
+
+/*
+ * External handler mode. A VMM that keeps its own guest memory mapping
+ * registers it with its own userfaultfd (UFFDIO_REGISTER_MODE_MISSING) and
+ * hands the userfaultfd and a list of mappings to a page-fault handler, as
+ * Firecracker does for its external handler (the list travels as JSON with
+ * the fd by SCM_RIGHTS; gmem-pager --uffd-handler receives it). Each
+ * mapping says where a range of the guest memory image lives in the VMM.
+ * The field names are Firecracker's GuestRegionUffdMapping.
+ */
+#define GMEM_UFFD_MAX_MAPPINGS 64
+
+struct gmem_uffd_mapping {
+	uint64_t base_host_virt_addr; /* start in the VMM; page aligned */
+	uint64_t size;                /* bytes; multiple of page_size, > 0 */
+	uint64_t offset;              /* byte offset in the image; aligned */
+	uint64_t page_size;           /* bytes: GMEM_PAGE_4K or GMEM_PAGE_2M,
+				       * the same for every mapping */
+};
+
+/**
+ * gmem_region_adopt_uffd - A region of another process's memory, served
+ *                          through that process's userfaultfd.
+ * @uffd:    the VMM's userfaultfd, API handshake done and every mapping
+ *           registered with UFFDIO_REGISTER_MODE_MISSING (dup'ed; the
+ *           caller keeps its own). Set to O_NONBLOCK (a flag of the shared
+ *           file description).
+ * @maps:    @nr_maps mappings; no two share an address or an image page.
+ * @nr_maps: 1..GMEM_UFFD_MAX_MAPPINGS.
+ * @out:     receives a GMEM_REGION_MISSING region whose page i is byte
+ *           i * page_size of the image, wherever a mapping holds it; image
+ *           pages no mapping holds start present.
+ *
+ * Attach a page source (gmem_region_attach()) to serve the VMM's faults:
+ * the engine resolves them with UFFDIO_COPY into the VMM's address space
+ * (on anonymous memory and on shmem alike), split at mapping ends. The
+ * region has no view in this process: gmem_region_addr() is NULL,
+ * gmem_region_digest() fails, and there is no dirty log (the VMM's pagemap
+ * does not come with its userfaultfd); a remote source therefore needs a
+ * list that covers every page of the image. When the VMM exits, its faults
+ * stop; installs then fail with -ESRCH (counted in gmem_fault_stats.errors).
+ *
+ * Context: any thread.
+ * Return: 0; -EINVAL empty, too long, misaligned, overlapping or
+ *         overflowing list, mixed or unsupported page sizes, NULL @out;
+ *         -EBADF @uffd is not an open userfaultfd; -ENOMEM.
+ */
+int gmem_region_adopt_uffd(int uffd, const struct gmem_uffd_mapping *maps,
+			   uint32_t nr_maps, struct gmem_region **out);
 
 /**
  * gmem_page_present - Whether a page is PRESENT (installed) in the region.
@@ -450,8 +504,9 @@ struct gmem_dirty_params {
  *         outside the region), or a backend the region was not created for
  *         (also for a peer); -EBUSY already tracking, or @r is a peer;
  *         -EOPNOTSUPP the kernel lacks the backend (no PAGEMAP_SCAN, no WP on
- *         shmem or on unpopulated anonymous pages, no soft-dirty); -ENOMEM;
- *         a negative errno of UFFDIO_REGISTER/UFFDIO_WRITEPROTECT/clear_refs.
+ *         shmem or on unpopulated anonymous pages, no soft-dirty), or @r
+ *         is from gmem_region_adopt_uffd(); -ENOMEM; a negative errno of
+ *         UFFDIO_REGISTER/UFFDIO_WRITEPROTECT/clear_refs.
  */
 int gmem_dirty_start(struct gmem_region *r, const struct gmem_dirty_params *p);
 
@@ -636,11 +691,31 @@ uint16_t gmem_server_port(const struct gmem_server *s);
  * checksums), answers with the region's geometry and a session id, then
  * accepts as many bulk connections as the destination announced, each of
  * which must name the session. The listening socket is closed afterwards.
+ * With a key (gmem_server_set_key()) every connection must also pass the
+ * AUTH exchange before anything else moves on it.
  * Context: the server's thread.
  * Return: 0; -ETIMEDOUT; -EPROTO malformed or foreign HELLO (see
- *         gmem_server_error()); -EALREADY already accepted; -ENOMEM.
+ *         gmem_server_error()); -EACCES the destination holds another key
+ *         or none; -EALREADY already accepted; -ENOMEM.
  */
 int gmem_server_accept(struct gmem_server *s, int wait_ms);
+
+/**
+ * gmem_server_set_key - Require destinations to prove a pre-shared key.
+ * @s:   server from gmem_server_listen(), not yet accepted.
+ * @key: the key's bytes (any bytes; copied, wiped at destroy).
+ * @len: 16..256 bytes.
+ *
+ * After HELLO, each connection then runs the AUTH exchange of
+ * pager/PROTOCOL.md: an HMAC-SHA256 challenge each way (libsodium) over
+ * random nonces, the session and the connection's role, so a peer without
+ * the key can neither take pages nor send any, and a recorded exchange
+ * cannot be replayed. Without a key any destination is served.
+ * Context: the server's thread.
+ * Return: 0; -EINVAL @key NULL or @len out of range; -EALREADY accepted
+ *         already; -ENOSYS libsodium failed to initialise.
+ */
+int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len);
 
 /**
  * gmem_server_send_pages - Send a set of pages now (a pre-copy round).
@@ -780,8 +855,10 @@ struct gmem_remote_params {
 	uint32_t flags;      /* GMEM_REMOTE_* */
 	int32_t connect_ms;  /* connect + handshake limit; 0 = 10000 ms,
 			      * -1 = forever; refused connects are retried */
-	uint32_t resv0;
-	uint64_t resv[4];    /* must be zero */
+	uint32_t key_len;    /* bytes of @key, 16..256; 0 = no key */
+	const void *key;     /* pre-shared key: the server must prove it
+			      * (AUTH, see gmem_server_set_key()); copied */
+	uint64_t resv[3];    /* must be zero */
 };
 
 /**
@@ -793,10 +870,15 @@ struct gmem_remote_params {
  * Opens the control connection and the bulk ones, exchanges HELLO and
  * learns the served region's geometry (gmem_remote_page_size(),
  * gmem_remote_nr_pages()), so that a matching region can be created.
+ * With a key, every connection also runs the AUTH exchange and a server that
+ * cannot prove the same key (or offers no AUTH) is refused before any page
+ * moves.
  * Context: any thread.
- * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8;
- *         -ECONNREFUSED/-ETIMEDOUT/
- *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -ENOMEM.
+ * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8,
+ *         key_len out of range; -ECONNREFUSED/-ETIMEDOUT/
+ *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -EACCES
+ *         authentication failed either way (gmem_remote_error() says which);
+ *         -ENOMEM.
  *         With GMEM_REMOTE_RDMA also: -EPROTONOSUPPORT the server offers no
  *         RDMA; -EOPNOTSUPP built without it; -ENODEV no RDMA device;
  *         -ENETDOWN port not active; gmem_remote_error() names the device
@@ -918,7 +1000,8 @@ void gmem_remote_destroy(struct gmem_remote *rm);
  * it never raises a fault.
  * Context: any thread; pages written meanwhile hash as either version.
  * Return: 0; -EINVAL range out of bounds; -EAGAIN a page of an anonymous
- *         GMEM_REGION_MISSING region is not present (reading it would fault).
+ *         GMEM_REGION_MISSING region is not present (reading it would fault);
+ *         -EOPNOTSUPP a region from gmem_region_adopt_uffd() (no view here).
  */
 int gmem_region_digest(const struct gmem_region *r, uint64_t pgoff,
 		       uint64_t nr_pages, uint64_t *out);
@@ -984,7 +1067,11 @@ struct gmem_migrate_params {
 	uint32_t fault_around;/* destination pages per urgent request; 0 = 16 */
 	int32_t wait_ms;      /* give up on a silent peer after this; 0 =
 			       * 30000 ms, -1 = never */
-	uint64_t resv[4];     /* must be zero */
+	const void *key;      /* pre-shared key, both sides: peers must prove
+			       * it (gmem_server_set_key()); NULL = none */
+	uint32_t key_len;     /* bytes of @key, 16..256 */
+	uint32_t resv0;       /* must be zero */
+	uint64_t resv[2];     /* must be zero */
 };
 
 struct gmem_migrate_progress {
@@ -1008,6 +1095,11 @@ struct gmem_migrate_ops {
 	/* Both, optional: called at phase changes and about every 250 ms
 	 * while the engine waits. */
 	void (*progress)(void *ctx, const struct gmem_migrate_progress *p);
+	/* Both, optional: called once, before the engine returns an error
+	 * of the page server or the connection, with its reason in words
+	 * (gmem_server_error()/gmem_remote_error(): a checksum mismatch, a
+	 * silent peer, a failed authentication). */
+	void (*failed)(void *ctx, const char *why);
 };
 
 /* What a migration did. A destination copies the source's pre-copy
@@ -1052,8 +1144,10 @@ struct gmem_migrate_stats {
  *         -ECANCELED PRECOPY did not converge and ABORT_UNCONVERGED was set
  *         (the workload was never paused and runs on here); -ECONNRESET destination gone
  *         (after the switchover the workload stays paused here, its pages
- *         intact, and must not be resumed on both sides); -EIO digests
- *         differed; an error of the pause callback or the dirty log.
+ *         intact, and must not be resumed on both sides); -EACCES the
+ *         destination failed authentication (before any page moved; the
+ *         workload was never paused); -EIO digests differed; an error of
+ *         the pause callback or the dirty log.
  */
 int gmem_migrate_source(struct gmem_region *r, const char *listen,
 			const struct gmem_migrate_params *p,
@@ -1078,8 +1172,9 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
  * Context: blocks the calling thread for the whole migration.
  * Return: 0; -EINVAL geometry mismatch or bad params; -ECONNREFUSED,
  *         -ETIMEDOUT; -ECONNRESET source gone (before the switchover the
- *         workload was never resumed here); -EIO digests differed; an
- *         error of the resume callback.
+ *         workload was never resumed here); -EACCES the source failed
+ *         authentication or needs a key this side lacks (nothing moved);
+ *         -EIO digests differed; an error of the resume callback.
  */
 int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		      const struct gmem_migrate_params *p,

@@ -247,8 +247,7 @@ static void prep_req(struct tcp_ep *ep, struct io_uring_sqe *sqe,
 	unsigned int n = q->len - q->done;
 
 	if (q->dir == TRANSPORT_SEND)
-		io_uring_prep_send(sqe, fd, p, n, MSG_NOSIGNAL | MSG_WAITALL |
-					   (q->more ? MSG_MORE : 0));
+		io_uring_prep_send(sqe, fd, p, n, MSG_NOSIGNAL | MSG_WAITALL);
 	else if (ep->fixed)
 		io_uring_prep_read_fixed(sqe, fd, p, n, 0, 0);
 	else

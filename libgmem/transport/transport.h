@@ -22,9 +22,8 @@ enum transport_dir {
  * @conn (up to @len for a partial receive; @done says how many). The
  * transport retries short transfers itself; a request completes once all
  * bytes moved (res = 0) or on error (res = -errno; -ECONNRESET when
- * the peer closed the stream). A receive's @buf must lie inside the
- * endpoint's registered buffer when there is one; a send's may be anywhere
- * (the region itself). The caller owns the request and
+ * the peer closed the stream). @buf must lie inside the endpoint's
+ * registered buffer when there is one. The caller owns the request and
  * keeps it alive until it completes. Sends on one connection go out and
  * complete in submission order, one after the other (two sends in flight on
  * one stream could interleave their bytes).
@@ -34,8 +33,6 @@ struct transport_req {
 	unsigned int dir; /* enum transport_dir */
 	bool partial;     /* receive: complete once some bytes came (a
 			   * stream read into a buffer with room to spare) */
-	bool more;        /* send: more follows at once (a header whose
-			   * payload is the next send: no short segment) */
 	uint8_t *buf;
 	uint32_t len;
 	uint32_t done;    /* bytes moved so far (transport's) */

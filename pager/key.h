@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * key.h - where the programs find the pre-shared key that authenticates
+ * the two ends of a migration: a key file, or the GMEM_KEY variable.
+ */
+#ifndef GMEM_PAGER_KEY_H
+#define GMEM_PAGER_KEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEY_MAX 256
+
+struct key {
+	uint8_t bytes[KEY_MAX];
+	size_t len;            /* 0: no key configured */
+	const char *origin;    /* the file, or "GMEM_KEY" */
+};
+
+/*
+ * Loads the key from @path when given, else from the environment variable
+ * GMEM_KEY when set, else leaves @k empty. The file's bytes are the key
+ * (one trailing newline dropped); it must not be readable by group or
+ * others. Returns 0, or -1 with the reason in @err.
+ */
+int key_load(const char *path, struct key *k, char *err, size_t err_len);
+
+#endif

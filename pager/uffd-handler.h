@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uffd-handler.h - gmem-pager's external handler mode: serves the faults of
+ * a VMM that hands over its userfaultfd and mapping list (Firecracker's
+ * page-fault handler protocol).
+ */
+#ifndef GMEM_PAGER_UFFD_HANDLER_H
+#define GMEM_PAGER_UFFD_HANDLER_H
+
+struct uffd_handler_opts {
+	const char *sock_path; /* Unix socket the VMM connects to */
+	const char *file;      /* snapshot: page i at byte i * page size */
+	const char *connect;   /* or a page server's HOST:PORT */
+	int wait_ms;           /* for the VMM and the page server; -1 forever */
+};
+
+/* A listening AF_UNIX stream socket bound at @path (replacing a stale
+ * one); returns the fd, or -errno after saying why on stderr. */
+int listen_unix(const char *path);
+
+/* Serves one VMM until it closes the socket (snapshot) or every page is
+ * present and verified (page server). Returns the process's exit code. */
+int uffd_handler_run(const struct uffd_handler_opts *o);
+
+#endif
