@@ -36,7 +36,7 @@ static void usage(FILE *f)
 "  --transport rdma|tcp post-copy pages by RDMA READ (source: HOST is an\n"
 "                       RDMA device's address) or TCP; both sides must\n"
 "                       agree (default: rdma when this host has an RDMA\n"
-"                       device, else tcp)\n"
+"                       device, else tcp; the report's \"transport\")\n"
 "  --threads N          dest: fault handler threads (2)\n"
 "  --fault-around N     dest: pages per urgent request, power of 2 (16)\n"
 "  --wait-ms MS         give up on a silent peer (30000; -1 never)\n"
@@ -153,11 +153,9 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		return -1;
 	}
 	o->dest = !strcmp(argv[optind], "dest");
+	/* The report's "transport" says which was used. */
 	if (transport_opt_rdma(transport))
 		p->flags |= GMEM_MIGRATE_RDMA;
-	if (!o->quiet)
-		fprintf(stderr, "gmem-migrate: transport %s\n",
-			p->flags & GMEM_MIGRATE_RDMA ? "rdma" : "tcp");
 	o->addr = o->dest ? conn : listen;
 	if (o->dest ? listen : conn) {
 		fprintf(stderr, "gmem-migrate: %s takes %s, not %s\n",
