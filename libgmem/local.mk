@@ -26,12 +26,19 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/dirty-sync.c libgmem/dirty-softdirty.c \
 	libgmem/share.c libgmem/external.c \
 	libgmem/migrate.h libgmem/migrate.c \
-	libgmem/migrate-source.c libgmem/migrate-dest.c
+	libgmem/migrate-source.c libgmem/migrate-dest.c \
+	libgmem/pci.c libgmem/thp.c
+if HAVE_NUMA
+libgmem_libgmem_la_SOURCES += libgmem/numa.c
+else
+libgmem_libgmem_la_SOURCES += libgmem/numa-stub.c
+endif
 libgmem_libgmem_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
 libgmem_libgmem_la_CFLAGS = $(AM_CFLAGS) \
-	$(URING_CFLAGS) $(XXHASH_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS)
+	$(URING_CFLAGS) $(XXHASH_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS) \
+	$(NUMA_CFLAGS)
 libgmem_libgmem_la_LIBADD = $(URING_LIBS) $(XXHASH_LIBS) $(ISAL_LIBS) \
-	$(SODIUM_LIBS) -lpthread
+	$(SODIUM_LIBS) $(NUMA_LIBS) -lpthread
 libgmem_libgmem_la_LDFLAGS = -version-info $(GMEM_LT_VERSION) \
 	-Wl,--version-script=$(srcdir)/libgmem/libgmem.map
 # The RDMA transport, or its stub (-EOPNOTSUPP) without libibverbs.

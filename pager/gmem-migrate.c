@@ -4,6 +4,7 @@
  * between two hosts. One instance runs on each side; options, --help and
  * the exit codes live here, the work in migrate-run.c.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,11 @@ static void usage(FILE *f)
 "                       device, else tcp; the report's \"transport\")\n"
 "  --threads N          dest: fault handler threads (2)\n"
 "  --fault-around N     dest: pages per urgent request, power of 2 (16)\n"
+"  --numa-node N        dest: region pages, staging buffers and fault\n"
+"                       handlers on NUMA node N (default: no placement)\n"
+"  --pci ADDR           dest: on the node of PCI device ADDR (the GPU,\n"
+"                       DDDD:BB:DD.F); a device without a node is node 0\n"
+"                       on a one-node machine\n"
 "  --wait-ms MS         give up on a silent peer (30000; -1 never)\n"
 "  --key-file PATH      pre-shared key (16..256 bytes, file mode 600; else\n"
 "                       the GMEM_KEY variable): both sides must prove it\n"
@@ -66,6 +72,42 @@ static int parse_mode(const char *s, uint32_t *mode)
 			return 0;
 		}
 	return -1;
+}
+
+/* --numa-node N, or the node of --pci ADDR from sysfs. */
+static int parse_node(const char *node, const char *pci, int *out)
+{
+	char *end;
+	long n;
+
+	if (node && pci) {
+		fprintf(stderr, "gmem-migrate: --numa-node or --pci, not both\n");
+		return -1;
+	}
+	if (node) {
+		n = strtol(node, &end, 10);
+		if (*end || end == node || n < 0 || n > 4095) {
+			fprintf(stderr, "gmem-migrate: --numa-node %s: expected a node number\n",
+				node);
+			return -1;
+		}
+		*out = n;
+		return 0;
+	}
+	*out = gmem_numa_node_of_pci(NULL, pci);
+	if (*out == -ENODATA && gmem_numa_nodes() == 1) {
+		fprintf(stderr, "gmem-migrate: PCI %s has no NUMA node; this machine has one: node 0\n",
+			pci);
+		*out = 0;
+	}
+	if (*out < 0) {
+		fprintf(stderr, "gmem-migrate: --pci %s: %s\n", pci,
+			*out == -ENODATA ? "the device has no NUMA node (numa_node -1): give --numa-node" :
+			*out == -EINVAL ? "expected a PCI address DDDD:BB:DD.F" :
+			strerror(-*out));
+		return -1;
+	}
+	return 0;
 }
 
 static int parse_key(struct migrate_opts *o)
@@ -97,6 +139,8 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "transport", required_argument, NULL, 'T' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "fault-around", required_argument, NULL, 'f' },
+		{ "numa-node", required_argument, NULL, 'N' },
+		{ "pci", required_argument, NULL, 'P' },
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "observe-ms", required_argument, NULL, 'o' },
 		{ "verify", no_argument, NULL, 'V' },
@@ -109,10 +153,11 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 	};
 	struct gmem_migrate_params *p = &o->params;
 	enum transport_choice transport = TRANSPORT_DEFAULT;
-	const char *listen = NULL, *conn = NULL;
+	const char *listen = NULL, *conn = NULL, *node = NULL, *pci = NULL;
 	int c;
 
 	o->observe_ms = 3000;
+	o->numa_node = -1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->control = optarg; break;
@@ -136,6 +181,8 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 			break;
 		case 't': p->nr_threads = atoi(optarg); break;
 		case 'f': p->fault_around = atoi(optarg); break;
+		case 'N': node = optarg; break;
+		case 'P': pci = optarg; break;
 		case 'w': p->wait_ms = atoi(optarg); break;
 		case 'o': o->observe_ms = atoi(optarg); break;
 		case 'V': o->verify = true; break;
@@ -163,6 +210,12 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 			o->dest ? "--listen" : "--connect");
 		return -1;
 	}
+	if ((node || pci) && !o->dest) {
+		fprintf(stderr, "gmem-migrate: --numa-node and --pci are for dest\n");
+		return -1;
+	}
+	if ((node || pci) && parse_node(node, pci, &o->numa_node) < 0)
+		return -1;
 	if (!o->control || !o->addr) {
 		fprintf(stderr, "gmem-migrate: %s needs --control and %s\n",
 			argv[optind], o->dest ? "--connect" : "--listen");

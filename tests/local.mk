@@ -57,6 +57,20 @@ TESTS += tests/test-migrate
 tests_test_migrate_SOURCES = tests/test-migrate.c tests/helpers.c tests/helpers.h
 tests_test_migrate_CFLAGS = $(TEST_CFLAGS) $(XXHASH_CFLAGS)
 tests_test_migrate_LDADD = $(TEST_LDADD) $(XXHASH_LIBS) -lpthread
+# Huge pages: THP regions, hugetlbfs granularity, reserve shortage.
+check_PROGRAMS += tests/test-huge
+TESTS += tests/test-huge
+tests_test_huge_SOURCES = tests/test-huge.c tests/helpers.c tests/helpers.h
+tests_test_huge_CFLAGS = $(TEST_CFLAGS)
+tests_test_huge_LDADD = $(TEST_LDADD)
+if HAVE_NUMA
+# NUMA placement (libnuma's get_mempolicy/move_pages check it) and PCI nodes.
+check_PROGRAMS += tests/test-numa
+TESTS += tests/test-numa
+tests_test_numa_SOURCES = tests/test-numa.c tests/helpers.c tests/helpers.h
+tests_test_numa_CFLAGS = $(TEST_CFLAGS) $(NUMA_CFLAGS)
+tests_test_numa_LDADD = $(TEST_LDADD) $(NUMA_LIBS)
+endif
 endif
 
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).
@@ -67,6 +81,9 @@ TESTS += tests/replay-control.sh
 # the error paths (bad trace, usage, missing host, a workload that dies).
 dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh
 TESTS += tests/migrate-modes.sh tests/migrate-errors.sh
+# NUMA placement and 2 MiB pages through gmem-migrate and gmem-replay.
+dist_check_SCRIPTS += tests/migrate-placement.sh
+TESTS += tests/migrate-placement.sh
 
 # gmem-pager and a destination in two network namespaces joined by a veth.
 check_PROGRAMS += tests/pager-client

@@ -124,9 +124,27 @@ enum gmem_backing {
  *   pages are all PRESENT.
  */
 #define GMEM_REGION_MISSING (1U << 0)
+/*
+ * GMEM_REGION_THP: back a region of 4 KiB pages with transparent huge pages
+ *   where hugetlbfs pages are not reserved: MADV_HUGEPAGE on its mappings
+ *   (Documentation/admin-guide/mm/transhuge.rst), and fd-backed pages are
+ *   filled through the second mapping so that shmem allocates 2 MiB folios.
+ *   Needs THP enabled for the backing (/sys/kernel/mm/transparent_hugepage/
+ *   enabled for anonymous memory, shmem_enabled for memfds: "always",
+ *   "madvise"/"advise" or "within_size"). userfaultfd works on 4 KiB ptes
+ *   there: UFFDIO_COPY and UFFDIO_CONTINUE install 4 KiB ptes, so faults,
+ *   installs and dirty pages stay 4 KiB (see gmem_dirty_granularity()) and
+ *   a page installed by the fault engine is mapped with 4 KiB ptes even when
+ *   its page-cache folio is 2 MiB; khugepaged may collapse a fully
+ *   installed 2 MiB range later (anonymous memory, no write-protect
+ *   tracking). Only for page_size 4 KiB.
+ */
+#define GMEM_REGION_THP (1U << 1)
 
 /* Page sizes a region may have. 2 MiB needs reserved huge pages
- * (vm.nr_hugepages) and uses hugetlbfs (MFD_HUGETLB / MAP_HUGETLB). */
+ * (vm.nr_hugepages) and uses hugetlbfs (MFD_HUGETLB / MAP_HUGETLB): reserve
+ * N of them with `sysctl vm.nr_hugepages=N` (root), or use GMEM_REGION_THP
+ * with 4 KiB pages where none are reserved. */
 #define GMEM_PAGE_4K (4096U)
 #define GMEM_PAGE_2M (2U << 20)
 
@@ -159,11 +177,14 @@ struct gmem_region_params {
  * Context: any thread.
  * Return: 0; -EINVAL for a zero or overflowing size, a page size other than
  *         4 KiB or 2 MiB, an unaligned fd_off, an unknown backing, flag or
- *         dirty backend, non-zero resv, or an fd too short; -ENOMEM;
+ *         dirty backend, non-zero resv, an fd too short, or GMEM_REGION_THP
+ *         with 2 MiB pages; -ENOMEM;
  *         -EPERM/-ENOSYS when no userfaultfd can be opened (see
  *         gmem_features()); -EOPNOTSUPP when the kernel lacks a mode the
- *         region needs (MINOR faults on shmem for a MISSING fd-backed region);
- *         -ENOSPC for 2 MiB pages when too few huge pages are reserved.
+ *         region needs (MINOR faults on shmem for a MISSING fd-backed region)
+ *         or GMEM_REGION_THP when THP is "never" for the backing;
+ *         -ENOSPC for 2 MiB pages when too few huge pages are free
+ *         (size / 2 MiB are needed: `sysctl vm.nr_hugepages=N` reserves N).
  */
 int gmem_region_create(const struct gmem_region_params *p,
 		       struct gmem_region **out);
@@ -222,7 +243,9 @@ int gmem_region_export(const struct gmem_region *r, int sock);
  *
  * Context: any thread.
  * Return: 0; -EPROTO malformed or truncated message, missing fds;
- *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2).
+ *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2);
+ *         for a GMEM_REGION_THP region, those of its MADV_HUGEPAGE here
+ *         (-EOPNOTSUPP THP off for shmem).
  */
 int gmem_region_import(int sock, struct gmem_region **out);
 
@@ -613,6 +636,25 @@ int gmem_dirty_backend(const struct gmem_region *r);
 /** gmem_dirty_backend_name - "auto", "wp-async", "wp-sync", "soft-dirty",
  * or "unknown". Context: any thread. */
 const char *gmem_dirty_backend_name(enum gmem_dirty_backend b);
+
+/**
+ * gmem_dirty_granularity - The unit, in bytes, in which writes to @r are
+ *                          reported by its dirty log.
+ * @r: region; tracking or not (then: the backend gmem_dirty_start() with
+ *     AUTO would pick).
+ *
+ * 4096 for regions of 4 KiB pages, THP ones included: write-protection is
+ * per pte; the kernel splits an anonymous 2 MiB mapping into ptes on its
+ * first write while it is write-protected, and maps shmem with ptes while
+ * write-protect is armed (WP_ASYNC, WP_SYNC). 2 MiB (a run of
+ * 512 pages is reported) for a GMEM_REGION_THP region with SOFT_DIRTY,
+ * whose soft-dirty bit a 2 MiB mapping keeps in its one PMD; and for
+ * hugetlbfs regions (2 MiB pages), whose huge pages the kernel never maps
+ * with smaller ptes: every backend reports a whole 2 MiB page.
+ * Context: any thread.
+ * Return: bytes (4096 or 2097152).
+ */
+uint32_t gmem_dirty_granularity(const struct gmem_region *r);
 
 /** gmem_dirty_bitmap_words - uint64_t words a dirty bitmap of @r needs:
  * (nr_pages + 63) / 64. Context: any thread. */
@@ -1184,6 +1226,74 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 /** gmem_migrate_mode_name - "postcopy", "precopy", "hybrid",
  * "stop-and-copy", or NULL for an unknown mode. */
 const char *gmem_migrate_mode_name(enum gmem_migrate_mode m);
+
+/* ------------------------------------------------------------------------ */
+/* NUMA placement                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A GPU reaches host memory on its own NUMA node fastest: place the region
+ * (its pages, the fault handlers' staging buffers) and the handler threads
+ * on the GPU's node, from gmem_numa_node_of_pci(). Uses libnuma's mbind(2)
+ * and numa_run_on_node() (Documentation/admin-guide/mm/numa_memory_policy.rst).
+ * On a machine with one node every page is on node 0 anyway: placement
+ * succeeds and changes nothing (gmem_numa_nodes() says 1).
+ */
+
+/**
+ * gmem_numa_nodes - The number of NUMA nodes of this machine.
+ * Context: any thread.
+ * Return: nodes (>= 1; 1 = a single-node machine, where placement has no
+ *         effect); -ENOSYS the kernel has no NUMA memory policy;
+ *         -EOPNOTSUPP libgmem was built without libnuma.
+ */
+int gmem_numa_nodes(void);
+
+/**
+ * gmem_numa_node_of_pci - The NUMA node a PCI device (a GPU) hangs off.
+ * @sysfs: where sysfs is mounted; NULL = "/sys".
+ * @addr:  PCI address as lspci -D prints it, "DDDD:BB:DD.F" (hex), or
+ *         "BB:DD.F" in domain 0000.
+ *
+ * Reads @sysfs/bus/pci/devices/@addr/numa_node
+ * (Documentation/ABI/testing/sysfs-bus-pci). Needs no libnuma.
+ * Context: any thread.
+ * Return: the node (>= 0); -EINVAL malformed @addr; -ENOENT no such device;
+ *         -ENODATA the device has no node (numa_node is -1: single-node
+ *         machines and most VMs; use node 0 or none); -EIO unreadable
+ *         contents; a negative errno of open(2)/read(2).
+ */
+int gmem_numa_node_of_pci(const char *sysfs, const char *addr);
+
+/**
+ * gmem_region_set_numa_node - Place a region's memory and handlers on a node.
+ * @r:    region; before gmem_region_attach() and gmem_dirty_start() (the
+ *        handler threads take the node when they start).
+ * @node: node, 0..gmem_numa_nodes() - 1, with memory this process may use
+ *        (its cpuset's); -1 = no placement (the default policy again).
+ *
+ * Sets MPOL_PREFERRED for @node on both of the region's mappings with
+ * mbind(2) and MPOL_MF_MOVE: pages allocated from then on (faults, installs,
+ * page-cache fills) go to @node while it has free memory, elsewhere after
+ * (MPOL_BIND would fail a fault, leaving its thread waiting); pages already
+ * there that only this process maps move. shmem keeps the policy per file,
+ * so another process's faults on the memfd follow it too. The fault
+ * handlers' staging buffers are allocated on @node and the handler threads
+ * run on its CPUs (numa_run_on_node()). A region from
+ * gmem_region_adopt_uffd() has no mapping here: only its staging buffers
+ * and handler threads are placed (the owner places its own memory).
+ * Context: any thread; serialised with attach/detach by the region's lock.
+ * Return: 0; -EINVAL NULL @r, @node < -1, or a node that does not exist,
+ *         has no memory or is outside the cpuset (nothing changed);
+ *         -EBUSY the fault engine runs; -ENOSYS no NUMA in the kernel;
+ *         -EOPNOTSUPP built without libnuma (@node -1 is then accepted);
+ *         a negative errno of mbind(2) (the old policy is restored).
+ */
+int gmem_region_set_numa_node(struct gmem_region *r, int node);
+
+/** gmem_region_numa_node - The node set by gmem_region_set_numa_node(), or
+ * -1. Context: any thread. */
+int gmem_region_numa_node(const struct gmem_region *r);
 
 #ifdef __cplusplus
 }
