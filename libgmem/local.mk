@@ -21,6 +21,7 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/server.c \
 	libgmem/server-push.c \
 	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
+	libgmem/remote-rdma.c libgmem/transport/rdma.h \
 	libgmem/dirty.h libgmem/dirty.c libgmem/dirty-async.c \
 	libgmem/dirty-sync.c libgmem/dirty-softdirty.c \
 	libgmem/share.c libgmem/external.c \
@@ -40,5 +41,13 @@ libgmem_libgmem_la_LIBADD = $(URING_LIBS) $(XXHASH_LIBS) $(ISAL_LIBS) \
 	$(SODIUM_LIBS) $(NUMA_LIBS) -lpthread
 libgmem_libgmem_la_LDFLAGS = -version-info $(GMEM_LT_VERSION) \
 	-Wl,--version-script=$(srcdir)/libgmem/libgmem.map
+# The RDMA transport, or its stub (-EOPNOTSUPP) without libibverbs.
+if HAVE_RDMA
+libgmem_libgmem_la_SOURCES += libgmem/transport/rdma.c
+libgmem_libgmem_la_CFLAGS += $(RDMA_CFLAGS)
+libgmem_libgmem_la_LIBADD += $(RDMA_LIBS)
+else
+libgmem_libgmem_la_SOURCES += libgmem/transport/rdma-stub.c
+endif
 EXTRA_libgmem_libgmem_la_DEPENDENCIES = libgmem/libgmem.map
 EXTRA_DIST += libgmem/libgmem.map

@@ -75,7 +75,8 @@ static int check_params(const struct gmem_remote_params *p,
 	*flags = 0;
 	if (!p)
 		return 0;
-	if ((p->flags & ~GMEM_REMOTE_ON_DEMAND) || p->nr_bulk > PROTO_MAX_BULK)
+	if ((p->flags & ~(GMEM_REMOTE_ON_DEMAND | GMEM_REMOTE_RDMA)) ||
+	    p->nr_bulk > PROTO_MAX_BULK)
 		return -EINVAL;
 	if ((p->key || p->key_len) && auth_key_set(key, p->key, p->key_len))
 		return -EINVAL;
@@ -132,6 +133,9 @@ static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 		.session = rm->session, .nr_bulk = idx ? 0 : nr_bulk,
 	};
 	uint32_t seq = 1;
+
+	if (rm->flags & GMEM_REMOTE_RDMA)
+		me.features |= PROTO_FEAT_RDMA;
 	int64_t wait_ns = wait_ms < 0 ? -1 : wait_ms * 1000000LL;
 	struct transport *t = &rm->t[idx];
 	const char *why = "";
@@ -155,6 +159,10 @@ static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 				srv.page_size != rm->geom.page_size ||
 				srv.nr_pages != rm->geom.nr_pages))
 		ret = -EPROTO, why = "HELLO: bulk connection reached another session";
+	if (ret == 0 && !idx && (rm->flags & GMEM_REMOTE_RDMA) &&
+	    !(srv.features & PROTO_FEAT_RDMA))
+		ret = -EPROTONOSUPPORT,
+		why = "the page server offers no RDMA (serve with --transport rdma)";
 	if (ret == 0 && auth_on(&rm->key) && !(srv.features & PROTO_FEAT_AUTH))
 		ret = -EACCES, why = "the page server offers no authentication "
 				     "(no key there?)";
@@ -163,8 +171,11 @@ static int open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 				  srv.session, me.role, wait_ns, &why);
 	if (ret < 0)
 		return rm_fail(rm, ret, "connection %u: %s", idx, why);
-	if (!idx) /* the control connection's next frame number */
+	if (!idx) { /* the control connection's next frame number */
 		rm->ctl_seq = seq;
+		rm->rkey = srv.rkey;
+		rm->raddr = srv.raddr;
+	}
 	rm->geom.page_size = srv.page_size;
 	rm->geom.nr_pages = srv.nr_pages;
 	rm->session = srv.session;
@@ -196,6 +207,8 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 		ret = open_conn(rm, addr, i, nr_bulk, wait_ms);
 	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
 		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);
+	if (ret == 0 && (flags & GMEM_REMOTE_RDMA))
+		ret = rm_rdma_connect(rm, addr, wait_ms);
 	if (ret < 0) {
 		gmem_remote_destroy(rm);
 		return ret;
@@ -530,6 +543,7 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 {
 	if (!rm)
 		return;
+	rm_rdma_free(rm);
 	rm_bulk_stop(rm);
 	for (unsigned int i = 0; i < rm->nr_conns; i++)
 		if (rm->t[i].ops)

@@ -50,6 +50,8 @@ struct rm_req {
 	bool used;
 };
 
+struct rm_rdma;
+
 struct gmem_remote {
 	/* One endpoint (ring) per connection: each is polled by one thread,
 	 * the control one's by the caller's thread, then the receive
@@ -104,6 +106,12 @@ struct gmem_remote {
 	uint64_t *samples;
 	uint64_t nr_samples;
 	struct gmem_remote_stats stats; /* stat_add() */
+
+	/* GMEM_REMOTE_RDMA: pages by RDMA READ of the source's region, whose
+	 * key and address came in the server's HELLO; NULL over TCP. */
+	struct rm_rdma *rdma;
+	uint32_t rkey;
+	uint64_t raddr;
 };
 
 /* remote.c */
@@ -125,5 +133,14 @@ int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
 		     const uint8_t *payload);
 int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
 		     const uint8_t *payload);
+/* Records one urgent request's service time. */
+void rm_add_sample(struct gmem_remote *rm, uint64_t ns);
+
+/* remote-rdma.c: the RDMA data path (urgent reads, push pipeline). */
+int rm_rdma_connect(struct gmem_remote *rm, const char *addr, int wait_ms);
+int rm_rdma_start(struct gmem_remote *rm);
+int rm_rdma_request(struct gmem_remote *rm, uint64_t pgoff, uint64_t nr);
+void rm_rdma_stop(struct gmem_remote *rm);
+void rm_rdma_free(struct gmem_remote *rm);
 
 #endif /* GMEM_REMOTE_H */

@@ -13,6 +13,8 @@
 #include "internal.h"
 #include "wire.h"
 
+struct rdmat;
+
 #define MAX_CONNS (1 + PROTO_MAX_BULK)
 #define CTL_SLOTS 8
 #define BULK_SLOTS 4
@@ -92,6 +94,13 @@ struct gmem_server {
 	struct gmem_remote_stats stats; /* stat_add() where pushers count */
 	struct srv_push push;
 	struct auth_key key;   /* len 0: destinations need not authenticate */
+	/* Offered RDMA (gmem_server_offer_rdma()): the region registered for
+	 * remote read; @rdma_on once the destination took it. */
+	struct rdmat *rdma;
+	uint32_t rkey;
+	uint64_t raddr;
+	bool rdma_on;
+	char transport[80];
 };
 
 /* server.c: the next run of set bits of @b at or after *@cursor, at most

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "migrate-cli.h"
+#include "transport-opt.h"
 
 static void usage(FILE *f)
 {
@@ -33,6 +34,10 @@ static void usage(FILE *f)
 "  --downtime-ms MS     precopy: target freeze (300)\n"
 "  --abort-unconverged  precopy: cancel instead of forcing the switchover\n"
 "  --bulk N             bulk connections, 1..8 (2)\n"
+"  --transport rdma|tcp post-copy pages by RDMA READ (source: HOST is an\n"
+"                       RDMA device's address) or TCP; both sides must\n"
+"                       agree (default: rdma when this host has an RDMA\n"
+"                       device, else tcp; the report's \"transport\")\n"
 "  --threads N          dest: fault handler threads (2)\n"
 "  --fault-around N     dest: pages per urgent request, power of 2 (16)\n"
 "  --numa-node N        dest: region pages, staging buffers and fault\n"
@@ -131,6 +136,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "downtime-ms", required_argument, NULL, 'd' },
 		{ "abort-unconverged", no_argument, NULL, 'A' },
 		{ "bulk", required_argument, NULL, 'b' },
+		{ "transport", required_argument, NULL, 'T' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "fault-around", required_argument, NULL, 'f' },
 		{ "numa-node", required_argument, NULL, 'N' },
@@ -146,6 +152,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{}
 	};
 	struct gmem_migrate_params *p = &o->params;
+	enum transport_choice transport = TRANSPORT_DEFAULT;
 	const char *listen = NULL, *conn = NULL, *node = NULL, *pci = NULL;
 	int c;
 
@@ -167,6 +174,11 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case 'd': p->downtime_ms = atoi(optarg); break;
 		case 'A': p->flags |= GMEM_MIGRATE_ABORT_UNCONVERGED; break;
 		case 'b': p->nr_bulk = atoi(optarg); break;
+		case 'T':
+			if (transport_opt_parse("gmem-migrate", optarg,
+						&transport) < 0)
+				return -1;
+			break;
 		case 't': p->nr_threads = atoi(optarg); break;
 		case 'f': p->fault_around = atoi(optarg); break;
 		case 'N': node = optarg; break;
@@ -188,6 +200,9 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		return -1;
 	}
 	o->dest = !strcmp(argv[optind], "dest");
+	/* The report's "transport" says which was used. */
+	if (transport_opt_rdma(transport))
+		p->flags |= GMEM_MIGRATE_RDMA;
 	o->addr = o->dest ? conn : listen;
 	if (o->dest ? listen : conn) {
 		fprintf(stderr, "gmem-migrate: %s takes %s, not %s\n",

@@ -116,3 +116,17 @@ tests_test_external_SOURCES = tests/test-external.c tests/helpers.c tests/helper
 tests_test_external_CFLAGS = $(TEST_CFLAGS)
 tests_test_external_LDADD = $(TEST_LDADD)
 endif
+
+# The RDMA transport on a real device: skipped (77) without one;
+# tests/rdma-vm.sh runs it inside the VM rig, on soft-RoCE (make check-vm).
+dist_check_SCRIPTS += tests/vm-rdma.sh tests/rdma-vm.sh
+TESTS += tests/vm-rdma.sh
+VM_TESTS += tests/rdma-vm.sh
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-transport-rdma
+TESTS += tests/test-transport-rdma
+tests_test_transport_rdma_SOURCES = tests/test-transport-rdma.c \
+	tests/helpers.c tests/helpers.h
+tests_test_transport_rdma_CFLAGS = $(TEST_CFLAGS)
+tests_test_transport_rdma_LDADD = $(TEST_LDADD) -lpthread
+endif

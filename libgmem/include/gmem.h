@@ -819,6 +819,46 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
  */
 int gmem_server_serve(struct gmem_server *s, int wait_ms);
 
+/**
+ * gmem_server_offer_rdma - Offer the destination one-sided RDMA reads.
+ * @s:    server from gmem_server_listen(), before gmem_server_accept().
+ * @addr: the "host:port" given to gmem_server_listen(); host must be the
+ *        address of an RDMA device's interface (not "*"): rdma_cm finds the
+ *        device by it. The port is gmem_server_port() (rdma_cm has its own
+ *        port space).
+ *
+ * Listens with librdmacm on the same address, checks that the device's
+ * port is active and registers the whole region (pinned) for remote read
+ * with libibverbs; the key and address go to a destination that asks for
+ * RDMA (GMEM_REMOTE_RDMA) in the server's HELLO, and the destination then
+ * reads every page itself with RDMA READs: this server sends no pages and
+ * only answers the digest check. A destination that does not ask gets TCP.
+ * Context: the server's thread.
+ * Return: 0; -EINVAL bad address, already offered or accepted;
+ *         -EOPNOTSUPP built without libibverbs/librdmacm; -ENODEV no RDMA
+ *         device (serves the address); -ENETDOWN the device's port is not
+ *         active; -EHOSTUNREACH unknown host; a negative errno of
+ *         rdma_bind_addr(3)/ibv_reg_mr(3) (-ENOMEM or -EPERM: RLIMIT_MEMLOCK).
+ *         gmem_server_error() names the device and the failed operation.
+ */
+int gmem_server_offer_rdma(struct gmem_server *s, const char *addr);
+
+/**
+ * gmem_server_transport - What the server moves pages with: "tcp", or
+ * "rdma DEVICE port N" once RDMA is offered (with " (offered; destination
+ * uses tcp)" when an accepted destination did not take it). Valid until the
+ * next call on @s. Context: the server's thread.
+ */
+const char *gmem_server_transport(const struct gmem_server *s);
+
+/**
+ * gmem_rdma_devices - RDMA devices on this host (libibverbs'
+ * ibv_get_device_list(3)).
+ * Context: any thread.
+ * Return: devices (>= 0); -EOPNOTSUPP built without libibverbs/librdmacm.
+ */
+int gmem_rdma_devices(void);
+
 /** gmem_server_stats - Copy the server's counters. Return: 0. */
 int gmem_server_stats(const struct gmem_server *s,
 		      struct gmem_remote_stats *out);
@@ -839,6 +879,18 @@ void gmem_server_destroy(struct gmem_server *s);
  *   remote fault path alone.
  */
 #define GMEM_REMOTE_ON_DEMAND (1U << 0)
+/*
+ * GMEM_REMOTE_RDMA: pages come by one-sided RDMA READs (libibverbs RC queue
+ *   pairs set up with librdmacm at the server's address and port) of the
+ *   region the server registered (gmem_server_offer_rdma()): one queue pair
+ *   for urgent reads of faulted runs, one for the background push, a
+ *   pipeline of 256 KiB reads in address order. Fd-backed regions are read
+ *   straight into their page cache and resolved with UFFDIO_CONTINUE;
+ *   anonymous ones through registered staging buffers and UFFDIO_COPY.
+ *   Pins the whole destination region (fd-backed) while connected. The
+ *   control connection (state, digests, DONE) stays TCP.
+ */
+#define GMEM_REMOTE_RDMA (1U << 1)
 
 struct gmem_remote_params {
 	uint32_t nr_bulk;    /* bulk connections, 1..8; 0 = 1 */
@@ -869,9 +921,19 @@ struct gmem_remote_params {
  *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -EACCES
  *         authentication failed either way (gmem_remote_error() says which);
  *         -ENOMEM.
+ *         With GMEM_REMOTE_RDMA also: -EPROTONOSUPPORT the server offers no
+ *         RDMA; -EOPNOTSUPP built without it; -ENODEV no RDMA device;
+ *         -ENETDOWN port not active; gmem_remote_error() names the device
+ *         and the failed operation. Once connected, a read that completes
+ *         in error (peer gone: QP flushed) fails the session with -EIO or
+ *         -ECONNRESET and installs nothing of it.
  */
 int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 			struct gmem_remote **out);
+
+/** gmem_remote_transport - "tcp", or "rdma DEVICE port N" (GMEM_REMOTE_RDMA).
+ * Valid while @rm lives. Context: any thread. */
+const char *gmem_remote_transport(const struct gmem_remote *rm);
 
 /* Geometry of the served region, from the server's HELLO. */
 uint32_t gmem_remote_page_size(const struct gmem_remote *rm);
@@ -1030,6 +1092,11 @@ enum gmem_migrate_phase {
 /* gmem_migrate_params.flags */
 #define GMEM_MIGRATE_ABORT_UNCONVERGED (1U << 0) /* PRECOPY: cancel instead
 						  * of forcing the switchover */
+#define GMEM_MIGRATE_RDMA (1U << 1) /* post-copy pages by RDMA READ: the
+				     * source offers it
+				     * (gmem_server_offer_rdma(), -ENODEV &c.
+				     * when it cannot), the destination uses
+				     * GMEM_REMOTE_RDMA; both sides set it */
 
 struct gmem_migrate_params {
 	uint32_t mode;        /* enum gmem_migrate_mode */
