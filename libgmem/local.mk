@@ -19,6 +19,7 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/wire.h libgmem/wire.c \
 	libgmem/auth.h libgmem/auth.c \
 	libgmem/server.c \
+	libgmem/server.h \
 	libgmem/server-push.c \
 	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
 	libgmem/remote-rdma.c libgmem/transport/rdma.h \
