@@ -5,10 +5,14 @@
  * thread doing UFFDIO_COPY of the same window from memory) in the same run.
  * Prints one JSON line per configuration; the figure is gmem's ratio to the
  * floor of the same backing (anonymous: UFFDIO_COPY; memfd: MISSING on shmem
- * + UFFDIO_COPY) at equal fault-around. Never passes or fails.
+ * + UFFDIO_COPY) at equal fault-around. With --page-sizes instead: a thread
+ * streaming through a memfd region of 4 KiB pages, of 4 KiB pages with 64 KiB
+ * fault-around, and of 2 MiB hugetlbfs pages, side by side. Never passes or
+ * fails.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -143,16 +147,6 @@ static void emit(const char *engine, const char *backing, unsigned int fa,
 	bench_emit(o);
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: fault-bench [--pages N] [--repeat R]\n"
-		   "Fault-engine latency and pages/s vs a bare userfaultfd\n"
-		   "handler, fault-around 1/16/64, 1-2 handler threads and\n"
-		   "as many faulting threads; the floor has one handler.\n"
-		   "  --pages N   pages per run (default 16384 = 64 MiB)\n"
-		   "  --repeat R  runs of each, median reported (default 3)\n");
-}
-
 /* One measurement of each engine, @repeat times interleaved; the median
  * run (by pages/s) of each is reported, so a burst of noise on this shared
  * machine hits all three alike. */
@@ -166,6 +160,142 @@ static int cmp_ns(const void *a, const void *b)
 	const struct result *x = a, *y = b;
 
 	return x->ns < y->ns ? -1 : x->ns > y->ns;
+}
+
+/* --- page sizes: 4 KiB, 64 KiB fault-around, 2 MiB ------------------------ */
+
+struct page_conf {
+	const char *name;
+	uint32_t page_size;
+	unsigned int fa;
+};
+
+static const struct page_conf page_confs[] = {
+	{ "4k", GMEM_PAGE_4K, 1 },
+	{ "4k-fault-around-64k", GMEM_PAGE_4K, 16 },
+	{ "2m", GMEM_PAGE_2M, 1 },
+};
+
+struct sized_src {
+	const uint8_t *src;
+	uint32_t page_size;
+};
+
+static int sized_fill(void *ctx, uint64_t pgoff, uint64_t nr, void *dst)
+{
+	const struct sized_src *s = ctx;
+
+	memcpy(dst, s->src + pgoff * s->page_size, nr * s->page_size);
+	return 0;
+}
+
+/* One thread writes every 4 KiB of a MISSING memfd region in order, as a
+ * workload sweeping its memory after a switchover; every write is a sample,
+ * so the slowest is the longest stall. */
+static int sized_run(const uint8_t *src, uint64_t bytes,
+		     const struct page_conf *c, struct result *res,
+		     uint64_t *faults)
+{
+	struct gmem_region_params rp = { .nr_pages = bytes / c->page_size,
+					 .page_size = c->page_size,
+					 .flags = GMEM_REGION_MISSING };
+	struct gmem_fault_params fp = { .fault_around = c->fa };
+	struct sized_src ctx = { .src = src, .page_size = c->page_size };
+	struct gmem_fault_stats st;
+	struct gmem_region *r;
+	struct gmem_source *s = NULL;
+	uint8_t *base;
+	int ret = gmem_region_create(&rp, &r);
+
+	if (ret < 0)
+		return ret;
+	ret = gmem_source_callback(sized_fill, &ctx, &s);
+	if (!ret)
+		ret = gmem_region_attach(r, s, &fp);
+	if (!ret) {
+		uint64_t t0 = bench_now_ns();
+
+		base = gmem_region_addr(r);
+		for (uint64_t off = 0; off < bytes; off += PAGE) {
+			uint64_t t = bench_now_ns();
+
+			*(volatile uint8_t *)(base + off) = 1;
+			samples_add(&res->lat, bench_now_ns() - t);
+		}
+		res->ns = bench_now_ns() - t0;
+		gmem_region_fault_stats(r, &st);
+		*faults = st.faults;
+	}
+	gmem_region_destroy(r);
+	gmem_source_destroy(s);
+	return ret;
+}
+
+static void emit_sized(const struct page_conf *c, uint64_t bytes,
+		       struct result *m, uint64_t faults, uint64_t base_ns)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "bench", json_object_new_string("fault-pages"));
+	json_object_object_add(o, "config", json_object_new_string(c->name));
+	json_object_object_add(o, "page_size", json_object_new_int(c->page_size));
+	json_object_object_add(o, "fault_around", json_object_new_int(c->fa));
+	json_object_object_add(o, "bytes", json_object_new_int64(bytes));
+	json_object_object_add(o, "faults", json_object_new_int64(faults));
+	json_object_object_add(o, "total_ms", json_object_new_double(m->ns / 1e6));
+	json_object_object_add(o, "touch_p50_us",
+			       json_object_new_double(samples_pct(&m->lat, 50) / 1e3));
+	json_object_object_add(o, "touch_p99_us",
+			       json_object_new_double(samples_pct(&m->lat, 99) / 1e3));
+	json_object_object_add(o, "touch_max_us",
+			       json_object_new_double(samples_pct(&m->lat, 100) / 1e3));
+	json_object_object_add(o, "MBps", json_object_new_double(bytes / (m->ns / 1e3)));
+	json_object_object_add(o, "time_vs_4k",
+			       json_object_new_double((double)m->ns / base_ns));
+	bench_emit(o);
+}
+
+/* Every configuration @repeat times, interleaved; the median of each. */
+static int measure_sizes(const uint8_t *src, uint64_t bytes, unsigned int repeat)
+{
+	enum { N = sizeof(page_confs) / sizeof(page_confs[0]) };
+	struct result res[N][9] = {};
+	uint64_t faults[N] = {};
+	int ret = 0;
+
+	for (unsigned int k = 0; k < repeat && !ret; k++)
+		for (int c = 0; c < N && !ret; c++)
+			ret = sized_run(src, bytes, &page_confs[c], &res[c][k],
+					&faults[c]);
+	if (ret == -ENOSPC)
+		fprintf(stderr, "fault-bench: %" PRIu64 " huge pages of 2 MiB needed: sysctl vm.nr_hugepages=N (root)\n",
+			bytes >> 21);
+	else if (ret < 0)
+		fprintf(stderr, "fault-bench: %s\n", strerror(-ret));
+	for (int c = 0; c < N && !ret; c++) {
+		qsort(res[c], repeat, sizeof(res[c][0]), cmp_ns);
+		emit_sized(&page_confs[c], bytes, &res[c][repeat / 2], faults[c],
+			   res[0][repeat / 2].ns);
+	}
+	for (int c = 0; c < N; c++)
+		for (unsigned int k = 0; k < repeat; k++)
+			samples_free(&res[c][k].lat);
+	return ret;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fault-bench [--pages N] [--repeat R] [--page-sizes]\n"
+		   "Fault-engine latency and pages/s vs a bare userfaultfd\n"
+		   "handler, fault-around 1/16/64, 1-2 handler threads and\n"
+		   "as many faulting threads; the floor has one handler.\n"
+		   "  --pages N      4 KiB pages per run (default 16384 = 64 MiB)\n"
+		   "  --repeat R     runs of each, median reported (default 3)\n"
+		   "  --page-sizes   instead: one thread writing every 4 KiB of a\n"
+		   "                 memfd region of 4 KiB pages, of 4 KiB pages with\n"
+		   "                 64 KiB fault-around, of 2 MiB pages (hugetlbfs:\n"
+		   "                 N / 512 reserved huge pages): faults, total time,\n"
+		   "                 write latency p50/p99/max\n");
 }
 
 static int measure(uint8_t *src, uint64_t nr_pages, unsigned int fa,
@@ -214,17 +344,21 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "pages", required_argument, NULL, 'p' },
 		{ "repeat", required_argument, NULL, 'r' },
+		{ "page-sizes", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	static const unsigned int fas[] = { 1, 16, 64 };
 	uint64_t nr_pages = 16384;
 	unsigned int repeat = 3;
+	bool sizes = false;
 	uint8_t *src;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:r:h", opts, NULL)) != -1) {
-		if (c == 'p') {
+	while ((c = getopt_long(argc, argv, "p:r:sh", opts, NULL)) != -1) {
+		if (c == 's') {
+			sizes = true;
+		} else if (c == 'p') {
 			nr_pages = strtoull(optarg, NULL, 0);
 		} else if (c == 'r') {
 			repeat = atoi(optarg);
@@ -233,16 +367,21 @@ int main(int argc, char **argv)
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	nr_pages &= ~127ULL;
+	nr_pages &= sizes ? ~511ULL : ~127ULL;
 	if (!nr_pages || repeat < 1 || repeat > 9) {
-		fprintf(stderr, "fault-bench: --pages must be >= 128, "
-				"--repeat 1..9\n");
+		fprintf(stderr, "fault-bench: --pages must be >= 128 "
+				"(512 with --page-sizes), --repeat 1..9\n");
 		return 2;
 	}
 	src = malloc(nr_pages * PAGE);
 	if (!src)
 		return 1;
 	memset(src, 0x42, nr_pages * PAGE);
+	if (sizes) {
+		c = measure_sizes(src, nr_pages * PAGE, repeat);
+		free(src);
+		return c < 0;
+	}
 	for (size_t i = 0; i < sizeof(fas) / sizeof(fas[0]); i++)
 		for (unsigned int h = 1; h <= 2; h++)
 			if (measure(src, nr_pages, fas[i], h, repeat) < 0)

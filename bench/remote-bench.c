@@ -4,7 +4,9 @@
  * floors, all measured in one run: fault latency p50/p99 with fault-around 1
  * and 16 vs the floor (a bare userfaultfd fault + a 4 KiB TCP round trip),
  * and background push bandwidth vs a plain socket blast. The page server is
- * a child process. JSON lines on stdout; never passes or fails.
+ * a child process. With --rdma ADDR the pages move by RDMA READ at ADDR (an
+ * RDMA device's address); bench/rdma-perftest puts those figures next to
+ * perftest's. JSON lines on stdout; never passes or fails.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +38,8 @@ struct bench_opts {
 	uint64_t push_mib;     /* region pushed for the bandwidth figure */
 	unsigned int repeat;   /* floor + fault sets, one after the other */
 	unsigned int bulk;     /* push connections, and raw blast streams */
+	const char *rdma_ip;   /* RDMA at this address; NULL: TCP loopback */
+	bool thp;              /* push into a region of transparent huge pages */
 };
 
 /* --- floor 1: a bare userfaultfd fault (UFFDIO_COPY from memory) -------- */
@@ -182,7 +186,8 @@ static double raw_blast(uint64_t bytes, unsigned int streams)
 
 /* --- the page server: a child process serving one destination ----------- */
 
-static pid_t server_fork(uint64_t nr_pages, uint16_t *port)
+static pid_t server_fork(uint64_t nr_pages, const char *rdma_ip,
+			 uint16_t *port)
 {
 	int pfd[2];
 	pid_t pid;
@@ -195,10 +200,14 @@ static pid_t server_fork(uint64_t nr_pages, uint16_t *port)
 		struct gmem_region *r;
 		struct gmem_server *srv;
 		uint16_t pt = 0;
+		char addr[80];
 
+		snprintf(addr, sizeof(addr), "%s:0",
+			 rdma_ip ? rdma_ip : "127.0.0.1");
 		if (gmem_region_create(&p, &r) == 0) {
 			memset(gmem_region_addr(r), 0x5a, nr_pages * PAGE);
-			if (gmem_server_listen(r, "127.0.0.1:0", &srv) == 0)
+			if (gmem_server_listen(r, addr, &srv) == 0 &&
+			    (!rdma_ip || gmem_server_offer_rdma(srv, addr) == 0))
 				pt = gmem_server_port(srv);
 		}
 		if (write(pfd[1], &pt, sizeof(pt)) != sizeof(pt) || !pt)
@@ -224,21 +233,27 @@ struct dest {
 
 /* Connects to a fresh server child; attaches the source when @attach. */
 static int dest_open(struct dest *d, uint64_t nr_pages, uint32_t flags,
-		     unsigned int fa, unsigned int bulk, bool attach)
+		     uint32_t region_flags, unsigned int fa, unsigned int bulk,
+		     bool attach, const char *rdma_ip)
 {
-	struct gmem_region_params p = { .nr_pages = nr_pages,
-					.flags = GMEM_REGION_MISSING };
+	struct gmem_region_params p = {
+		.nr_pages = nr_pages,
+		.flags = GMEM_REGION_MISSING | region_flags,
+	};
 	struct gmem_remote_params rp = { .flags = flags, .nr_bulk = bulk };
 	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = fa };
-	char addr[32];
+	char addr[80];
 	uint16_t port;
 	int ret;
 
 	memset(d, 0, sizeof(*d));
-	d->server = server_fork(nr_pages, &port);
+	d->server = server_fork(nr_pages, rdma_ip, &port);
 	if (d->server < 0)
 		return d->server;
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	snprintf(addr, sizeof(addr), "%s:%u", rdma_ip ? rdma_ip : "127.0.0.1",
+		 port);
+	if (rdma_ip)
+		rp.flags |= GMEM_REMOTE_RDMA;
 	ret = gmem_remote_connect(addr, &rp, &d->rm);
 	if (ret == 0)
 		ret = gmem_region_create(&p, &d->r);
@@ -267,13 +282,14 @@ static void dest_close(struct dest *d)
 /* Touches @n fault-around windows in a shuffled order, with no push: each
  * touch is one remote fault; its latency is one sample. */
 static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
-			 struct samples *svc)
+			 struct samples *svc, const char *rdma_ip)
 {
 	uint64_t nr_pages = (uint64_t)n * 16, *order, *ns;
 	struct dest d;
 	uint8_t *base;
 	int64_t got;
-	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, fa, 1, true);
+	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, 0, fa, 1,
+			    true, rdma_ip);
 
 	order = malloc(n * sizeof(*order));
 	ns = malloc(n * sizeof(*ns));
@@ -305,12 +321,13 @@ static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
 }
 
 /* Background push only: attach, then time until every page is present. */
-static int remote_push(uint64_t nr_pages, unsigned int bulk, double *gbps,
-		       int *verified)
+static int remote_push(uint64_t nr_pages, const struct bench_opts *o,
+		       double *gbps, int *verified)
 {
 	struct dest d;
 	uint64_t t0;
-	int ret = dest_open(&d, nr_pages, 0, 16, bulk, false);
+	int ret = dest_open(&d, nr_pages, 0, o->thp ? GMEM_REGION_THP : 0, 16,
+			    o->bulk, false, o->rdma_ip);
 
 	t0 = bench_now_ns();
 	if (ret == 0)
@@ -337,14 +354,15 @@ static void add_d(json_object *o, const char *k, double v)
 	json_object_object_add(o, k, json_object_new_double(v));
 }
 
-static json_object *line(const char *what)
+static json_object *line(const char *what, const struct bench_opts *o)
 {
-	json_object *o = json_object_new_object();
+	json_object *j = json_object_new_object();
 
-	json_object_object_add(o, "bench", json_object_new_string("remote"));
-	json_object_object_add(o, "what", json_object_new_string(what));
-	json_object_object_add(o, "link", json_object_new_string("loopback"));
-	return o;
+	json_object_object_add(j, "bench", json_object_new_string("remote"));
+	json_object_object_add(j, "what", json_object_new_string(what));
+	json_object_object_add(j, "link", json_object_new_string(
+				       o->rdma_ip ? "rdma" : "loopback"));
+	return j;
 }
 
 static int bench_faults(const struct bench_opts *o)
@@ -359,7 +377,7 @@ static int bench_faults(const struct bench_opts *o)
 		return ret;
 	floor50 = samples_pct(&fl, 50) + samples_pct(&rtt, 50);
 	floor99 = samples_pct(&fl, 99) + samples_pct(&rtt, 99);
-	json_object *f = line("floor");
+	json_object *f = line("floor", o);
 	add_d(f, "uffd_fault_p50_us", us(samples_pct(&fl, 50)));
 	add_d(f, "uffd_fault_p99_us", us(samples_pct(&fl, 99)));
 	add_d(f, "tcp_rtt_4k_p50_us", us(samples_pct(&rtt, 50)));
@@ -371,10 +389,10 @@ static int bench_faults(const struct bench_opts *o)
 		struct samples lat = { 0 }, svc = { 0 };
 		json_object *j;
 
-		ret = remote_faults(o->samples, fa, &lat, &svc);
+		ret = remote_faults(o->samples, fa, &lat, &svc, o->rdma_ip);
 		if (ret < 0)
 			return ret;
-		j = line("fault");
+		j = line("fault", o);
 		json_object_object_add(j, "fault_around",
 				       json_object_new_int(fa));
 		json_object_object_add(j, "samples",
@@ -400,14 +418,15 @@ static int bench_push(const struct bench_opts *o)
 	uint64_t bytes = o->push_mib << 20;
 	double raw = raw_blast(bytes, o->bulk), push = 0;
 	int verified = 0;
-	int ret = remote_push(bytes / PAGE, o->bulk, &push, &verified);
+	int ret = remote_push(bytes / PAGE, o, &push, &verified);
 	json_object *j;
 
 	if (ret < 0)
 		return ret;
-	j = line("push");
+	j = line("push", o);
 	json_object_object_add(j, "bytes", json_object_new_int64(bytes));
 	json_object_object_add(j, "streams", json_object_new_int(o->bulk));
+	json_object_object_add(j, "thp", json_object_new_boolean(o->thp));
 	add_d(j, "push_gbytes_per_s", push);
 	add_d(j, "raw_gbytes_per_s", raw);
 	add_d(j, "ratio_to_raw", raw > 0 ? push / raw : 0);
@@ -420,11 +439,14 @@ static int bench_push(const struct bench_opts *o)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
-		   "                    [--bulk N]\n"
+		   "                    [--bulk N] [--thp] [--rdma ADDR]\n"
 		   "Remote fault latency (fault-around 1 and 16) vs a bare uffd\n"
 		   "fault + 4 KiB TCP round trip, and push bandwidth over N bulk\n"
 		   "connections (default 1) vs a plain socket blast over as many\n"
-		   "streams, on loopback, in one run. JSON lines on stdout.\n");
+		   "streams, on loopback, in one run. JSON lines on stdout.\n"
+		   "  --rdma ADDR  pages by RDMA READ at ADDR (an RDMA device's\n"
+		   "               IP address) instead of TCP on loopback\n"
+		   "  --thp        push into a region of transparent huge pages\n");
 }
 
 int main(int argc, char **argv)
@@ -434,6 +456,8 @@ int main(int argc, char **argv)
 		{ "push-mib", required_argument, NULL, 'p' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "bulk", required_argument, NULL, 'b' },
+		{ "rdma", required_argument, NULL, 'R' },
+		{ "thp", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -441,12 +465,14 @@ int main(int argc, char **argv)
 				.bulk = 1 };
 	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "s:p:r:b:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:r:b:th", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': o.samples = strtoul(optarg, NULL, 0); break;
 		case 'p': o.push_mib = strtoull(optarg, NULL, 0); break;
 		case 'r': o.repeat = strtoul(optarg, NULL, 0); break;
 		case 'b': o.bulk = strtoul(optarg, NULL, 0); break;
+		case 'R': o.rdma_ip = optarg; break;
+		case 't': o.thp = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

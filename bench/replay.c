@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@ struct replay_opts {
 	const char *control;
 	uint32_t scale;
 	uint64_t steps;
+	uint32_t page_size;  /* the region's; trace pages stay 4 KiB */
+	bool thp;            /* 4 KiB pages in transparent huge pages */
 	bool incoming;
 	bool quiet;
 };
@@ -52,6 +55,11 @@ static void usage(FILE *f)
 "                        at PATH; with it, gmem-replay runs until \"quit\"\n"
 "  -i, --incoming        migration destination: all pages missing, wait for\n"
 "                        \"resume\" with the source's state (needs --control)\n"
+"  -p, --page-size SIZE  the region's pages: 4k (default), thp (4 KiB pages\n"
+"                        in transparent huge pages: shmem_enabled must allow\n"
+"                        MADV_HUGEPAGE) or 2m (hugetlbfs: reserved huge\n"
+"                        pages, `sysctl vm.nr_hugepages=N`); both sides of a\n"
+"                        migration must agree\n"
 "  -q, --quiet           no status line on stderr every 5 s\n"
 "  -h, --help            this text\n"
 "\n"
@@ -68,6 +76,7 @@ static int parse_opts(int argc, char **argv, struct replay_opts *o)
 		{ "steps", required_argument, NULL, 'n' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "incoming", no_argument, NULL, 'i' },
+		{ "page-size", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -75,8 +84,8 @@ static int parse_opts(int argc, char **argv, struct replay_opts *o)
 	char *end;
 	int c;
 
-	*o = (struct replay_opts){ .scale = 1 };
-	while ((c = getopt_long(argc, argv, "t:s:n:c:iqh", lopts, NULL)) != -1) {
+	*o = (struct replay_opts){ .scale = 1, .page_size = GMEM_PAGE_4K };
+	while ((c = getopt_long(argc, argv, "t:s:n:c:p:iqh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			o->trace = optarg;
@@ -99,6 +108,17 @@ static int parse_opts(int argc, char **argv, struct replay_opts *o)
 			break;
 		case 'c':
 			o->control = optarg;
+			break;
+		case 'p':
+			if (strcasecmp(optarg, "4k") && strcasecmp(optarg, "2m") &&
+			    strcasecmp(optarg, "thp")) {
+				fprintf(stderr, "gmem-replay: --page-size %s: expected 4k, thp or 2m\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->page_size = strcasecmp(optarg, "2m") ? GMEM_PAGE_4K :
+								 GMEM_PAGE_2M;
+			o->thp = !strcasecmp(optarg, "thp");
 			break;
 		case 'i':
 			o->incoming = true;
@@ -151,19 +171,26 @@ static int load_trace(const struct replay_opts *o, struct trace **t)
 static int create_region(const struct replay_opts *o, const struct trace *t,
 			 struct gmem_region **r)
 {
+	uint64_t per = o->page_size / GMEM_PAGE_4K;
 	struct gmem_region_params p = {
-		.nr_pages = t->nr_pages,
-		.page_size = GMEM_PAGE_4K,
+		.nr_pages = (t->nr_pages + per - 1) / per,
+		.page_size = o->page_size,
 		.backing = GMEM_BACKING_MEMFD,
-		.flags = o->incoming ? GMEM_REGION_MISSING : 0,
+		.flags = (o->incoming ? GMEM_REGION_MISSING : 0) |
+			 (o->thp ? GMEM_REGION_THP : 0),
 		.name = "gmem-replay",
 		.dirty_backend = GMEM_DIRTY_AUTO,
 	};
 	int ret = gmem_region_create(&p, r);
 
-	if (ret)
-		fprintf(stderr, "gmem-replay: gmem_region_create(%" PRIu64 " pages): %s\n",
-			t->nr_pages, strerror(-ret));
+	if (ret == -EOPNOTSUPP && o->thp)
+		fprintf(stderr, "gmem-replay: --page-size thp: shmem takes no transparent huge pages here: `echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled` (root)\n");
+	else if (ret == -ENOSPC)
+		fprintf(stderr, "gmem-replay: %" PRIu64 " huge pages of 2 MiB needed, too few free: reserve them with `sysctl vm.nr_hugepages=N` (root), N >= %" PRIu64 " + those in use\n",
+			p.nr_pages, p.nr_pages);
+	else if (ret)
+		fprintf(stderr, "gmem-replay: gmem_region_create(%" PRIu64 " pages of %u bytes): %s\n",
+			p.nr_pages, p.page_size, strerror(-ret));
 	return ret;
 }
 

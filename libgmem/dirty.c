@@ -429,3 +429,15 @@ int gmem_dirty_remove_peer(struct gmem_region *r, struct gmem_region *peer)
 	pthread_mutex_unlock(&r->lock);
 	return ret;
 }
+
+uint32_t gmem_dirty_granularity(const struct gmem_region *r)
+{
+	enum gmem_dirty_backend b = r->dirty && r->dirty->ops ?
+					    r->dirty->ops->backend :
+					    region_backend(r);
+
+	if (r->page_size == GMEM_PAGE_2M ||
+	    (r->flags & GMEM_REGION_THP && b == GMEM_DIRTY_SOFT_DIRTY))
+		return GMEM_PAGE_2M;
+	return GMEM_PAGE_4K;
+}

@@ -99,6 +99,7 @@ static void *fault_thread(void *arg)
 	};
 	struct staging st;
 
+	run_near_node(r);
 	if (staging_init(&st, r, r->fault_around ? r->fault_around : 1) < 0)
 		return NULL;
 	for (;;) {

@@ -21,6 +21,7 @@
 #endif
 
 #include "internal.h"
+#include "syscall.h"
 
 /* Staging buffers hold at most this many bytes (a 2 MiB page at least). */
 #define STAGING_MAX_BYTES (4U << 20)
@@ -54,13 +55,16 @@ void install_unclaim(struct gmem_region *r, uint64_t pgoff, uint64_t nr)
 
 /* Puts @data into the page cache without mapping it anywhere: writing
  * through the alias instead would take one page fault per 4 KiB page.
- * hugetlbfs has no write(2), and one fault per 2 MiB page is cheap. */
+ * hugetlbfs has no write(2), and one fault per 2 MiB page is cheap; a THP
+ * region's page cache gets 2 MiB folios only from a fault through its
+ * MADV_HUGEPAGE alias (write(2) allocates them only with shmem_enabled
+ * always or within_size), one fault per 2 MiB as well. */
 int install_cache_write(struct gmem_region *r, uint64_t off, uint64_t len,
 			const uint8_t *data)
 {
 	uint64_t done = 0;
 
-	if (r->page_size == GMEM_PAGE_2M) {
+	if (r->page_size == GMEM_PAGE_2M || r->flags & GMEM_REGION_THP) {
 		memcpy(r->alias + off, data, len);
 		return 0;
 	}
@@ -140,15 +144,28 @@ int staging_init(struct staging *st, const struct gmem_region *r,
 		 uint64_t nr_pages)
 {
 	uint64_t max = STAGING_MAX_BYTES >> r->page_shift;
+	int ret;
 
 	st->nr_pages = nr_pages < max ? nr_pages : max ? max : 1;
-	st->buf = aligned_alloc(r->page_size, st->nr_pages << r->page_shift);
-	return st->buf ? 0 : -ENOMEM;
+	st->len = st->nr_pages << r->page_shift;
+	/* A mapping of its own, so that its memory policy (the region's
+	 * NUMA node) covers nothing else. */
+	ret = sys_mmap(NULL, st->len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &st->buf);
+	if (ret < 0) {
+		st->buf = NULL;
+		return ret;
+	}
+	ret = place_on_node(r, st->buf, st->len);
+	if (ret < 0)
+		staging_free(st);
+	return ret;
 }
 
 void staging_free(struct staging *st)
 {
-	free(st->buf);
+	if (st->buf)
+		munmap(st->buf, st->len);
 	st->buf = NULL;
 }
 

@@ -54,6 +54,7 @@ struct gmem_region {
 	int pagemap_fd;         /* owner's /proc/PID/pagemap, or -1 */
 	int clear_refs_fd;      /* owner's /proc/PID/clear_refs, or -1 */
 	bool imported;
+	int numa_node;          /* node of pages, staging and handlers; -1 any */
 	/* External regions only: where the image's pages live in the owner's
 	 * mm (page index = offset in the image); NULL means one range at
 	 * @uva. Such a region has no view here (@addr and @alias NULL). */
@@ -122,6 +123,19 @@ static inline bool range_ok(const struct gmem_region *r, uint64_t pgoff,
 int region_alloc(struct gmem_region **out, uint64_t nr_pages,
 		 uint32_t page_size, uint32_t flags);
 
+/* --- thp.c --------------------------------------------------------------- */
+/* MADV_HUGEPAGE on the region's mappings: -EOPNOTSUPP when the kernel's THP
+ * settings refuse 2 MiB folios for its backing, or -errno of madvise(2). */
+int region_thp_setup(struct gmem_region *r);
+
+/* --- numa.c (numa-stub.c without libnuma) -------------------------------- */
+/* Sets the memory policy of [addr, addr + len) (one of @r's mappings or a
+ * staging buffer) to prefer r->numa_node; the default policy at -1.
+ * Returns 0 or -errno of mbind(2). */
+int place_on_node(const struct gmem_region *r, void *addr, uint64_t len);
+/* Moves the calling thread onto the CPUs of r->numa_node (if not -1). */
+void run_near_node(const struct gmem_region *r);
+
 /* --- external.c: regions of another process's mappings ----------------- */
 uint64_t region_map_uva(const struct gmem_region *r, uint64_t off,
 			uint64_t *len);
@@ -174,6 +188,7 @@ typedef int (*fill_run_fn)(void *ctx, uint64_t pgoff, uint64_t nr, void *dst);
 struct staging {
 	void *buf;
 	uint64_t nr_pages;
+	uint64_t len; /* bytes mapped at @buf */
 };
 int staging_init(struct staging *st, const struct gmem_region *r,
 		 uint64_t nr_pages);

@@ -109,6 +109,8 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		return ret;
 	rp.nr_bulk = m.nr_bulk;
 	rp.connect_ms = m.wait_ms;
+	if (m.flags & GMEM_MIGRATE_RDMA)
+		rp.flags |= GMEM_REMOTE_RDMA;
 	rp.key = m.key;
 	rp.key_len = m.key_len;
 	rp.recover_ms = m.recover_ms;

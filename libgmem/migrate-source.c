@@ -155,6 +155,8 @@ static int src_run(struct mig_src *s, const char *listen,
 {
 	int ret = gmem_server_listen(s->r, listen, &s->srv);
 
+	if (ret == 0 && (s->m.flags & GMEM_MIGRATE_RDMA))
+		ret = gmem_server_offer_rdma(s->srv, listen);
 	if (ret == 0 && s->m.key)
 		ret = gmem_server_set_key(s->srv, s->m.key, s->m.key_len);
 	if (ret == 0)

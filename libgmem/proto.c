@@ -224,6 +224,8 @@ void proto_hello_encode(void *buf, const struct proto_hello *hello)
 	put64(p + 16, hello->features);
 	put64(p + 24, hello->session);
 	put32(p + 32, hello->nr_bulk);
+	put32(p + 36, hello->rkey);
+	put64(p + 40, hello->raddr);
 }
 
 int proto_hello_decode(const void *buf, struct proto_hello *hello,
@@ -237,11 +239,13 @@ int proto_hello_decode(const void *buf, struct proto_hello *hello,
 	hello->features = get64(p + 16);
 	hello->session = get64(p + 24);
 	hello->nr_bulk = get32(p + 32);
-	hello->resv0 = get32(p + 36);
-	hello->resv1 = get64(p + 40);
+	hello->rkey = get32(p + 36);
+	hello->raddr = get64(p + 40);
 	if (hello->role > PROTO_ROLE_BULK)
 		REJECT("HELLO: unknown role");
-	if (hello->resv0 || hello->resv1)
+	if ((hello->rkey || hello->raddr) &&
+	    (hello->role != PROTO_ROLE_SERVER ||
+	     !(hello->features & PROTO_FEAT_RDMA)))
 		REJECT("HELLO: reserved fields not zero");
 	if (!(hello->features & PROTO_FEAT_CRC32C))
 		REJECT("HELLO: peer does not checksum payloads");

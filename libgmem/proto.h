@@ -61,7 +61,10 @@ enum proto_role {
 /* Control client: this connection set resumes the paused session @session
  * after a broken link (post-copy recovery); the server echoes it when it
  * takes the set back. Never offered in a first HELLO. */
-#define PROTO_FEAT_RESUME (1ULL << 3)
+#define PROTO_FEAT_RESUME (1ULL << 4)
+/* Pages by one-sided RDMA READs of the source's registered region (the
+ * destination asks, the server offers it or leaves the bit out). */
+#define PROTO_FEAT_RDMA (1ULL << 3)
 #define PROTO_FEATURES (PROTO_FEAT_CRC32C | PROTO_FEAT_DIGEST)
 
 /* AUTH frames: nr is the step, the payload a nonce then an HMAC-SHA256. */
@@ -94,8 +97,8 @@ struct proto_hello {
 	uint64_t features;   /* PROTO_FEAT_* offered (server: agreed) */
 	uint64_t session;    /* server: id; bulk clients echo it */
 	uint32_t nr_bulk;    /* control client: bulk connections to follow */
-	uint32_t resv0;
-	uint64_t resv1;
+	uint32_t rkey;       /* server with PROTO_FEAT_RDMA: the region's key */
+	uint64_t raddr;      /* ... and its address; 0 otherwise */
 };
 
 /* What the receiver knows of the region; zero before HELLO. */

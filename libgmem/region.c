@@ -38,7 +38,10 @@ static int params_check(const struct gmem_region_params *p, uint32_t *ps)
 	if (!p->nr_pages || p->nr_pages > UINT64_MAX / *ps ||
 	    p->nr_pages * *ps > (uint64_t)SIZE_MAX / 2)
 		return -EINVAL;
-	if (p->backing > GMEM_BACKING_FD || p->flags & ~GMEM_REGION_MISSING ||
+	if (p->flags & GMEM_REGION_THP && *ps != GMEM_PAGE_4K)
+		return -EINVAL;
+	if (p->backing > GMEM_BACKING_FD ||
+	    p->flags & ~(GMEM_REGION_MISSING | GMEM_REGION_THP) ||
 	    p->dirty_backend > GMEM_DIRTY_SOFT_DIRTY)
 		return -EINVAL;
 	if (p->backing == GMEM_BACKING_FD && (p->fd < 0 || p->fd_off % *ps))
@@ -81,9 +84,12 @@ static int region_map(struct gmem_region *r)
 	int ret;
 
 	if (r->fd < 0) {
+		/* Huge pages are reserved here, so that too few of them
+		 * fail now rather than SIGBUS (or a fault that never
+		 * resolves) later. */
 		ret = sys_mmap(NULL, r->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | huge,
-			       -1, 0, &p);
+			       MAP_PRIVATE | MAP_ANONYMOUS |
+			       (huge ? huge : MAP_NORESERVE), -1, 0, &p);
 		if (ret < 0)
 			return ret == -ENOMEM && huge ? -ENOSPC : ret;
 		r->addr = p;
@@ -191,6 +197,7 @@ int region_alloc(struct gmem_region **out, uint64_t nr_pages,
 	r->size = nr_pages * page_size;
 	r->flags = flags;
 	r->fd = r->uffd = r->pagemap_fd = r->clear_refs_fd = -1;
+	r->numa_node = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	region_wp_lock_init(r);
 	if (bitmap_init(&r->claimed, nr_pages, !missing) ||
@@ -223,6 +230,8 @@ int gmem_region_create(const struct gmem_region_params *p,
 	ret = backing_open(r, p);
 	if (!ret)
 		ret = region_map(r);
+	if (!ret && r->flags & GMEM_REGION_THP)
+		ret = region_thp_setup(r);
 	if (!ret)
 		ret = region_uffd_setup(r);
 	if (ret < 0) {

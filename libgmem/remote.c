@@ -36,7 +36,9 @@ bool rm_pause(struct gmem_remote *rm, const char *fmt, ...)
 	bool paused = false;
 	va_list ap;
 
-	if (!rm->recover_ms)
+	/* The RDMA data path is not re-established (yet): such a session
+	 * fails as before. */
+	if (!rm->recover_ms || rm->rdma)
 		return false;
 	pthread_mutex_lock(&rm->lock);
 	if (rm->phase == RM_POSTCOPY || rm->phase == RM_VERIFYING) {
@@ -107,8 +109,8 @@ static int check_params(const struct gmem_remote_params *p,
 	*flags = 0;
 	if (!p)
 		return 0;
-	if ((p->flags & ~GMEM_REMOTE_ON_DEMAND) || p->nr_bulk > PROTO_MAX_BULK ||
-	    p->recover_ms < -1 || p->resv0)
+	if ((p->flags & ~(GMEM_REMOTE_ON_DEMAND | GMEM_REMOTE_RDMA)) ||
+	    p->nr_bulk > PROTO_MAX_BULK || p->recover_ms < -1 || p->resv0)
 		return -EINVAL;
 	if ((p->key || p->key_len) && auth_key_set(key, p->key, p->key_len))
 		return -EINVAL;
@@ -186,6 +188,8 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	const char *why = "";
 	int fd, ret;
 
+	if (rm->flags & GMEM_REMOTE_RDMA)
+		me.features |= PROTO_FEAT_RDMA;
 	fd = t->ops->connect(addr, wait_ms);
 	if (fd < 0) {
 		snprintf(why_buf, why_len, "connect %s: %s", addr,
@@ -213,6 +217,10 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 				srv.page_size != rm->geom.page_size ||
 				srv.nr_pages != rm->geom.nr_pages))
 		ret = -EPROTO, why = "HELLO: bulk connection reached another session";
+	if (ret == 0 && !idx && (rm->flags & GMEM_REMOTE_RDMA) &&
+	    !(srv.features & PROTO_FEAT_RDMA))
+		ret = -EPROTONOSUPPORT,
+		why = "the page server offers no RDMA (serve with --transport rdma)";
 	if (ret == 0 && auth_on(&rm->key) && !(srv.features & PROTO_FEAT_AUTH))
 		ret = -EACCES, why = "the page server offers no authentication "
 				     "(no key there?)";
@@ -223,8 +231,11 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 		snprintf(why_buf, why_len, "connection %u: %s", idx, why);
 		return ret;
 	}
-	if (!idx) /* the control connection's next frame number */
+	if (!idx) { /* the control connection's next frame number */
 		rm->ctl_seq = seq;
+		rm->rkey = srv.rkey;
+		rm->raddr = srv.raddr;
+	}
 	rm->geom.page_size = srv.page_size;
 	rm->geom.nr_pages = srv.nr_pages;
 	rm->session = srv.session;
@@ -263,6 +274,8 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	}
 	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
 		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);
+	if (ret == 0 && (flags & GMEM_REMOTE_RDMA))
+		ret = rm_rdma_connect(rm, addr, wait_ms);
 	if (ret < 0) {
 		gmem_remote_destroy(rm);
 		return ret;
@@ -627,6 +640,7 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 {
 	if (!rm)
 		return;
+	rm_rdma_free(rm);
 	rm_bulk_stop(rm);
 	rm_endpoints_fini(rm);
 	bitmap_free(&rm->received);

@@ -54,6 +54,8 @@ struct rm_req {
 	bool used;
 };
 
+struct rm_rdma;
+
 struct gmem_remote {
 	/* Where the receive thread reconnects (gmem_remote_recover() may
 	 * change it: under @lock); recovery off when @recover_ms is 0. */
@@ -117,6 +119,12 @@ struct gmem_remote {
 	uint64_t *samples;
 	uint64_t nr_samples;
 	struct gmem_remote_stats stats; /* stat_add() */
+
+	/* GMEM_REMOTE_RDMA: pages by RDMA READ of the source's region, whose
+	 * key and address came in the server's HELLO; NULL over TCP. */
+	struct rm_rdma *rdma;
+	uint32_t rkey;
+	uint64_t raddr;
 };
 
 /* remote.c */
@@ -162,5 +170,14 @@ int rm_send_digest_requests(struct gmem_remote *rm);
 /* recover.c: run by the receive thread while PAUSED. Returns 0 once the
  * session runs again on new connections, or the error that failed it. */
 int rm_recover(struct gmem_remote *rm);
+/* Records one urgent request's service time. */
+void rm_add_sample(struct gmem_remote *rm, uint64_t ns);
+
+/* remote-rdma.c: the RDMA data path (urgent reads, push pipeline). */
+int rm_rdma_connect(struct gmem_remote *rm, const char *addr, int wait_ms);
+int rm_rdma_start(struct gmem_remote *rm);
+int rm_rdma_request(struct gmem_remote *rm, uint64_t pgoff, uint64_t nr);
+void rm_rdma_stop(struct gmem_remote *rm);
+void rm_rdma_free(struct gmem_remote *rm);
 
 #endif /* GMEM_REMOTE_H */

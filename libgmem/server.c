@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "transport/rdma.h"
 
 int srv_err(struct gmem_server *s, int ret, const char *fmt, ...)
 {
@@ -186,7 +187,15 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 		goto refuse;
 	me.features |= auth_on(&s->key) ? PROTO_FEAT_AUTH : 0;
 	me.features |= resume ? PROTO_FEAT_RESUME : 0;
+	/* The key is no secret: only queue pairs this server accepts (after
+	 * every HELLO and AUTH) belong to its protection domain. */
+	me.features |= s->rdma ? PROTO_FEAT_RDMA : 0;
 	me.features &= hello->features;
+	if (me.features & PROTO_FEAT_RDMA) {
+		me.rkey = s->rkey;
+		me.raddr = s->raddr;
+		s->rdma_on = true;
+	}
 	c->tx_seq = 1;
 	ret = wire_hello_send(&s->t, idx, c->slots[0].buf, 0, &me, wait_ns);
 	if (ret < 0)
@@ -235,6 +244,11 @@ int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume)
 		ret = accept_conn(s, i, wait_ms, resume, &hello);
 		if (ret < 0)
 			return ret;
+	}
+	if (s->rdma_on) {
+		ret = rdmat_accept(s->rdma, RDMAT_NR_QPS, wait_ms);
+		if (ret < 0)
+			return srv_err(s, ret, "%s", rdmat_error(s->rdma));
 	}
 	/* With recovery on, the destination may come back here. */
 	if (!s->recover_ms) {
@@ -659,7 +673,7 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 	while (ret == 0 && !s->done) {
 		ret = serve_step(s, wait_ms);
 		/* Post-copy recovery: the pages stay here, whatever broke. */
-		if (ret < 0 && s->link_lost && s->recover_ms)
+		if (ret < 0 && s->link_lost && s->recover_ms && !s->rdma_on)
 			ret = srv_recover(s);
 	}
 	push_stop(s);
@@ -679,6 +693,37 @@ int gmem_server_stats(const struct gmem_server *s,
 	return 0;
 }
 
+int gmem_server_offer_rdma(struct gmem_server *s, const char *addr)
+{
+	char where[300];
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	int ret;
+
+	if (!colon || s->rdma || s->nr_conns)
+		return -EINVAL;
+	/* rdma_cm has its own port space: the TCP port serves it too. */
+	snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - addr), addr,
+		 s->port);
+	ret = rdmat_listen(where, (void *)s->base, s->r->size, &s->rkey,
+			   &s->raddr, &s->rdma, s->err, sizeof(s->err));
+	if (ret == 0)
+		s->err[0] = '\0';
+	return ret;
+}
+
+const char *gmem_server_transport(const struct gmem_server *s)
+{
+	struct gmem_server *m = (struct gmem_server *)s;
+
+	if (!s->rdma)
+		return "tcp";
+	snprintf(m->transport, sizeof(m->transport), "rdma %s%s",
+		 rdmat_device(s->rdma),
+		 s->nr_conns && !s->rdma_on ? " (offered; destination uses tcp)"
+					    : "");
+	return s->transport;
+}
+
 const char *gmem_server_error(const struct gmem_server *s)
 {
 	return s->err;
@@ -691,6 +736,7 @@ void gmem_server_destroy(struct gmem_server *s)
 	push_stop(s);
 	if (s->t.ops)
 		s->t.ops->fini(&s->t);
+	rdmat_destroy(s->rdma);
 	pthread_mutex_destroy(&s->push.lock);
 	pthread_cond_destroy(&s->push.cond);
 	if (s->lfd >= 0)

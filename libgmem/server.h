@@ -13,6 +13,8 @@
 #include "internal.h"
 #include "wire.h"
 
+struct rdmat;
+
 #define MAX_CONNS (1 + PROTO_MAX_BULK)
 #define CTL_SLOTS 8
 #define BULK_SLOTS 4
@@ -99,6 +101,13 @@ struct gmem_server {
 	bool link_lost;        /* the error in @error is the link's */
 	uint64_t last_lfd_ns;  /* last look for a returning destination */
 	uint64_t paused_since_ns; /* atomic (progress ticker); 0 = serving */
+	/* Offered RDMA (gmem_server_offer_rdma()): the region registered for
+	 * remote read; @rdma_on once the destination took it. */
+	struct rdmat *rdma;
+	uint32_t rkey;
+	uint64_t raddr;
+	bool rdma_on;
+	char transport[80];
 };
 
 /* server.c */

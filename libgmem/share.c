@@ -150,6 +150,15 @@ static int share_build(const struct share_msg *m, const int *fds,
 		return ret;
 	}
 	r->addr = r->alias = p;
+	/* The page cache is filled through this mapping here: it needs the
+	 * owner's MADV_HUGEPAGE too. */
+	if (r->flags & GMEM_REGION_THP) {
+		ret = region_thp_setup(r);
+		if (ret < 0) {
+			gmem_region_destroy(r);
+			return ret;
+		}
+	}
 	*out = r;
 	return 0;
 }

@@ -32,13 +32,17 @@ static void sample_latency(struct gmem_remote *rm, const struct proto_hdr *h)
 		}
 	}
 	pthread_mutex_unlock(&rm->ctl_lock);
-	if (!t0)
-		return;
+	if (t0)
+		rm_add_sample(rm, now_ns() - t0);
+}
+
+void rm_add_sample(struct gmem_remote *rm, uint64_t ns)
+{
 	pthread_mutex_lock(&rm->lock);
 	if (!rm->samples)
 		rm->samples = malloc(RM_MAX_SAMPLES * sizeof(*rm->samples));
 	if (rm->samples && rm->nr_samples < RM_MAX_SAMPLES)
-		rm->samples[rm->nr_samples++] = now_ns() - t0;
+		rm->samples[rm->nr_samples++] = ns;
 	pthread_mutex_unlock(&rm->lock);
 }
 
@@ -146,7 +150,8 @@ static int remote_request(struct gmem_source *s, uint64_t pgoff, uint64_t nr)
 		if (want && run++ == 0)
 			start = p;
 		if (!want && run) {
-			ret = rm_send_request(rm, start, run);
+			ret = rm->rdma ? rm_rdma_request(rm, start, run)
+				       : rm_send_request(rm, start, run);
 			run = 0;
 		}
 		if (p < end && bitmap_test(&rm->valid, p) &&
@@ -349,11 +354,18 @@ static int remote_attach(struct gmem_source *s, struct gmem_region *r)
 	if (ret < 0)
 		return ret;
 	/* Before NEED: the bulk threads install what it makes the server
-	 * push, from the first frame. */
+	 * push, from the first frame. Over RDMA the destination pushes to
+	 * itself: no NEED. */
 	rm_set_phase(rm, RM_POSTCOPY);
-	ret = rm->flags & GMEM_REMOTE_ON_DEMAND ? 0 : rm_send_need(rm);
+	ret = rm->flags & GMEM_REMOTE_ON_DEMAND || rm->rdma ? 0
+							    : rm_send_need(rm);
 	if (ret < 0)
 		return rm_fail(rm, ret, "NEED: %s", strerror(-ret));
+	if (rm->rdma) {
+		ret = rm_rdma_start(rm);
+		if (ret < 0)
+			return ret;
+	}
 	ret = -pthread_create(&rm->io, NULL, receive_thread, rm);
 	rm->io_running = ret == 0;
 	return ret;
@@ -363,6 +375,7 @@ static void remote_detach(struct gmem_source *s)
 {
 	struct gmem_remote *rm = s->priv;
 
+	rm_rdma_stop(rm);
 	/* The receive thread first: while recovering it restarts the bulk
 	 * threads, which are joined after it. */
 	__atomic_store_n(&rm->stop, true, __ATOMIC_RELEASE);

@@ -4,12 +4,14 @@
  * between two hosts. One instance runs on each side; options, --help and
  * the exit codes live here, the work in migrate-run.c.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "migrate-cli.h"
+#include "transport-opt.h"
 
 static void usage(FILE *f)
 {
@@ -32,8 +34,17 @@ static void usage(FILE *f)
 "  --downtime-ms MS     precopy: target freeze (300)\n"
 "  --abort-unconverged  precopy: cancel instead of forcing the switchover\n"
 "  --bulk N             bulk connections, 1..8 (2)\n"
+"  --transport rdma|tcp post-copy pages by RDMA READ (source: HOST is an\n"
+"                       RDMA device's address) or TCP; both sides must\n"
+"                       agree (default: rdma when this host has an RDMA\n"
+"                       device, else tcp; the report's \"transport\")\n"
 "  --threads N          dest: fault handler threads (2)\n"
 "  --fault-around N     dest: pages per urgent request, power of 2 (16)\n"
+"  --numa-node N        dest: region pages, staging buffers and fault\n"
+"                       handlers on NUMA node N (default: no placement)\n"
+"  --pci ADDR           dest: on the node of PCI device ADDR (the GPU,\n"
+"                       DDDD:BB:DD.F); a device without a node is node 0\n"
+"                       on a one-node machine\n"
 "  --wait-ms MS         give up on a silent peer (30000; -1 never)\n"
 "  --recover-ms MS      post-copy recovery: when the link breaks after the\n"
 "                       switchover, pause and let the destination reconnect\n"
@@ -68,6 +79,42 @@ static int parse_mode(const char *s, uint32_t *mode)
 	return -1;
 }
 
+/* --numa-node N, or the node of --pci ADDR from sysfs. */
+static int parse_node(const char *node, const char *pci, int *out)
+{
+	char *end;
+	long n;
+
+	if (node && pci) {
+		fprintf(stderr, "gmem-migrate: --numa-node or --pci, not both\n");
+		return -1;
+	}
+	if (node) {
+		n = strtol(node, &end, 10);
+		if (*end || end == node || n < 0 || n > 4095) {
+			fprintf(stderr, "gmem-migrate: --numa-node %s: expected a node number\n",
+				node);
+			return -1;
+		}
+		*out = n;
+		return 0;
+	}
+	*out = gmem_numa_node_of_pci(NULL, pci);
+	if (*out == -ENODATA && gmem_numa_nodes() == 1) {
+		fprintf(stderr, "gmem-migrate: PCI %s has no NUMA node; this machine has one: node 0\n",
+			pci);
+		*out = 0;
+	}
+	if (*out < 0) {
+		fprintf(stderr, "gmem-migrate: --pci %s: %s\n", pci,
+			*out == -ENODATA ? "the device has no NUMA node (numa_node -1): give --numa-node" :
+			*out == -EINVAL ? "expected a PCI address DDDD:BB:DD.F" :
+			strerror(-*out));
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_key(struct migrate_opts *o)
 {
 	char err[256];
@@ -94,8 +141,11 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "downtime-ms", required_argument, NULL, 'd' },
 		{ "abort-unconverged", no_argument, NULL, 'A' },
 		{ "bulk", required_argument, NULL, 'b' },
+		{ "transport", required_argument, NULL, 'T' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "fault-around", required_argument, NULL, 'f' },
+		{ "numa-node", required_argument, NULL, 'N' },
+		{ "pci", required_argument, NULL, 'P' },
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "recover-ms", required_argument, NULL, 'R' },
 		{ "observe-ms", required_argument, NULL, 'o' },
@@ -108,11 +158,13 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{}
 	};
 	struct gmem_migrate_params *p = &o->params;
-	const char *listen = NULL, *conn = NULL;
+	enum transport_choice transport = TRANSPORT_DEFAULT;
+	const char *listen = NULL, *conn = NULL, *node = NULL, *pci = NULL;
 	int c;
 
 	o->observe_ms = 3000;
 	o->params.recover_ms = 30000;
+	o->numa_node = -1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->control = optarg; break;
@@ -129,8 +181,15 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case 'd': p->downtime_ms = atoi(optarg); break;
 		case 'A': p->flags |= GMEM_MIGRATE_ABORT_UNCONVERGED; break;
 		case 'b': p->nr_bulk = atoi(optarg); break;
+		case 'T':
+			if (transport_opt_parse("gmem-migrate", optarg,
+						&transport) < 0)
+				return -1;
+			break;
 		case 't': p->nr_threads = atoi(optarg); break;
 		case 'f': p->fault_around = atoi(optarg); break;
+		case 'N': node = optarg; break;
+		case 'P': pci = optarg; break;
 		case 'w': p->wait_ms = atoi(optarg); break;
 		case 'R': p->recover_ms = atoi(optarg); break;
 		case 'o': o->observe_ms = atoi(optarg); break;
@@ -149,6 +208,9 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		return -1;
 	}
 	o->dest = !strcmp(argv[optind], "dest");
+	/* The report's "transport" says which was used. */
+	if (transport_opt_rdma(transport))
+		p->flags |= GMEM_MIGRATE_RDMA;
 	o->addr = o->dest ? conn : listen;
 	if (o->dest ? listen : conn) {
 		fprintf(stderr, "gmem-migrate: %s takes %s, not %s\n",
@@ -156,6 +218,12 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 			o->dest ? "--listen" : "--connect");
 		return -1;
 	}
+	if ((node || pci) && !o->dest) {
+		fprintf(stderr, "gmem-migrate: --numa-node and --pci are for dest\n");
+		return -1;
+	}
+	if ((node || pci) && parse_node(node, pci, &o->numa_node) < 0)
+		return -1;
 	if (!o->control || !o->addr) {
 		fprintf(stderr, "gmem-migrate: %s needs --control and %s\n",
 			argv[optind], o->dest ? "--connect" : "--listen");

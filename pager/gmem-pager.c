@@ -19,6 +19,7 @@
 
 #include <gmem.h>
 
+#include "transport-opt.h"
 #include "uffd-handler.h"
 
 struct pager_opts {
@@ -28,6 +29,7 @@ struct pager_opts {
 	const char *uffd_handler;
 	const char *connect;
 	int wait_ms;
+	enum transport_choice transport;
 };
 
 static void usage(FILE *f)
@@ -54,6 +56,11 @@ static void usage(FILE *f)
 		"  -w, --wait-ms MS        give up after MS ms without the destination\n"
 		"                          connecting or sending a frame (default:\n"
 		"                          wait forever)\n"
+		"  -t, --transport rdma|tcp  pages by one-sided RDMA READs of the\n"
+		"                          region (HOST must be the address of an\n"
+		"                          RDMA device's interface) or by TCP\n"
+		"                          (default: rdma when an RDMA device exists,\n"
+		"                          falling back to tcp; the choice is printed)\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"Logs one line per connection event on stdout; exits 0 once the\n"
@@ -70,13 +77,14 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 		{ "uffd-handler", required_argument, NULL, 'H' },
 		{ "connect", required_argument, NULL, 'c' },
 		{ "wait-ms", required_argument, NULL, 'w' },
+		{ "transport", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int c;
 
 	*o = (struct pager_opts){ .wait_ms = -1 };
-	while ((c = getopt_long(argc, argv, "l:f:u:H:c:w:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:u:H:c:w:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'f': o->file = optarg; break;
@@ -84,6 +92,11 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 		case 'H': o->uffd_handler = optarg; break;
 		case 'c': o->connect = optarg; break;
 		case 'w': o->wait_ms = atoi(optarg); break;
+		case 't':
+			if (transport_opt_parse("gmem-pager", optarg,
+						&o->transport) < 0)
+				return -EINVAL;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -175,6 +188,27 @@ out:
 	return ret;
 }
 
+/* Offers RDMA when asked (an error then ends the program) or by default
+ * (a failure falls back to TCP); says which transport serves. */
+static int offer_rdma(struct gmem_server *srv, const struct pager_opts *o)
+{
+	int ret = 0;
+
+	if (transport_opt_rdma(o->transport))
+		ret = gmem_server_offer_rdma(srv, o->listen);
+	if (ret < 0 && o->transport == TRANSPORT_RDMA) {
+		fprintf(stderr, "gmem-pager: --transport rdma: %s: %s\n",
+			strerror(-ret), gmem_server_error(srv));
+		return ret;
+	}
+	if (ret < 0)
+		printf("gmem-pager: no RDMA (%s: %s): using tcp\n",
+		       strerror(-ret), gmem_server_error(srv));
+	printf("gmem-pager: transport %s\n", gmem_server_transport(srv));
+	fflush(stdout);
+	return 0;
+}
+
 static int serve(struct gmem_server *srv, const struct pager_opts *o)
 {
 	struct gmem_remote_stats st;
@@ -186,7 +220,8 @@ static int serve(struct gmem_server *srv, const struct pager_opts *o)
 			gmem_server_error(srv));
 		return ret;
 	}
-	printf("gmem-pager: destination connected\n");
+	printf("gmem-pager: destination connected; transport %s\n",
+	       gmem_server_transport(srv));
 	fflush(stdout);
 	ret = gmem_server_serve(srv, o->wait_ms);
 	gmem_server_stats(srv, &st);
@@ -233,7 +268,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)gmem_region_nr_pages(r),
 	       gmem_region_page_size(r), gmem_server_port(srv));
 	fflush(stdout);
-	ret = serve(srv, &o);
+	ret = offer_rdma(srv, &o);
+	if (ret == 0)
+		ret = serve(srv, &o);
 	gmem_server_destroy(srv);
 	gmem_region_destroy(r);
 	return ret < 0 ? 1 : 0;

@@ -37,6 +37,7 @@ struct migrate_opts {
 	bool keep_source;      /* do not quit the source workload at the end */
 	bool verify;           /* destination: the workload checks every page */
 	int observe_ms;        /* destination: watch the workload after */
+	int numa_node;         /* destination: place the region here; -1 not */
 	const char *key_file;  /* --key-file; else GMEM_KEY */
 	struct key key;
 };

@@ -227,6 +227,27 @@ static int dest_observe(struct side *s, const struct migrate_opts *o)
 	return ret;
 }
 
+/* Dest: the region's pages, staging buffers and fault handlers on
+ * --numa-node, before the fault engine starts. */
+static int dest_place(struct side *s, const struct migrate_opts *o,
+		      struct gmem_region *r)
+{
+	int ret;
+
+	if (o->numa_node < 0)
+		return 0;
+	ret = gmem_region_set_numa_node(r, o->numa_node);
+	if (ret < 0) {
+		snprintf(s->error, sizeof(s->error), "NUMA node %d: %s",
+			 o->numa_node, strerror(-ret));
+		return ret;
+	}
+	fprintf(stderr, "gmem-migrate: dest: region and fault handlers on NUMA node %d%s\n",
+		o->numa_node, gmem_numa_nodes() == 1 ?
+		" (the only node: placement changes nothing here)" : "");
+	return 0;
+}
+
 int migrate_dest(const struct migrate_opts *o)
 {
 	struct side s = { .role = "dest", .w = { .ctl = -1, .quiet = o->quiet } };
@@ -237,6 +258,8 @@ int migrate_dest(const struct migrate_opts *o)
 	struct gmem_region *r = NULL;
 	int ret = wl_open(&s, o, &r);
 
+	if (ret == 0)
+		ret = dest_place(&s, o, r);
 	if (ret == 0)
 		ret = gmem_migrate_dest(r, o->addr, &o->params, &ops, &s, &st);
 	if (ret == 0)

@@ -197,6 +197,8 @@ json_object *report_build(const struct migrate_opts *o,
 		o->dest ? "dest" : "source"));
 	json_object_object_add(rep, "ok", json_object_new_boolean(ret == 0));
 	json_object_object_add(rep, "mode", json_object_new_string(mode ? mode : "?"));
+	json_object_object_add(rep, "transport", json_object_new_string(
+		o->params.flags & GMEM_MIGRATE_RDMA ? "rdma" : "tcp"));
 	add_info(rep, w->info);
 	if (st->pause_ns && st->resume_ns)
 		add_num(rep, "switchover_ms", (st->resume_ns - st->pause_ns) / 1e6);

@@ -57,6 +57,26 @@ TESTS += tests/test-migrate
 tests_test_migrate_SOURCES = tests/test-migrate.c tests/helpers.c tests/helpers.h
 tests_test_migrate_CFLAGS = $(TEST_CFLAGS) $(XXHASH_CFLAGS)
 tests_test_migrate_LDADD = $(TEST_LDADD) $(XXHASH_LIBS) -lpthread
+# Huge pages: THP regions, hugetlbfs granularity, reserve shortage.
+check_PROGRAMS += tests/test-huge
+TESTS += tests/test-huge
+tests_test_huge_SOURCES = tests/test-huge.c tests/helpers.c tests/helpers.h
+tests_test_huge_CFLAGS = $(TEST_CFLAGS)
+tests_test_huge_LDADD = $(TEST_LDADD)
+if HAVE_NUMA
+# NUMA placement (libnuma's get_mempolicy/move_pages check it) and PCI nodes.
+check_PROGRAMS += tests/test-numa
+TESTS += tests/test-numa
+tests_test_numa_SOURCES = tests/test-numa.c tests/helpers.c tests/helpers.h
+tests_test_numa_CFLAGS = $(TEST_CFLAGS) $(NUMA_CFLAGS)
+tests_test_numa_LDADD = $(TEST_LDADD) $(NUMA_LIBS)
+endif
+# kmod-shim's test device: needs root and the module, so not in TESTS;
+# tests/kmod-shim-vm.sh runs it in a VM (make check-vm).
+check_PROGRAMS += tests/test-kmod-shim
+tests_test_kmod_shim_SOURCES = tests/test-kmod-shim.c tests/helpers.c tests/helpers.h
+tests_test_kmod_shim_CFLAGS = $(TEST_CFLAGS)
+tests_test_kmod_shim_LDADD = $(TEST_LDADD) -lpthread
 endif
 
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).
@@ -67,6 +87,9 @@ TESTS += tests/replay-control.sh
 # the error paths (bad trace, usage, missing host, a workload that dies).
 dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh
 TESTS += tests/migrate-modes.sh tests/migrate-errors.sh
+# NUMA placement and 2 MiB pages through gmem-migrate and gmem-replay.
+dist_check_SCRIPTS += tests/migrate-placement.sh
+TESTS += tests/migrate-placement.sh
 
 # gmem-pager and a destination in two network namespaces joined by a veth.
 check_PROGRAMS += tests/pager-client
@@ -92,4 +115,18 @@ TESTS += tests/test-external
 tests_test_external_SOURCES = tests/test-external.c tests/helpers.c tests/helpers.h
 tests_test_external_CFLAGS = $(TEST_CFLAGS)
 tests_test_external_LDADD = $(TEST_LDADD)
+endif
+
+# The RDMA transport on a real device: skipped (77) without one;
+# tests/rdma-vm.sh runs it inside the VM rig, on soft-RoCE (make check-vm).
+dist_check_SCRIPTS += tests/vm-rdma.sh tests/rdma-vm.sh
+TESTS += tests/vm-rdma.sh
+VM_TESTS += tests/rdma-vm.sh
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-transport-rdma
+TESTS += tests/test-transport-rdma
+tests_test_transport_rdma_SOURCES = tests/test-transport-rdma.c \
+	tests/helpers.c tests/helpers.h
+tests_test_transport_rdma_CFLAGS = $(TEST_CFLAGS)
+tests_test_transport_rdma_LDADD = $(TEST_LDADD) -lpthread
 endif

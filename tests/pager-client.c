@@ -3,7 +3,8 @@
  * pager-client - the destination side for shell tests: connects to a page
  * server (gmem-pager), pages a region in on demand while a workload runs
  * (random reads from 8 threads, a sequential scan, or none), waits for the
- * digest check and prints one JSON line of counts. Exit 0 only when every
+ * digest check and prints one JSON line of counts. --rdma reads the pages
+ * with RDMA (GMEM_REMOTE_RDMA), --anon pages into an anonymous region. Exit 0 only when every
  * page came, digests agree and, with --compare, the bytes equal the file.
  */
 #include <errno.h>
@@ -80,12 +81,21 @@ static int compare_file(struct gmem_region *r, const char *path)
 	return ret;
 }
 
-static int run(const char *addr, const char *mode, const char *cmp)
+struct client_opts {
+	const char *mode, *cmp;
+	uint32_t flags;   /* GMEM_REMOTE_* */
+	uint32_t backing; /* enum gmem_backing */
+};
+
+static int run(const char *addr, const struct client_opts *o)
 {
+	const char *mode = o->mode, *cmp = o->cmp;
 	struct gmem_fault_params fp = { .nr_threads = 2, .fault_around = 16 };
 	struct gmem_region_params p = { .page_size = GMEM_PAGE_4K,
-					.flags = GMEM_REGION_MISSING };
-	struct gmem_remote_params rp = { .connect_ms = 20000 };
+					.flags = GMEM_REGION_MISSING,
+					.backing = o->backing };
+	struct gmem_remote_params rp = { .connect_ms = 20000,
+					 .flags = o->flags };
 	struct gmem_region *r = NULL;
 	struct gmem_source *src = NULL;
 	struct gmem_remote_stats st;
@@ -114,10 +124,11 @@ static int run(const char *addr, const char *mode, const char *cmp)
 	if (ret == 0 && cmp)
 		same = compare_file(r, cmp) == 0;
 	gmem_remote_stats(rm, &st);
-	printf("{\"mode\":\"%s\",\"result\":%d,\"pages\":%llu,\"urgent_pages\":%llu,"
+	printf("{\"mode\":\"%s\",\"transport\":\"%s\",\"result\":%d,\"pages\":%llu,\"urgent_pages\":%llu,"
 	       "\"pushed_pages\":%llu,\"dropped_pages\":%llu,\"requests\":%llu,"
 	       "\"mismatches\":%llu,\"file_equal\":%s}\n",
-	       mode, ret, (unsigned long long)p.nr_pages,
+	       mode, gmem_remote_transport(rm), ret,
+	       (unsigned long long)p.nr_pages,
 	       (unsigned long long)st.urgent_pages,
 	       (unsigned long long)st.pushed_pages,
 	       (unsigned long long)st.dropped_pages,
@@ -137,25 +148,31 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, 'm' },
 		{ "compare", required_argument, NULL, 'c' },
+		{ "rdma", no_argument, NULL, 'r' },
+		{ "anon", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *mode = "random", *cmp = NULL;
+	struct client_opts o = { .mode = "random" };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "m:c:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:c:rah", longopts, NULL)) != -1) {
 		if (c == 'm')
-			mode = optarg;
+			o.mode = optarg;
 		else if (c == 'c')
-			cmp = optarg;
+			o.cmp = optarg;
+		else if (c == 'r')
+			o.flags |= GMEM_REMOTE_RDMA;
+		else if (c == 'a')
+			o.backing = GMEM_BACKING_ANON;
 		else
 			goto usage;
 	}
 	if (optind + 1 != argc)
 		goto usage;
-	return run(argv[optind], mode, cmp);
+	return run(argv[optind], &o);
 usage:
 	fprintf(stderr, "Usage: pager-client [--mode random|sequential|idle] "
-			"[--compare FILE] HOST:PORT\n");
+			"[--compare FILE] [--rdma] [--anon] HOST:PORT\n");
 	return 2;
 }

@@ -81,6 +81,32 @@ Test(proto, hello_round_trip, .timeout = 5)
 	cr_assert_eq(proto_hello_decode(buf, &out, &why), -EPROTO);
 }
 
+Test(proto, hello_carries_rdma_key_only_from_an_rdma_server, .timeout = 5)
+{
+	struct proto_hello in = { .role = PROTO_ROLE_SERVER, .page_size = 4096,
+				  .nr_pages = 16,
+				  .features = PROTO_FEATURES | PROTO_FEAT_RDMA,
+				  .rkey = 0x1234, .raddr = 0x7f0000001000ULL };
+	struct proto_hello out;
+	const char *why = "";
+	uint8_t buf[PROTO_HELLO_LEN];
+
+	proto_hello_encode(buf, &in);
+	cr_assert_eq(proto_hello_decode(buf, &out, &why), 0, "%s", why);
+	cr_assert_eq(out.rkey, 0x1234);
+	cr_assert_eq(out.raddr, 0x7f0000001000ULL);
+	/* Without the feature the bytes are reserved, as in version 1. */
+	in.features = PROTO_FEATURES;
+	proto_hello_encode(buf, &in);
+	cr_assert_eq(proto_hello_decode(buf, &out, &why), -EPROTO);
+	cr_assert_str_eq(why, "HELLO: reserved fields not zero");
+	/* A client has no key to give. */
+	in.role = PROTO_ROLE_CONTROL;
+	in.features = PROTO_FEATURES | PROTO_FEAT_RDMA;
+	proto_hello_encode(buf, &in);
+	cr_assert_eq(proto_hello_decode(buf, &out, &why), -EPROTO);
+}
+
 Test(proto, rejects_bad_magic, .timeout = 5)
 {
 	struct proto_hdr h;

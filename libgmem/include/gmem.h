@@ -124,9 +124,27 @@ enum gmem_backing {
  *   pages are all PRESENT.
  */
 #define GMEM_REGION_MISSING (1U << 0)
+/*
+ * GMEM_REGION_THP: back a region of 4 KiB pages with transparent huge pages
+ *   where hugetlbfs pages are not reserved: MADV_HUGEPAGE on its mappings
+ *   (Documentation/admin-guide/mm/transhuge.rst), and fd-backed pages are
+ *   filled through the second mapping so that shmem allocates 2 MiB folios.
+ *   Needs THP enabled for the backing (/sys/kernel/mm/transparent_hugepage/
+ *   enabled for anonymous memory, shmem_enabled for memfds: "always",
+ *   "madvise"/"advise" or "within_size"). userfaultfd works on 4 KiB ptes
+ *   there: UFFDIO_COPY and UFFDIO_CONTINUE install 4 KiB ptes, so faults,
+ *   installs and dirty pages stay 4 KiB (see gmem_dirty_granularity()) and
+ *   a page installed by the fault engine is mapped with 4 KiB ptes even when
+ *   its page-cache folio is 2 MiB; khugepaged may collapse a fully
+ *   installed 2 MiB range later (anonymous memory, no write-protect
+ *   tracking). Only for page_size 4 KiB.
+ */
+#define GMEM_REGION_THP (1U << 1)
 
 /* Page sizes a region may have. 2 MiB needs reserved huge pages
- * (vm.nr_hugepages) and uses hugetlbfs (MFD_HUGETLB / MAP_HUGETLB). */
+ * (vm.nr_hugepages) and uses hugetlbfs (MFD_HUGETLB / MAP_HUGETLB): reserve
+ * N of them with `sysctl vm.nr_hugepages=N` (root), or use GMEM_REGION_THP
+ * with 4 KiB pages where none are reserved. */
 #define GMEM_PAGE_4K (4096U)
 #define GMEM_PAGE_2M (2U << 20)
 
@@ -159,11 +177,14 @@ struct gmem_region_params {
  * Context: any thread.
  * Return: 0; -EINVAL for a zero or overflowing size, a page size other than
  *         4 KiB or 2 MiB, an unaligned fd_off, an unknown backing, flag or
- *         dirty backend, non-zero resv, or an fd too short; -ENOMEM;
+ *         dirty backend, non-zero resv, an fd too short, or GMEM_REGION_THP
+ *         with 2 MiB pages; -ENOMEM;
  *         -EPERM/-ENOSYS when no userfaultfd can be opened (see
  *         gmem_features()); -EOPNOTSUPP when the kernel lacks a mode the
- *         region needs (MINOR faults on shmem for a MISSING fd-backed region);
- *         -ENOSPC for 2 MiB pages when too few huge pages are reserved.
+ *         region needs (MINOR faults on shmem for a MISSING fd-backed region)
+ *         or GMEM_REGION_THP when THP is "never" for the backing;
+ *         -ENOSPC for 2 MiB pages when too few huge pages are free
+ *         (size / 2 MiB are needed: `sysctl vm.nr_hugepages=N` reserves N).
  */
 int gmem_region_create(const struct gmem_region_params *p,
 		       struct gmem_region **out);
@@ -222,7 +243,9 @@ int gmem_region_export(const struct gmem_region *r, int sock);
  *
  * Context: any thread.
  * Return: 0; -EPROTO malformed or truncated message, missing fds;
- *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2).
+ *         -ECONNRESET peer closed; -ENOMEM; a negative errno of mmap(2);
+ *         for a GMEM_REGION_THP region, those of its MADV_HUGEPAGE here
+ *         (-EOPNOTSUPP THP off for shmem).
  */
 int gmem_region_import(int sock, struct gmem_region **out);
 
@@ -614,6 +637,25 @@ int gmem_dirty_backend(const struct gmem_region *r);
  * or "unknown". Context: any thread. */
 const char *gmem_dirty_backend_name(enum gmem_dirty_backend b);
 
+/**
+ * gmem_dirty_granularity - The unit, in bytes, in which writes to @r are
+ *                          reported by its dirty log.
+ * @r: region; tracking or not (then: the backend gmem_dirty_start() with
+ *     AUTO would pick).
+ *
+ * 4096 for regions of 4 KiB pages, THP ones included: write-protection is
+ * per pte; the kernel splits an anonymous 2 MiB mapping into ptes on its
+ * first write while it is write-protected, and maps shmem with ptes while
+ * write-protect is armed (WP_ASYNC, WP_SYNC). 2 MiB (a run of
+ * 512 pages is reported) for a GMEM_REGION_THP region with SOFT_DIRTY,
+ * whose soft-dirty bit a 2 MiB mapping keeps in its one PMD; and for
+ * hugetlbfs regions (2 MiB pages), whose huge pages the kernel never maps
+ * with smaller ptes: every backend reports a whole 2 MiB page.
+ * Context: any thread.
+ * Return: bytes (4096 or 2097152).
+ */
+uint32_t gmem_dirty_granularity(const struct gmem_region *r);
+
 /** gmem_dirty_bitmap_words - uint64_t words a dirty bitmap of @r needs:
  * (nr_pages + 63) / 64. Context: any thread. */
 uint64_t gmem_dirty_bitmap_words(const struct gmem_region *r);
@@ -807,6 +849,46 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
  */
 int gmem_server_serve(struct gmem_server *s, int wait_ms);
 
+/**
+ * gmem_server_offer_rdma - Offer the destination one-sided RDMA reads.
+ * @s:    server from gmem_server_listen(), before gmem_server_accept().
+ * @addr: the "host:port" given to gmem_server_listen(); host must be the
+ *        address of an RDMA device's interface (not "*"): rdma_cm finds the
+ *        device by it. The port is gmem_server_port() (rdma_cm has its own
+ *        port space).
+ *
+ * Listens with librdmacm on the same address, checks that the device's
+ * port is active and registers the whole region (pinned) for remote read
+ * with libibverbs; the key and address go to a destination that asks for
+ * RDMA (GMEM_REMOTE_RDMA) in the server's HELLO, and the destination then
+ * reads every page itself with RDMA READs: this server sends no pages and
+ * only answers the digest check. A destination that does not ask gets TCP.
+ * Context: the server's thread.
+ * Return: 0; -EINVAL bad address, already offered or accepted;
+ *         -EOPNOTSUPP built without libibverbs/librdmacm; -ENODEV no RDMA
+ *         device (serves the address); -ENETDOWN the device's port is not
+ *         active; -EHOSTUNREACH unknown host; a negative errno of
+ *         rdma_bind_addr(3)/ibv_reg_mr(3) (-ENOMEM or -EPERM: RLIMIT_MEMLOCK).
+ *         gmem_server_error() names the device and the failed operation.
+ */
+int gmem_server_offer_rdma(struct gmem_server *s, const char *addr);
+
+/**
+ * gmem_server_transport - What the server moves pages with: "tcp", or
+ * "rdma DEVICE port N" once RDMA is offered (with " (offered; destination
+ * uses tcp)" when an accepted destination did not take it). Valid until the
+ * next call on @s. Context: the server's thread.
+ */
+const char *gmem_server_transport(const struct gmem_server *s);
+
+/**
+ * gmem_rdma_devices - RDMA devices on this host (libibverbs'
+ * ibv_get_device_list(3)).
+ * Context: any thread.
+ * Return: devices (>= 0); -EOPNOTSUPP built without libibverbs/librdmacm.
+ */
+int gmem_rdma_devices(void);
+
 /** gmem_server_stats - Copy the server's counters. Return: 0. */
 int gmem_server_stats(const struct gmem_server *s,
 		      struct gmem_remote_stats *out);
@@ -827,6 +909,18 @@ void gmem_server_destroy(struct gmem_server *s);
  *   remote fault path alone.
  */
 #define GMEM_REMOTE_ON_DEMAND (1U << 0)
+/*
+ * GMEM_REMOTE_RDMA: pages come by one-sided RDMA READs (libibverbs RC queue
+ *   pairs set up with librdmacm at the server's address and port) of the
+ *   region the server registered (gmem_server_offer_rdma()): one queue pair
+ *   for urgent reads of faulted runs, one for the background push, a
+ *   pipeline of 256 KiB reads in address order. Fd-backed regions are read
+ *   straight into their page cache and resolved with UFFDIO_CONTINUE;
+ *   anonymous ones through registered staging buffers and UFFDIO_COPY.
+ *   Pins the whole destination region (fd-backed) while connected. The
+ *   control connection (state, digests, DONE) stays TCP.
+ */
+#define GMEM_REMOTE_RDMA (1U << 1)
 
 struct gmem_remote_params {
 	uint32_t nr_bulk;    /* bulk connections, 1..8; 0 = 1 */
@@ -861,9 +955,19 @@ struct gmem_remote_params {
  *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -EACCES
  *         authentication failed either way (gmem_remote_error() says which);
  *         -ENOMEM.
+ *         With GMEM_REMOTE_RDMA also: -EPROTONOSUPPORT the server offers no
+ *         RDMA; -EOPNOTSUPP built without it; -ENODEV no RDMA device;
+ *         -ENETDOWN port not active; gmem_remote_error() names the device
+ *         and the failed operation. Once connected, a read that completes
+ *         in error (peer gone: QP flushed) fails the session with -EIO or
+ *         -ECONNRESET and installs nothing of it.
  */
 int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 			struct gmem_remote **out);
+
+/** gmem_remote_transport - "tcp", or "rdma DEVICE port N" (GMEM_REMOTE_RDMA).
+ * Valid while @rm lives. Context: any thread. */
+const char *gmem_remote_transport(const struct gmem_remote *rm);
 
 /* Geometry of the served region, from the server's HELLO. */
 uint32_t gmem_remote_page_size(const struct gmem_remote *rm);
@@ -1052,6 +1156,11 @@ enum gmem_migrate_phase {
 /* gmem_migrate_params.flags */
 #define GMEM_MIGRATE_ABORT_UNCONVERGED (1U << 0) /* PRECOPY: cancel instead
 						  * of forcing the switchover */
+#define GMEM_MIGRATE_RDMA (1U << 1) /* post-copy pages by RDMA READ: the
+				     * source offers it
+				     * (gmem_server_offer_rdma(), -ENODEV &c.
+				     * when it cannot), the destination uses
+				     * GMEM_REMOTE_RDMA; both sides set it */
 
 struct gmem_migrate_params {
 	uint32_t mode;        /* enum gmem_migrate_mode */
@@ -1186,6 +1295,74 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 /** gmem_migrate_mode_name - "postcopy", "precopy", "hybrid",
  * "stop-and-copy", or NULL for an unknown mode. */
 const char *gmem_migrate_mode_name(enum gmem_migrate_mode m);
+
+/* ------------------------------------------------------------------------ */
+/* NUMA placement                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A GPU reaches host memory on its own NUMA node fastest: place the region
+ * (its pages, the fault handlers' staging buffers) and the handler threads
+ * on the GPU's node, from gmem_numa_node_of_pci(). Uses libnuma's mbind(2)
+ * and numa_run_on_node() (Documentation/admin-guide/mm/numa_memory_policy.rst).
+ * On a machine with one node every page is on node 0 anyway: placement
+ * succeeds and changes nothing (gmem_numa_nodes() says 1).
+ */
+
+/**
+ * gmem_numa_nodes - The number of NUMA nodes of this machine.
+ * Context: any thread.
+ * Return: nodes (>= 1; 1 = a single-node machine, where placement has no
+ *         effect); -ENOSYS the kernel has no NUMA memory policy;
+ *         -EOPNOTSUPP libgmem was built without libnuma.
+ */
+int gmem_numa_nodes(void);
+
+/**
+ * gmem_numa_node_of_pci - The NUMA node a PCI device (a GPU) hangs off.
+ * @sysfs: where sysfs is mounted; NULL = "/sys".
+ * @addr:  PCI address as lspci -D prints it, "DDDD:BB:DD.F" (hex), or
+ *         "BB:DD.F" in domain 0000.
+ *
+ * Reads @sysfs/bus/pci/devices/@addr/numa_node
+ * (Documentation/ABI/testing/sysfs-bus-pci). Needs no libnuma.
+ * Context: any thread.
+ * Return: the node (>= 0); -EINVAL malformed @addr; -ENOENT no such device;
+ *         -ENODATA the device has no node (numa_node is -1: single-node
+ *         machines and most VMs; use node 0 or none); -EIO unreadable
+ *         contents; a negative errno of open(2)/read(2).
+ */
+int gmem_numa_node_of_pci(const char *sysfs, const char *addr);
+
+/**
+ * gmem_region_set_numa_node - Place a region's memory and handlers on a node.
+ * @r:    region; before gmem_region_attach() and gmem_dirty_start() (the
+ *        handler threads take the node when they start).
+ * @node: node, 0..gmem_numa_nodes() - 1, with memory this process may use
+ *        (its cpuset's); -1 = no placement (the default policy again).
+ *
+ * Sets MPOL_PREFERRED for @node on both of the region's mappings with
+ * mbind(2) and MPOL_MF_MOVE: pages allocated from then on (faults, installs,
+ * page-cache fills) go to @node while it has free memory, elsewhere after
+ * (MPOL_BIND would fail a fault, leaving its thread waiting); pages already
+ * there that only this process maps move. shmem keeps the policy per file,
+ * so another process's faults on the memfd follow it too. The fault
+ * handlers' staging buffers are allocated on @node and the handler threads
+ * run on its CPUs (numa_run_on_node()). A region from
+ * gmem_region_adopt_uffd() has no mapping here: only its staging buffers
+ * and handler threads are placed (the owner places its own memory).
+ * Context: any thread; serialised with attach/detach by the region's lock.
+ * Return: 0; -EINVAL NULL @r, @node < -1, or a node that does not exist,
+ *         has no memory or is outside the cpuset (nothing changed);
+ *         -EBUSY the fault engine runs; -ENOSYS no NUMA in the kernel;
+ *         -EOPNOTSUPP built without libnuma (@node -1 is then accepted);
+ *         a negative errno of mbind(2) (the old policy is restored).
+ */
+int gmem_region_set_numa_node(struct gmem_region *r, int node);
+
+/** gmem_region_numa_node - The node set by gmem_region_set_numa_node(), or
+ * -1. Context: any thread. */
+int gmem_region_numa_node(const struct gmem_region *r);
 
 #ifdef __cplusplus
 }
