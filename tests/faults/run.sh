@@ -104,6 +104,13 @@ kill_migrator() { # source|dest
 	wait_postcopy || return 0
 	if [ "$1" = source ]; then kill -9 "$msrc"; else kill -9 "$mdst"; fi
 }
+# The page server killed, and a new one started on the same address: it
+# serves a new session, so the destination's resume is refused.
+restart_source() {
+	kill_migrator source
+	wait "$msrc" 2>/dev/null || true
+	start_source
+}
 loss() { # percent, for the whole run, both directions at the destination
 	"${dst[@]}" nft -f - <<NFT
 table inet gmemfault {
@@ -155,6 +162,22 @@ verdict() {
 		{ bad=$((bad + 1)); echo "  FAIL: $name: no error matching '$must_say'"; }
 }
 
+# The source migrator, listening once it returns (the proxy connects to the
+# source as the destination connects to it).
+start_source() {
+	local i
+	"${src[@]}" "$migrate" source --control "$dir/src.sock" --keep-source \
+		--listen "$src_ip:$port" --wait-ms 4000 --recover-ms "$recover" \
+		"${src_key[@]}" \
+		>"$dir/msrc.json" 2>"$dir/msrc.err" &
+	msrc=$!
+	pids+=($msrc)
+	for ((i = 0; i < 200; i++)); do
+		"${src[@]}" ss -Hltn "sport = :$port" | grep -q . && break
+		sleep 0.05
+	done
+}
+
 # one NAME EXPECT [key=a|b|none,a|b|none] [recover=MS] [proxy ARGS]
 #     [action CMD...]
 one() {
@@ -189,18 +212,7 @@ one() {
 		done
 		to=127.0.0.1:$pport
 	fi
-	"${src[@]}" "$migrate" source --control "$dir/src.sock" --keep-source \
-		--listen "$src_ip:$port" --wait-ms 4000 --recover-ms "$recover" \
-		"${src_key[@]}" \
-		>"$dir/msrc.json" 2>"$dir/msrc.err" &
-	msrc=$!
-	pids+=($msrc)
-	# The proxy connects to the source as the destination connects to
-	# it: the source must listen by then.
-	for ((i = 0; i < 200; i++)); do
-		"${src[@]}" ss -Hltn "sport = :$port" | grep -q . && break
-		sleep 0.05
-	done
+	start_source
 	"${dst[@]}" "$migrate" dest --control "$dir/dst.sock" --connect "$to" \
 		--wait-ms 4000 --recover-ms "$recover" --verify --observe-ms 200 \
 		"${dst_key[@]}" \
@@ -249,6 +261,7 @@ must_say="did not come back"
 one "link down past recovery" fail action link_flap 7
 must_say="did not come back"
 one "page server killed" fail action kill_migrator source
+one "page server killed, restarted" fail action restart_source
 must_say="did not come back"
 one "destination killed" fail action kill_migrator dest
 one "same key both sides" complete keys=key,key
