@@ -87,12 +87,30 @@ static int addr_resolve(const char *addr, bool passive, struct addrinfo **ai)
 	return ret ? -EHOSTUNREACH : 0;
 }
 
+/*
+ * A link that dies without a reset (a cable, a switch, a peer's host
+ * gone) leaves a reader waiting forever: keepalive probes after IDLE_S
+ * of silence, and a user timeout on unacknowledged sends (tcp(7)), end
+ * such a connection within seconds, so post-copy recovery can start.
+ */
+#define KEEPALIVE_IDLE_S 2
+#define KEEPALIVE_INTVL_S 1
+#define KEEPALIVE_CNT 3
+#define USER_TIMEOUT_MS 5000
+
 static void sock_tune(int fd)
 {
-	int one = 1;
+	int one = 1, idle = KEEPALIVE_IDLE_S, intvl = KEEPALIVE_INTVL_S;
+	int cnt = KEEPALIVE_CNT, user_timeout = USER_TIMEOUT_MS;
 
 	/* Urgent requests are small: never hold them back (Nagle). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
+		   sizeof(user_timeout));
 }
 
 static int tcp_listen(const char *addr, uint16_t *port)

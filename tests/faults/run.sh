@@ -96,6 +96,23 @@ link_flap() { # seconds down
 	sleep "$1"
 	ip -n "$ns-dst" link set "$ns-b" up
 }
+# The link goes down and stays down until both sides have given up on
+# their own, which neither may take longer than @1 seconds to do: no reset
+# reaches either, so keepalive and the send timeout must notice.
+link_gone() {
+	local i
+	wait_postcopy || return 0
+	ip -n "$ns-dst" link set "$ns-b" down
+	for ((i = 0; i < $1 * 10; i++)); do
+		kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null; then
+		echo "  FAIL: a migrator still waits $1 s after the link went away"
+		bad=$((bad + 1))
+	fi
+	ip -n "$ns-dst" link set "$ns-b" up
+}
 link_reset() { # the page server's established connections, reset
 	wait_postcopy || return 0
 	"${src[@]}" ss -K state established sport = ":$port" >/dev/null 2>&1
@@ -259,6 +276,8 @@ one "page server link reset" complete action link_reset
 # Down longer than --wait-ms and --recover-ms together.
 must_say="did not come back"
 one "link down past recovery" fail action link_flap 7
+must_say="did not come back"
+one "link gone" fail action link_gone 15
 must_say="did not come back"
 one "page server killed" fail action kill_migrator source
 one "page server killed, restarted" fail action restart_source
