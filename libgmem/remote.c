@@ -428,6 +428,7 @@ static void *bulk_thread(void *arg)
 	struct rm_bulk *b = arg;
 	struct gmem_remote *rm = b->rm;
 
+	run_near_node(rm->r);
 	while (!__atomic_load_n(&rm->stop, __ATOMIC_ACQUIRE)) {
 		enum rm_phase phase = rm_phase(rm);
 
@@ -472,6 +473,8 @@ void rm_bulk_join(struct gmem_remote *rm)
 
 static int precopy_begin(struct gmem_remote *rm, struct gmem_region *r)
 {
+	int ret;
+
 	if (!r || r->page_size != rm->geom.page_size ||
 	    r->nr_pages != rm->geom.nr_pages ||
 	    !(r->flags & GMEM_REGION_MISSING) || r->source)
@@ -482,6 +485,10 @@ static int precopy_begin(struct gmem_remote *rm, struct gmem_region *r)
 	if (bitmap_init(&rm->received, r->nr_pages, false) < 0 ||
 	    bitmap_init(&rm->stale, r->nr_pages, false) < 0)
 		return -ENOMEM;
+	/* Received pages pass through these buffers: near the region. */
+	ret = place_on_node(r, rm->mem, rm->mem_len);
+	if (ret < 0)
+		return ret;
 	rm_set_phase(rm, RM_PRECOPY);
 	/* Only now: a pre-copy frame needs the region to land in. */
 	return rm_bulk_start(rm);

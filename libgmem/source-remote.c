@@ -258,6 +258,7 @@ static void *receive_thread(void *arg)
 {
 	struct gmem_remote *rm = arg;
 
+	run_near_node(rm->r);
 	while (!__atomic_load_n(&rm->stop, __ATOMIC_ACQUIRE)) {
 		enum rm_phase phase = rm_phase(rm);
 		int64_t wait = rm->local_cursor < rm->geom.nr_pages ? 0
