@@ -19,6 +19,7 @@
 
 #include <gmem.h>
 
+#include "key.h"
 #include "transport-opt.h"
 #include "uffd-handler.h"
 
@@ -30,6 +31,8 @@ struct pager_opts {
 	const char *connect;
 	int wait_ms;
 	enum transport_choice transport;
+	const char *key_file;
+	struct key key;        /* empty: serve without authentication */
 };
 
 static void usage(FILE *f)
@@ -61,6 +64,10 @@ static void usage(FILE *f)
 		"                          RDMA device's interface) or by TCP\n"
 		"                          (default: rdma when an RDMA device exists,\n"
 		"                          falling back to tcp; the choice is printed)\n"
+		"  -k, --key-file PATH     pre-shared key (16..256 bytes, file mode 600;\n"
+		"                          else the GMEM_KEY variable): the peer must\n"
+		"                          prove it (HMAC-SHA256 challenge) before any\n"
+		"                          page moves\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"Logs one line per connection event on stdout; exits 0 once the\n"
@@ -78,13 +85,15 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 		{ "connect", required_argument, NULL, 'c' },
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "transport", required_argument, NULL, 't' },
+		{ "key-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	char err[256];
 	int c;
 
 	*o = (struct pager_opts){ .wait_ms = -1 };
-	while ((c = getopt_long(argc, argv, "l:f:u:H:c:w:t:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:f:u:H:c:w:t:k:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'f': o->file = optarg; break;
@@ -97,9 +106,14 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 						&o->transport) < 0)
 				return -EINVAL;
 			break;
+		case 'k': o->key_file = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
+	}
+	if (key_load(o->key_file, &o->key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gmem-pager: %s\n", err);
+		return -EINVAL;
 	}
 	if (o->uffd_handler) {
 		if (optind == argc && !o->file != !o->connect && !o->listen &&
@@ -252,7 +266,9 @@ int main(int argc, char **argv)
 	if (o.uffd_handler)
 		return uffd_handler_run(&(struct uffd_handler_opts){
 			.sock_path = o.uffd_handler, .file = o.file,
-			.connect = o.connect, .wait_ms = o.wait_ms });
+			.connect = o.connect, .wait_ms = o.wait_ms,
+			.key = o.key.len ? o.key.bytes : NULL,
+			.key_len = o.key.len });
 	ret = o.file ? region_from_file(o.file, &r)
 		     : region_from_unix(o.unix_path, &r);
 	if (ret < 0)
@@ -261,6 +277,15 @@ int main(int argc, char **argv)
 	if (ret < 0) {
 		fprintf(stderr, "gmem-pager: listen %s: %s\n", o.listen,
 			strerror(-ret));
+		gmem_region_destroy(r);
+		return 1;
+	}
+	if (o.key.len)
+		ret = gmem_server_set_key(srv, o.key.bytes, o.key.len);
+	if (ret < 0) {
+		fprintf(stderr, "gmem-pager: key from %s: %s\n", o.key.origin,
+			strerror(-ret));
+		gmem_server_destroy(srv);
 		gmem_region_destroy(r);
 		return 1;
 	}

@@ -3,7 +3,7 @@
 bin_PROGRAMS += pager/gmem-pager
 pager_gmem_pager_SOURCES = pager/gmem-pager.c \
 	pager/uffd-handler.c pager/uffd-handler.h \
-	pager/transport-opt.c pager/transport-opt.h
+	pager/transport-opt.c pager/transport-opt.h pager/key.c pager/key.h
 pager_gmem_pager_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 pager_gmem_pager_LDADD = libgmem/libgmem.la $(JSONC_LIBS)
 EXTRA_DIST += pager/PROTOCOL.md

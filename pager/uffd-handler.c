@@ -196,7 +196,9 @@ static int remote_source(const struct uffd_handler_opts *o,
 			 struct gmem_region *r, struct gmem_remote **rm,
 			 struct gmem_source **src)
 {
-	struct gmem_remote_params p = { .connect_ms = o->wait_ms };
+	struct gmem_remote_params p = {
+		.connect_ms = o->wait_ms, .key = o->key, .key_len = o->key_len,
+	};
 	int64_t ret = gmem_remote_connect(o->connect, &p, rm);
 
 	if (ret < 0) {

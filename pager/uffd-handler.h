@@ -7,11 +7,16 @@
 #ifndef GMEM_PAGER_UFFD_HANDLER_H
 #define GMEM_PAGER_UFFD_HANDLER_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct uffd_handler_opts {
 	const char *sock_path; /* Unix socket the VMM connects to */
 	const char *file;      /* snapshot: page i at byte i * page size */
 	const char *connect;   /* or a page server's HOST:PORT */
 	int wait_ms;           /* for the VMM and the page server; -1 forever */
+	const uint8_t *key;    /* the page server's pre-shared key, or NULL */
+	size_t key_len;
 };
 
 /* A listening AF_UNIX stream socket bound at @path (replacing a stale

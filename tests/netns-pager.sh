@@ -64,4 +64,37 @@ for mode in random sequential idle; do
 		grep -q '"file_equal":true' "$tmp/client.json" || fail=1
 	grep -q "destination connected" "$tmp/pager.log" || fail=1
 done
+
+# With a key: a client holding it is served, one without it is refused
+# before any page moves (the pager says why and exits non-zero).
+printf 'a-key-the-two-hosts-share-%s\n' "$$" >"$tmp/key"
+chmod 600 "$tmp/key"
+for who in keyed stranger; do
+	ip netns exec "$ns_a" "$pager" --listen 10.201.7.1:7411 \
+		--file "$tmp/image" --wait-ms 30000 --key-file "$tmp/key" \
+		>"$tmp/pager.log" 2>&1 &
+	pager_pid=$!
+	i=0
+	until grep -q "serving" "$tmp/pager.log" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && { echo "gmem-pager did not start"; cat "$tmp/pager.log"; exit 1; }
+		sleep 0.1
+	done
+	key=$(head -n1 "$tmp/key")
+	[ $who = keyed ] || key=
+	GMEM_KEY=$key timeout 120 ip netns exec "$ns_b" "$client" --mode idle \
+		--compare "$tmp/image" 10.201.7.1:7411 >"$tmp/client.json" 2>"$tmp/client.err"
+	rc=$?
+	wait "$pager_pid"
+	prc=$?
+	pager_pid=
+	cat "$tmp/pager.log" "$tmp/client.err"
+	if [ $who = keyed ]; then
+		[ $rc = 0 ] && [ $prc = 0 ] || { echo "FAIL: keyed client: client $rc, pager $prc"; fail=1; }
+	else
+		[ $rc != 0 ] && [ $prc != 0 ] &&
+			grep -qi "authentic\|key" "$tmp/pager.log" ||
+			{ echo "FAIL: a client without the key was not refused"; fail=1; }
+	fi
+done
 exit $fail

@@ -94,8 +94,12 @@ static int run(const char *addr, const struct client_opts *o)
 	struct gmem_region_params p = { .page_size = GMEM_PAGE_4K,
 					.flags = GMEM_REGION_MISSING,
 					.backing = o->backing };
-	struct gmem_remote_params rp = { .connect_ms = 20000,
-					 .flags = o->flags };
+	/* The page server's pre-shared key, as the programs take it. */
+	const char *key = getenv("GMEM_KEY");
+	struct gmem_remote_params rp = {
+		.connect_ms = 20000, .flags = o->flags,
+		.key = key && *key ? key : NULL, .key_len = key ? strlen(key) : 0,
+	};
 	struct gmem_region *r = NULL;
 	struct gmem_source *src = NULL;
 	struct gmem_remote_stats st;
