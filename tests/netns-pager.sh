@@ -41,10 +41,10 @@ ip -n "$ns_a" link set lo up && ip -n "$ns_b" link set lo up || exit 99
 # 24 MiB and a bit: the last page is partial (padded with zeros).
 head -c $((24 * 1024 * 1024 + 1000)) /dev/urandom >"$tmp/image" || exit 99
 
-fail=0
-for mode in random sequential idle; do
+# start_pager [OPTIONS]: gmem-pager serving the image in the first host.
+start_pager() {
 	ip netns exec "$ns_a" "$pager" --listen 10.201.7.1:7411 \
-		--file "$tmp/image" --wait-ms 30000 >"$tmp/pager.log" 2>&1 &
+		--file "$tmp/image" --wait-ms 30000 "$@" >"$tmp/pager.log" 2>&1 &
 	pager_pid=$!
 	i=0
 	until grep -q "serving" "$tmp/pager.log" 2>/dev/null; do
@@ -52,6 +52,11 @@ for mode in random sequential idle; do
 		[ $i -gt 100 ] && { echo "gmem-pager did not start"; cat "$tmp/pager.log"; exit 1; }
 		sleep 0.1
 	done
+}
+
+fail=0
+for mode in random sequential idle; do
+	start_pager
 	if ! timeout 120 ip netns exec "$ns_b" "$client" --mode $mode \
 		--compare "$tmp/image" 10.201.7.1:7411 >"$tmp/client.json"; then
 		echo "FAIL: $mode: client"; fail=1
@@ -70,16 +75,7 @@ done
 printf 'a-key-the-two-hosts-share-%s\n' "$$" >"$tmp/key"
 chmod 600 "$tmp/key"
 for who in keyed stranger; do
-	ip netns exec "$ns_a" "$pager" --listen 10.201.7.1:7411 \
-		--file "$tmp/image" --wait-ms 30000 --key-file "$tmp/key" \
-		>"$tmp/pager.log" 2>&1 &
-	pager_pid=$!
-	i=0
-	until grep -q "serving" "$tmp/pager.log" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && { echo "gmem-pager did not start"; cat "$tmp/pager.log"; exit 1; }
-		sleep 0.1
-	done
+	start_pager --key-file "$tmp/key"
 	key=$(head -n1 "$tmp/key")
 	[ $who = keyed ] || key=
 	GMEM_KEY=$key timeout 120 ip netns exec "$ns_b" "$client" --mode idle \
