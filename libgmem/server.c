@@ -264,13 +264,43 @@ int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume)
 	return 0;
 }
 
+/*
+ * A peer that fails the key check or speaks no gmem is dropped and the wait
+ * goes on: a stranger who reaches the port first must not be able to end
+ * the migration. Only when no destination proved itself by the deadline is
+ * the last refusal the answer.
+ */
 int gmem_server_accept(struct gmem_server *s, int wait_ms)
 {
+	uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ULL;
+	int left_ms = wait_ms, refused = 0, ret;
+	char why[sizeof(s->err)];
+
 	if (s->nr_conns || s->lfd < 0)
 		return -EALREADY;
 	if (getrandom(&s->session, sizeof(s->session), 0) < 0)
 		s->session = now_ns();
-	return srv_accept_set(s, wait_ms, false);
+	for (;;) {
+		uint64_t now;
+
+		ret = srv_accept_set(s, left_ms, false);
+		if (ret == -ETIMEDOUT && refused)
+			return srv_err(s, refused, "%s; no other destination "
+				       "within %d ms", why, wait_ms);
+		if (ret != -EACCES && ret != -EPROTO)
+			return ret;
+		refused = ret;
+		memcpy(why, s->err, sizeof(why));
+		ret = srv_conns_reset(s);
+		if (ret < 0)
+			return srv_err(s, ret, "endpoint: %s", strerror(-ret));
+		s->error = 0;
+		now = now_ns();
+		if (wait_ms >= 0 && now >= deadline)
+			return srv_err(s, refused, "%s", why);
+		if (wait_ms >= 0)
+			left_ms = (int)((deadline - now + 999999) / 1000000);
+	}
 }
 
 static struct srv_slot *slot_get(struct srv_conn *c)

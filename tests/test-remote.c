@@ -728,6 +728,52 @@ Test(auth, server_without_key_is_refused, .timeout = 60,
 	check_refused(NULL, KEY_A, "accept");
 }
 
+struct serving {
+	struct gmem_server *srv;
+	int ret;
+};
+
+static void *accept_and_serve(void *arg)
+{
+	struct serving *sv = arg;
+
+	sv->ret = gmem_server_accept(sv->srv, 20000);
+	if (sv->ret == 0)
+		sv->ret = gmem_server_serve(sv->srv, 20000);
+	return NULL;
+}
+
+/* A stranger who connects first is refused, and the wait goes on: the
+ * destination holding the key, coming after, is served in full. */
+Test(auth, stranger_first_does_not_end_the_migration, .timeout = 90,
+     .init = require_uffd)
+{
+	struct dest_result *stranger = shared_result(), *res = shared_result();
+	struct dest_cfg c = { .work = RANDOM8, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16, .nr_bulk = 2, .key = KEY_B };
+	struct gmem_region *src = source_region();
+	struct serving sv = { 0 };
+	pthread_t th;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &sv.srv), 0);
+	cr_assert_eq(gmem_server_set_key(sv.srv, KEY_A, strlen(KEY_A)), 0);
+	pthread_create(&th, NULL, accept_and_serve, &sv);
+	wait_child(dest_fork(gmem_server_port(sv.srv), &c, stranger));
+	cr_assert_eq(stranger->setup_ret, -EACCES, "stranger: %d %s",
+		     stranger->setup_ret, stranger->err);
+	c.key = KEY_A;
+	wait_child(dest_fork(gmem_server_port(sv.srv), &c, res));
+	pthread_join(th, NULL);
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
+	cr_assert_eq(sv.ret, 0, "server: %d %s", sv.ret,
+		     gmem_server_error(sv.srv));
+	cr_assert_eq(res->wait_ret, 0, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(res->present, NR_PAGES);
+	cr_assert_eq(res->bad + res->touch_bad, 0);
+	gmem_server_destroy(sv.srv);
+	gmem_region_destroy(src);
+}
+
 Test(auth, key_length_is_checked, .timeout = 10, .init = require_uffd)
 {
 	struct gmem_remote_params rp = { .key = "short", .key_len = 5 };

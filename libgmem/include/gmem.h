@@ -737,11 +737,15 @@ uint16_t gmem_server_port(const struct gmem_server *s);
  * accepts as many bulk connections as the destination announced, each of
  * which must name the session. The listening socket is closed afterwards.
  * With a key (gmem_server_set_key()) every connection must also pass the
- * AUTH exchange before anything else moves on it.
+ * AUTH exchange before anything else moves on it. A peer that fails it, or
+ * sends a malformed or foreign HELLO, is dropped and the wait goes on until
+ * @wait_ms is over, so a stranger cannot end a migration by connecting
+ * first; only then is that refusal returned.
  * Context: the server's thread.
- * Return: 0; -ETIMEDOUT; -EPROTO malformed or foreign HELLO (see
- *         gmem_server_error()); -EACCES the destination holds another key
- *         or none; -EALREADY already accepted; -ENOMEM.
+ * Return: 0; -ETIMEDOUT nobody came; -EPROTO only peers with a malformed or
+ *         foreign HELLO came (see gmem_server_error()); -EACCES only peers
+ *         with another key or none came; -EALREADY already accepted;
+ *         -ENOMEM.
  */
 int gmem_server_accept(struct gmem_server *s, int wait_ms);
 
