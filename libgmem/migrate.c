@@ -147,7 +147,9 @@ static void ticker_report(struct mig_ticker *t)
 	p.elapsed_ns = now_ns() - t->start_ns;
 	ticker_paused(t, &p);
 	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&t->report_lock);
 	t->ops->progress(t->ctx, &p);
+	pthread_mutex_unlock(&t->report_lock);
 }
 
 static void *ticker_thread(void *arg)
@@ -182,6 +184,7 @@ void mig_ticker_start(struct mig_ticker *t, const struct gmem_migrate_ops *ops,
 	t->ctx = ctx;
 	t->start_ns = start_ns;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->report_lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
 	if (ops->progress)
 		t->running = pthread_create(&t->thread, NULL, ticker_thread,
@@ -227,5 +230,6 @@ void mig_ticker_stop(struct mig_ticker *t)
 		pthread_join(t->thread, NULL);
 	}
 	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->report_lock);
 	pthread_mutex_destroy(&t->lock);
 }

@@ -66,6 +66,9 @@ struct mig_ticker {
 	const uint64_t *paused_since_ns, *recoveries;
 	int recover_ms;
 	pthread_mutex_t lock;
+	/* Held around the progress callback, which the ticker thread and
+	 * the engine's phase changes both call: never two at once. */
+	pthread_mutex_t report_lock;
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool running, stop;

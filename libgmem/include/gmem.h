@@ -1208,7 +1208,8 @@ struct gmem_migrate_ops {
 	/* Destination: restart the workload from @state. Return 0/-errno. */
 	int (*resume)(void *ctx, const void *state, size_t len);
 	/* Both, optional: called at phase changes and about every 250 ms
-	 * while the engine waits. */
+	 * while the engine waits, from the engine's threads but never two
+	 * calls at once. */
 	void (*progress)(void *ctx, const struct gmem_migrate_progress *p);
 	/* Both, optional: called once, before the engine returns an error
 	 * of the page server or the connection, with its reason in words
