@@ -20,6 +20,7 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/auth.h libgmem/auth.c \
 	libgmem/server.c \
 	libgmem/server.h \
+	libgmem/server-accept.c \
 	libgmem/server-push.c \
 	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
 	libgmem/recover.c libgmem/server-recover.c \

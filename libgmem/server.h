@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server.h - the page server's state, shared by server.c (connections,
- * urgent requests, pre-copy, switchover: the caller's thread) and
- * server-push.c (the background push: one thread per bulk connection).
+ * server.h - the page server's state, shared by server-accept.c (buffers,
+ * listening, accepting a connection set), server.c (urgent requests,
+ * pre-copy, switchover: the caller's thread), server-push.c (the background
+ * push: one thread per bulk connection) and server-recover.c.
  */
 #ifndef GMEM_SERVER_H
 #define GMEM_SERVER_H
@@ -122,6 +123,11 @@ int srv_conns_reset(struct gmem_server *s);
  * @max long; clears it in @b when @take. Returns its length (0: none). */
 uint32_t srv_next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
 		      bool take);
+
+/* server-accept.c: best effort, tells the peer of connection @conn why it
+ * is being dropped (an ERROR frame with errno @err). */
+void srv_send_error(struct gmem_server *s, unsigned int conn, int err,
+		    const char *why);
 
 /* server-push.c */
 /* Adds the pages of a NEED frame (@bitmap: its little-endian payload) to
