@@ -22,7 +22,8 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/server.h \
 	libgmem/server-accept.c \
 	libgmem/server-push.c \
-	libgmem/remote.h libgmem/remote.c libgmem/source-remote.c \
+	libgmem/remote.h libgmem/remote.c libgmem/remote-connect.c \
+	libgmem/source-remote.c \
 	libgmem/recover.c libgmem/server-recover.c \
 	libgmem/remote-rdma.c libgmem/transport/rdma.h \
 	libgmem/dirty.h libgmem/dirty.c libgmem/dirty-async.c \
