@@ -79,6 +79,17 @@ start_replay() { # NAME NS-RUNNER... ARGS
 	exit 1
 }
 
+# migrators_exit SECONDS: waits up to SECONDS for both migrators to end;
+# fails if one still runs.
+migrators_exit() {
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	! kill -0 "$msrc" 2>/dev/null && ! kill -0 "$mdst" 2>/dev/null
+}
+
 # Faults applied once post-copy has begun (the destination's progress
 # line says so).
 wait_postcopy() {
@@ -100,17 +111,12 @@ link_flap() { # seconds down
 # their own, which neither may take longer than @1 seconds to do: no reset
 # reaches either, so keepalive and the send timeout must notice.
 link_gone() {
-	local i
 	wait_postcopy || return 0
 	ip -n "$ns-dst" link set "$ns-b" down
-	for ((i = 0; i < $1 * 10; i++)); do
-		kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null; then
+	migrators_exit "$1" || {
 		echo "  FAIL: a migrator still waits $1 s after the link went away"
 		bad=$((bad + 1))
-	fi
+	}
 	ip -n "$ns-dst" link set "$ns-b" up
 }
 link_reset() { # the page server's established connections, reset
@@ -240,14 +246,10 @@ one() {
 		"${action[@]}"
 		[ "${action[0]}" = kill_migrator ] && killed=${action[1]}
 	fi
-	for ((i = 0; i < 600; i++)); do
-		kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null; then
+	migrators_exit 60 || {
 		echo "  FAIL: $name: a migrator still runs after 60 s"
 		bad=$((bad + 1))
-	fi
+	}
 	wait "$msrc" 2>/dev/null || rc_src=$?
 	wait "$mdst" 2>/dev/null || rc_dst=$?
 	verdict "$name" "$expect" "$rc_src" "$rc_dst"
