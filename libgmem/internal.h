@@ -103,6 +103,18 @@ static inline void stat_add(uint64_t *c, uint64_t v)
 	__atomic_fetch_add(c, v, __ATOMIC_RELAXED);
 }
 
+/* A snapshot of counters that other threads stat_add() to: every field of
+ * struct gmem_remote_stats is a uint64_t, loaded one by one. */
+static inline void remote_stats_load(struct gmem_remote_stats *out,
+				     const struct gmem_remote_stats *in)
+{
+	const uint64_t *i = (const uint64_t *)in;
+	uint64_t *o = (uint64_t *)out;
+
+	for (size_t k = 0; k < sizeof(*out) / 8; k++)
+		o[k] = __atomic_load_n(&i[k], __ATOMIC_RELAXED);
+}
+
 static inline uint64_t now_ns(void)
 {
 	struct timespec ts;

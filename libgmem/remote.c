@@ -406,11 +406,7 @@ int64_t gmem_remote_mismatches(const struct gmem_remote *rm, uint64_t *pgoffs,
 int gmem_remote_stats(const struct gmem_remote *rm,
 		      struct gmem_remote_stats *out)
 {
-	const uint64_t *in = (const uint64_t *)&rm->stats;
-	uint64_t *o = (uint64_t *)out;
-
-	for (size_t i = 0; i < sizeof(*out) / 8; i++)
-		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+	remote_stats_load(out, &rm->stats);
 	return 0;
 }
 

@@ -439,11 +439,7 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 int gmem_server_stats(const struct gmem_server *s,
 		      struct gmem_remote_stats *out)
 {
-	const uint64_t *in = (const uint64_t *)&s->stats;
-	uint64_t *o = (uint64_t *)out;
-
-	for (size_t i = 0; i < sizeof(*out) / 8; i++)
-		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+	remote_stats_load(out, &s->stats);
 	return 0;
 }
 
