@@ -64,7 +64,11 @@ int install_cache_write(struct gmem_region *r, uint64_t off, uint64_t len,
 {
 	uint64_t done = 0;
 
-	if (r->page_size == GMEM_PAGE_2M || r->flags & GMEM_REGION_THP) {
+	/* pwrite(2) takes the inode's lock for writing, so writers of one
+	 * memfd take turns; a copy through the alias only faults, and not at
+	 * all where gmem_region_prealloc() populated it. */
+	if (r->page_size == GMEM_PAGE_2M || r->flags & GMEM_REGION_THP ||
+	    __atomic_load_n(&r->alias_populated, __ATOMIC_ACQUIRE)) {
 		memcpy(r->alias + off, data, len);
 		return 0;
 	}

@@ -54,6 +54,7 @@ struct gmem_region {
 	int pagemap_fd;         /* owner's /proc/PID/pagemap, or -1 */
 	int clear_refs_fd;      /* owner's /proc/PID/clear_refs, or -1 */
 	bool imported;
+	bool alias_populated;  /* gmem_region_prealloc(): installs copy into it */
 	int numa_node;          /* node of pages, staging and handlers; -1 any */
 	/* External regions only: where the image's pages live in the owner's
 	 * mm (page index = offset in the image); NULL means one range at

@@ -31,7 +31,7 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/share.c libgmem/external.c \
 	libgmem/migrate.h libgmem/migrate.c \
 	libgmem/migrate-source.c libgmem/migrate-dest.c \
-	libgmem/pci.c libgmem/thp.c
+	libgmem/pci.c libgmem/thp.c libgmem/prealloc.c
 if HAVE_NUMA
 libgmem_libgmem_la_SOURCES += libgmem/numa.c
 else

@@ -45,6 +45,9 @@ static void usage(FILE *f)
 "  --pci ADDR           dest: on the node of PCI device ADDR (the GPU,\n"
 "                       DDDD:BB:DD.F); a device without a node is node 0\n"
 "                       on a one-node machine\n"
+"  --no-prealloc        dest: do not allocate the region's page cache\n"
+"                       before connecting (default: allocate it, so that\n"
+"                       post-copy copies pages into memory already there)\n"
 "  --wait-ms MS         give up on a silent peer (30000; -1 never)\n"
 "  --recover-ms MS      post-copy recovery: when the link breaks after the\n"
 "                       switchover, pause and let the destination reconnect\n"
@@ -146,6 +149,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "fault-around", required_argument, NULL, 'f' },
 		{ "numa-node", required_argument, NULL, 'N' },
 		{ "pci", required_argument, NULL, 'P' },
+		{ "no-prealloc", no_argument, NULL, 'n' },
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "recover-ms", required_argument, NULL, 'R' },
 		{ "observe-ms", required_argument, NULL, 'o' },
@@ -190,6 +194,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case 'f': p->fault_around = atoi(optarg); break;
 		case 'N': node = optarg; break;
 		case 'P': pci = optarg; break;
+		case 'n': o->no_prealloc = true; break;
 		case 'w': p->wait_ms = atoi(optarg); break;
 		case 'R': p->recover_ms = atoi(optarg); break;
 		case 'o': o->observe_ms = atoi(optarg); break;

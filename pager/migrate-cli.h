@@ -38,6 +38,7 @@ struct migrate_opts {
 	bool verify;           /* destination: the workload checks every page */
 	int observe_ms;        /* destination: watch the workload after */
 	int numa_node;         /* destination: place the region here; -1 not */
+	bool no_prealloc;      /* destination: leave the page cache to post-copy */
 	const char *key_file;  /* --key-file; else GMEM_KEY */
 	struct key key;
 };

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,7 +61,8 @@ static void *touch_random(void *arg)
 	return NULL;
 }
 
-static void faults_from_threads(uint32_t backing, unsigned int handlers)
+static void faults_from_threads(uint32_t backing, unsigned int handlers,
+				bool prealloc)
 {
 	const uint64_t n = 2048;
 	struct gmem_region *r = region_new(n, 0, backing, GMEM_REGION_MISSING);
@@ -74,6 +76,8 @@ static void faults_from_threads(uint32_t backing, unsigned int handlers)
 	struct gmem_fault_stats st;
 	uint64_t filled = 0;
 
+	if (prealloc)
+		cr_assert_eq(gmem_region_prealloc(r), 0);
 	cr_assert_eq(gmem_source_callback(counting_fill, &c, &src), 0);
 	cr_assert_eq(gmem_region_attach(r, src, &fp), 0);
 	for (int i = 0; i < 8; i++) {
@@ -106,12 +110,52 @@ static void faults_from_threads(uint32_t backing, unsigned int handlers)
 
 Test(fault, memfd_eight_threads_exactly_once, .timeout = 60)
 {
-	faults_from_threads(GMEM_BACKING_MEMFD, 2);
+	faults_from_threads(GMEM_BACKING_MEMFD, 2, false);
 }
 
 Test(fault, anon_eight_threads_exactly_once, .timeout = 60)
 {
-	faults_from_threads(GMEM_BACKING_ANON, 2);
+	faults_from_threads(GMEM_BACKING_ANON, 2, false);
+}
+
+/* Every page in the page cache already (zeroed): each first touch still
+ * faults (MINOR now) and gets the source's bytes, exactly once. */
+Test(fault, preallocated_memfd_still_faults_every_page, .timeout = 60)
+{
+	faults_from_threads(GMEM_BACKING_MEMFD, 2, true);
+}
+
+Test(fault, prealloc_allocates_the_cache_and_checks_its_region, .timeout = 20)
+{
+	const uint64_t n = 512;
+	struct gmem_region *r = region_new(n, 0, GMEM_BACKING_MEMFD,
+					   GMEM_REGION_MISSING);
+	struct gmem_region *anon = region_new(n, 0, GMEM_BACKING_ANON,
+					      GMEM_REGION_MISSING);
+	struct gmem_region *plain = region_new(n, 0, GMEM_BACKING_MEMFD, 0);
+	struct counting c = { .page_size = 4096,
+			      .fills = calloc(n, sizeof(uint32_t)) };
+	struct gmem_source *src;
+	struct stat sb;
+
+	cr_assert_eq(fstat(gmem_region_fd(r), &sb), 0);
+	cr_assert_eq(sb.st_blocks, 0, "a new memfd holds no pages");
+	cr_assert_eq(gmem_region_prealloc(r), 0);
+	cr_assert_eq(fstat(gmem_region_fd(r), &sb), 0);
+	cr_assert_eq(sb.st_blocks * 512, n * 4096, "%ld blocks",
+		     (long)sb.st_blocks);
+	cr_assert_eq(gmem_region_nr_present(r), 0);
+	cr_assert_eq(gmem_region_prealloc(NULL), -EINVAL);
+	cr_assert_eq(gmem_region_prealloc(anon), -EINVAL);
+	cr_assert_eq(gmem_region_prealloc(plain), -EINVAL);
+	cr_assert_eq(gmem_source_callback(counting_fill, &c, &src), 0);
+	cr_assert_eq(gmem_region_attach(r, src, NULL), 0);
+	cr_assert_eq(gmem_region_prealloc(r), -EBUSY);
+	gmem_region_destroy(r);
+	gmem_region_destroy(anon);
+	gmem_region_destroy(plain);
+	gmem_source_destroy(src);
+	free(c.fills);
 }
 
 Test(fault, file_source_equals_file, .timeout = 30)

@@ -45,6 +45,7 @@ struct dest_cfg {
 	uint32_t nr_bulk;
 	const char *key; /* pre-shared key, or NULL */
 	int recover_ms;  /* post-copy recovery; 0 = off */
+	bool prealloc;   /* gmem_region_prealloc() before pre-copy */
 };
 
 /* What the destination child reports, in shared memory. */
@@ -145,6 +146,8 @@ static void dest_run(const char *addr, const struct dest_cfg *c,
 		return;
 	}
 	ret = gmem_region_create(&p, &r);
+	if (ret == 0 && c->prealloc)
+		ret = gmem_region_prealloc(r);
 	if (ret == 0)
 		res->precopy = gmem_remote_precopy(rm, r, 10000);
 	ret = res->precopy < 0 ? (int)res->precopy : ret;
@@ -286,6 +289,17 @@ Test(remote, random_access_anonymous_fault_around_16, .timeout = 60)
 {
 	struct dest_cfg c = { .work = RANDOM8, .backing = GMEM_BACKING_ANON,
 			      .fault_around = 16, .nr_bulk = 2 };
+
+	check_complete(&c);
+}
+
+/* Pages copied into a page cache allocated ahead, by the bulk threads and
+ * the urgent path at once. */
+Test(remote, random_access_preallocated_destination, .timeout = 60)
+{
+	struct dest_cfg c = { .work = RANDOM8, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16, .nr_bulk = 2,
+			      .prealloc = true };
 
 	check_complete(&c);
 }
