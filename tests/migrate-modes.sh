@@ -5,7 +5,9 @@
 # scripts/migrate-local, between two network namespaces (loopback where
 # namespaces cannot be made): each must end with identical pages (digests
 # and the workload's own verify) and the replay running on at the
-# destination. Exit 77 = skipped, with the reason.
+# destination. The destination allocates the region's memory before it
+# connects, and says so, unless --no-prealloc (one more post-copy run).
+# Exit 77 = skipped, with the reason.
 set -euo pipefail
 
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
@@ -75,13 +77,15 @@ check() {
 	jq -e "$1" "$dir/report" >/dev/null 2>&1 || { fail "$2"; return 1; }
 }
 
-for mode in postcopy precopy hybrid stop-and-copy; do
+for run in postcopy precopy hybrid stop-and-copy postcopy:--no-prealloc; do
+	mode=${run%%:*} extra=()
+	[ "$run" = "$mode" ] || extra=("${run#*:}")
 	start=$(date +%s)
 	rc=0
 	"$top_srcdir/scripts/migrate-local" --build "$top_builddir" \
 		--trace llama-infer --scale 1/64 --mode "$mode" --warmup 1 \
 		--quiet "${net[@]}" -- --wait-ms 20000 --observe-ms 2000 \
-		>"$dir/report" 2>"$dir/err" || rc=$?
+		"${extra[@]}" >"$dir/report" 2>"$dir/err" || rc=$?
 	if [ "$rc" != 0 ]; then
 		fail "migrate-local exited $rc"
 		continue
@@ -98,7 +102,13 @@ for mode in postcopy precopy hybrid stop-and-copy; do
 	if [ "$mode" = postcopy ]; then
 		check '.freeze_ms > 0' "postcopy report has no freeze_ms"
 	fi &&
-	jq -r --arg t $(($(date +%s) - start)) '"ok: \(.mode): freeze \(.freeze_ms // "-") ms, \(.verify.pages_checked) pages verified, \(.step_time.after.count) steps after, \($t) s"' \
+	if [ ${#extra[@]} = 0 ]; then
+		grep -q "dest: page cache of [0-9]* MiB allocated" "$dir/err" ||
+			{ fail "the destination did not allocate its memory ahead"; false; }
+	elif grep -q "page cache of" "$dir/err"; then
+		fail "--no-prealloc allocated the memory all the same"; false
+	fi &&
+	jq -r --arg t $(($(date +%s) - start)) --arg x "${extra[*]:+ ${extra[*]}}" '"ok: \(.mode)\($x): freeze \(.freeze_ms // "-") ms, \(.verify.pages_checked) pages verified, \(.step_time.after.count) steps after, \($t) s"' \
 		"$dir/report"
 done
 [ "$failed" = 0 ] && echo PASS
