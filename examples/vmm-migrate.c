@@ -127,7 +127,12 @@ static int destination(const char *addr, uint32_t mode)
 	struct gmem_region *r = vram_adopt(guest_memory(), GMEM_REGION_MISSING);
 	struct gmem_migrate_stats st;
 	struct dest_vmm d = { .vram = gmem_region_addr(r) };
-	int ret = gmem_migrate_dest(r, addr, &p, &ops, &d, &st);
+	/* Allocated now, while the source still runs the guest: post-copy
+	 * then only copies pages into memory that is already there. */
+	int ret = gmem_region_prealloc(r);
+
+	if (ret == 0)
+		ret = gmem_migrate_dest(r, addr, &p, &ops, &d, &st);
 
 	if (d.running)
 		pthread_join(d.guest, NULL);
