@@ -3,7 +3,9 @@
  * remote-bench.c - remote (post-copy) paging over TCP on loopback against its
  * floors, all measured in one run: fault latency p50/p99 with fault-around 1
  * and 16 vs the floor (a bare userfaultfd fault + a 4 KiB TCP round trip),
- * and background push bandwidth vs a plain socket blast. The page server is
+ * and background push bandwidth (into a region whose page cache the push
+ * fills, and into one allocated ahead) vs a plain socket blast, and vs a
+ * blast from and into memory of the push's size. The page server is
  * a child process. With --rdma ADDR the pages move by RDMA READ at ADDR (an
  * RDMA device's address); bench/rdma-perftest puts those figures next to
  * perftest's. JSON lines on stdout; never passes or fails.
@@ -120,20 +122,28 @@ static int floor_rtt(unsigned int n, struct samples *lat)
 	return ret;
 }
 
+/* One stream of a blast. With @in and @out (@bytes each, touched before the
+ * clock starts) every chunk comes from and lands in memory of its own, as
+ * a push's pages do; without, one chunk-sized buffer, hot in the cache,
+ * serves every send and every receive: the link alone. */
 struct blast {
 	int fds[2];
 	uint64_t bytes;
+	uint8_t *in, *out;
 	pthread_t sender, receiver;
 };
 
 static void *blast_send(void *arg)
 {
 	struct blast *b = arg;
-	uint8_t *buf = calloc(1, BLAST_CHUNK);
+	uint8_t *buf = b->in ? NULL : calloc(1, BLAST_CHUNK);
 
-	for (uint64_t done = 0; buf && done < b->bytes; done += BLAST_CHUNK)
-		if (send(b->fds[1], buf, BLAST_CHUNK, 0) != (ssize_t)BLAST_CHUNK)
+	for (uint64_t done = 0; done < b->bytes; done += BLAST_CHUNK) {
+		const uint8_t *p = b->in ? b->in + done : buf;
+
+		if (!p || send(b->fds[1], p, BLAST_CHUNK, 0) != (ssize_t)BLAST_CHUNK)
 			break;
+	}
 	free(buf);
 	return NULL;
 }
@@ -141,12 +151,18 @@ static void *blast_send(void *arg)
 static void *blast_recv(void *arg)
 {
 	struct blast *b = arg;
-	uint8_t *buf = malloc(BLAST_CHUNK);
+	uint8_t *buf = b->out ? NULL : malloc(BLAST_CHUNK);
 	uint64_t got = 0;
 
-	while (buf && got < b->bytes) {
-		ssize_t n = recv(b->fds[0], buf, BLAST_CHUNK, 0);
+	while (got < b->bytes) {
+		uint8_t *p = b->out ? b->out + got : buf;
+		uint64_t room = b->out ? b->bytes - got : BLAST_CHUNK;
+		ssize_t n;
 
+		if (!p)
+			break;
+		n = recv(b->fds[0], p, room < BLAST_CHUNK ? room : BLAST_CHUNK,
+			 0);
 		if (n <= 0)
 			break;
 		got += n;
@@ -155,16 +171,36 @@ static void *blast_recv(void *arg)
 	return NULL;
 }
 
-/* A plain socket blast of @bytes over @streams connections at once, a
- * sending and a receiving thread each: the raw link bandwidth, GB/s. */
-static double raw_blast(uint64_t bytes, unsigned int streams)
+/* @bytes of memory written once, so that no page fault is timed; NULL on
+ * failure. */
+static uint8_t *blast_mem(uint64_t bytes)
 {
-	struct blast b[BULK_MAX];
+	uint8_t *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0x5a, bytes);
+	return p;
+}
+
+/* A plain socket blast of @bytes over @streams connections at once, a
+ * sending and a receiving thread each, GB/s: from and into one small
+ * buffer (the raw link bandwidth), or, with @mem, from and into @bytes of
+ * memory each way (the link and the memory a push must write). */
+static double raw_blast(uint64_t bytes, unsigned int streams, bool mem)
+{
+	struct blast b[BULK_MAX] = { 0 };
 	unsigned int n = 0;
 	uint64_t t0;
+	double gbps;
 
 	for (; n < streams; n++) {
-		b[n].bytes = bytes / streams;
+		b[n] = (struct blast){ .bytes = bytes / streams / BLAST_CHUNK *
+						BLAST_CHUNK };
+		if (mem && (!(b[n].in = blast_mem(b[n].bytes)) ||
+			    !(b[n].out = blast_mem(b[n].bytes))))
+			break;
 		if (tcp_pair(b[n].fds) < 0)
 			break;
 	}
@@ -176,12 +212,19 @@ static double raw_blast(uint64_t bytes, unsigned int streams)
 	for (unsigned int i = 0; i < n; i++)
 		pthread_join(b[i].receiver, NULL);
 	t0 = bench_now_ns() - t0;
-	for (unsigned int i = 0; i < n; i++) {
-		pthread_join(b[i].sender, NULL);
-		close(b[i].fds[0]);
-		close(b[i].fds[1]);
+	gbps = n == streams ? n * b[0].bytes / (double)t0 : 0;
+	for (unsigned int i = 0; i < streams; i++) {
+		if (i < n) {
+			pthread_join(b[i].sender, NULL);
+			close(b[i].fds[0]);
+			close(b[i].fds[1]);
+		}
+		if (b[i].in)
+			munmap(b[i].in, b[i].bytes);
+		if (b[i].out)
+			munmap(b[i].out, b[i].bytes);
 	}
-	return n == streams ? bytes / (double)t0 : 0;
+	return gbps;
 }
 
 /* --- the page server: a child process serving one destination ----------- */
@@ -428,7 +471,8 @@ static int bench_faults(const struct bench_opts *o)
 static int bench_push(const struct bench_opts *o)
 {
 	uint64_t bytes = o->push_mib << 20;
-	double raw = raw_blast(bytes, o->bulk);
+	double raw = raw_blast(bytes, o->bulk, false);
+	double raw_mem = raw_blast(bytes, o->bulk, true);
 
 	for (int prealloc = 0; prealloc <= 1; prealloc++) {
 		double push = 0;
@@ -449,6 +493,8 @@ static int bench_push(const struct bench_opts *o)
 		add_d(j, "push_gbytes_per_s", push);
 		add_d(j, "raw_gbytes_per_s", raw);
 		add_d(j, "ratio_to_raw", raw > 0 ? push / raw : 0);
+		add_d(j, "raw_mem_gbytes_per_s", raw_mem);
+		add_d(j, "ratio_to_raw_mem", raw_mem > 0 ? push / raw_mem : 0);
 		json_object_object_add(j, "digests_equal",
 				       json_object_new_boolean(verified == 0));
 		bench_emit(j);
@@ -462,8 +508,11 @@ static void usage(FILE *f)
 		   "                    [--bulk N] [--thp] [--rdma ADDR]\n"
 		   "Remote fault latency (fault-around 1 and 16) vs a bare uffd\n"
 		   "fault + 4 KiB TCP round trip, and push bandwidth over N bulk\n"
-		   "connections (default 1) vs a plain socket blast over as many\n"
-		   "streams, on loopback, in one run. JSON lines on stdout.\n"
+		   "connections (default 1), into a region allocated as pages\n"
+		   "arrive and into one allocated ahead, vs a plain socket blast\n"
+		   "over as many streams (raw) and a blast from and into memory\n"
+		   "of the push's size (raw_mem), on loopback, in one run. JSON\n"
+		   "lines on stdout.\n"
 		   "  --rdma ADDR  pages by RDMA READ at ADDR (an RDMA device's\n"
 		   "               IP address) instead of TCP on loopback\n"
 		   "  --thp        push into a region of transparent huge pages\n");
