@@ -163,7 +163,10 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	char why[160];
 	int wait_ms, ret;
 
-	if (!addr || !out || strlen(addr) >= sizeof(rm->addr))
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!addr || strlen(addr) >= sizeof(rm->addr))
 		return -EINVAL;
 	rm = calloc(1, sizeof(*rm));
 	if (!rm)
@@ -179,6 +182,10 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	rm->recover_ms = p ? p->recover_ms : 0;
 	strcpy(rm->addr, addr);
 	ret = remote_alloc(rm, rm->nr_conns);
+	if (ret < 0) {
+		gmem_remote_destroy(rm);
+		return ret;
+	}
 	for (unsigned int i = 0; ret == 0 && i <= nr_bulk; i++) {
 		ret = rm_open_conn(rm, addr, i, false, why, sizeof(why));
 		if (ret < 0)
@@ -188,12 +195,12 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);
 	if (ret == 0 && (flags & GMEM_REMOTE_RDMA))
 		ret = rm_rdma_connect(rm, addr, wait_ms);
-	if (ret < 0) {
-		gmem_remote_destroy(rm);
-		return ret;
-	}
+	/* Failed, but handed out all the same: its error text says why (the
+	 * server's refusal, the bad HELLO, the RDMA device). */
+	if (ret < 0)
+		rm_fail(rm, ret, "%s", strerror(-ret));
 	*out = rm;
-	return 0;
+	return ret;
 }
 
 uint32_t gmem_remote_page_size(const struct gmem_remote *rm)

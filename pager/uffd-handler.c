@@ -203,7 +203,7 @@ static int remote_source(const struct uffd_handler_opts *o,
 
 	if (ret < 0) {
 		fprintf(stderr, "gmem-pager: connect %s: %s\n", o->connect,
-			strerror(-ret));
+			*rm ? gmem_remote_error(*rm) : strerror(-ret));
 		return ret;
 	}
 	if (gmem_remote_page_size(*rm) != gmem_region_page_size(r) ||

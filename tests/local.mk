@@ -80,7 +80,7 @@ tests_test_kmod_shim_LDADD = $(TEST_LDADD) -lpthread
 endif
 
 # gmem-replay's control socket: query, pause, resume, verify, quit (socat).
-EXTRA_DIST += tests/lsan.supp
+EXTRA_DIST += tests/lsan.supp tests/lib.sh
 dist_check_SCRIPTS += tests/replay-control.sh
 TESTS += tests/replay-control.sh
 # gmem-migrate through scripts/migrate-local: every mode end to end, then

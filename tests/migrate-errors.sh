@@ -8,6 +8,7 @@
 # the source replay still alive, paused, and passing verify).
 # Exit 77 = skipped, with the reason.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
 	echo "usage: tests/migrate-errors.sh (run by make check; top_builddir," \
@@ -85,17 +86,14 @@ ctl() {
 # start_replay NAME ARGS...: a gmem-replay in the background (in the
 # namespace of ${run[@]}), its socket at $dir/NAME.sock, its pid in $rpid.
 start_replay() {
-	local name=$1 i
+	local name=$1
 	shift
 	"${run[@]}" "$replay" --control "$dir/$name.sock" --quiet "$@" \
 		>"$dir/$name.json" 2>"$dir/$name.err" &
 	rpid=$!
 	pids+=("$rpid")
-	for ((i = 0; i < 600; i++)); do
-		[ -S "$dir/$name.sock" ] && return 0
-		kill -0 "$rpid" 2>/dev/null || fail "gmem-replay $name exited early"
-		sleep 0.1
-	done
+	wait_until 60 "$rpid" test -S "$dir/$name.sock" && return 0
+	kill -0 "$rpid" 2>/dev/null || fail "gmem-replay $name exited early"
 	fail "gmem-replay $name: no control socket after 60 s"
 }
 
@@ -185,10 +183,7 @@ kill -0 "$mdst" 2>/dev/null || fail "the migration ended before the kill"
 echo "killed the destination workload during post-copy"
 rc_src=0 rc_dst=0
 # Both migrators must give up on their own within their --wait-ms.
-for ((i = 0; i < 600; i++)); do
-	kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null || break
-	sleep 0.1
-done
+wait_until 60 - gone "$msrc" "$mdst" || true
 kill -0 "$msrc" 2>/dev/null && fail "gmem-migrate source still running 60 s after the kill"
 kill -0 "$mdst" 2>/dev/null && fail "gmem-migrate dest still running 60 s after the kill"
 wait "$msrc" || rc_src=$?

@@ -7,6 +7,7 @@
 # 2 MiB pages: 6 huge pages a side).
 # Exit 77 = skipped, with the reason.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -45,15 +46,12 @@ fail() {
 
 # start_replay NAME ARGS...: a gmem-replay with its socket at $dir/NAME.sock.
 start_replay() {
-	local name=$1 i
+	local name=$1
 	shift
 	"$replay" --trace llama-infer --scale "$scale" --quiet \
 		--control "$dir/$name.sock" "$@" >"$dir/$name.json" 2>"$dir/$name.err" &
 	pids+=($!)
-	for ((i = 0; i < 600; i++)); do
-		[ -S "$dir/$name.sock" ] && return 0
-		sleep 0.1
-	done
+	wait_until 60 "$!" test -S "$dir/$name.sock" && return 0
 	fail "gmem-replay $name: no control socket after 60 s"
 }
 

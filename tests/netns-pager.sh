@@ -5,6 +5,7 @@
 # from the other (random reads from 8 threads, a sequential scan, idle) and
 # checks digests and bytes. Exit 77 (skip) where namespaces are not allowed.
 set -u
+. "$(dirname "$0")/lib.sh"
 builddir=${top_builddir:-.}
 pager=$builddir/pager/gmem-pager
 client=$builddir/tests/pager-client
@@ -46,12 +47,8 @@ start_pager() {
 	ip netns exec "$ns_a" "$pager" --listen 10.201.7.1:7411 \
 		--file "$tmp/image" --wait-ms 30000 "$@" >"$tmp/pager.log" 2>&1 &
 	pager_pid=$!
-	i=0
-	until grep -q "serving" "$tmp/pager.log" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && { echo "gmem-pager did not start"; cat "$tmp/pager.log"; exit 1; }
-		sleep 0.1
-	done
+	wait_until 10 "$pager_pid" grep -q "serving" "$tmp/pager.log" ||
+		{ echo "gmem-pager did not start"; cat "$tmp/pager.log"; exit 1; }
 }
 
 fail=0

@@ -109,7 +109,8 @@ static int run(const char *addr, const struct client_opts *o)
 	ret = gmem_remote_connect(addr, &rp, &rm);
 	if (ret < 0) {
 		fprintf(stderr, "pager-client: connect %s: %s\n", addr,
-			strerror(-ret));
+			rm ? gmem_remote_error(rm) : strerror(-ret));
+		gmem_remote_destroy(rm);
 		return 1;
 	}
 	p.nr_pages = gmem_remote_nr_pages(rm);

@@ -5,6 +5,7 @@
 # quit over JSON lines (socat); an --incoming destination waits for its
 # state; a bad trace exits 2 naming the line. Exit 77 = skipped.
 set -u
+. "$(dirname "$0")/lib.sh"
 
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-..}
@@ -65,13 +66,9 @@ start() {
 	"$replay" --trace "$trace" --scale 1/64 --control "$sock" --quiet "$@" \
 		>"$dir/out.json" 2>"$dir/err" &
 	pid=$!
-	i=0
-	while [ ! -S "$sock" ]; do
-		kill -0 "$pid" 2>/dev/null || fail "gmem-replay exited early"
-		i=$((i + 1))
-		[ $i -gt 300 ] && fail "no control socket after 30 s"
-		sleep 0.1
-	done
+	wait_until 30 "$pid" test -S "$sock" && return 0
+	kill -0 "$pid" 2>/dev/null || fail "gmem-replay exited early"
+	fail "no control socket after 30 s"
 }
 
 stop() {

@@ -143,6 +143,10 @@ static void dest_run(const char *addr, const struct dest_cfg *c,
 	ret = gmem_remote_connect(addr, &rp, &rm);
 	if (ret < 0) {
 		res->setup_ret = ret;
+		if (rm)
+			snprintf(res->err, sizeof(res->err), "%s",
+				 gmem_remote_error(rm));
+		gmem_remote_destroy(rm);
 		return;
 	}
 	ret = gmem_region_create(&p, &r);
@@ -708,10 +712,9 @@ Test(auth, same_key_completes, .timeout = 60, .init = require_uffd)
 	cr_assert_gt(res->st.requests, 0);
 }
 
-/* Refused on both sides, the server saying why, and not one page sent
- * (gmem_remote_connect() fails, so the destination has its errno only). */
+/* Refused on both sides, each saying why, and not one page sent. */
 static void check_refused(const char *srv_key, const char *dst_key,
-			  const char *srv_why)
+			  const char *srv_why, const char *dst_why)
 {
 	struct dest_result *res = shared_result();
 	struct gmem_remote_stats sst;
@@ -722,6 +725,7 @@ static void check_refused(const char *srv_key, const char *dst_key,
 		     res->err);
 	cr_assert_lt(ret, 0, "the server served a refused peer");
 	cr_assert(strstr(err, srv_why), "server: %s", err);
+	cr_assert(strstr(res->err, dst_why), "destination: %s", res->err);
 	cr_assert_eq(sst.bytes + sst.urgent_pages + sst.pushed_pages, 0);
 	cr_assert_eq(res->st.bytes, 0);
 	cr_assert_eq(res->present, 0);
@@ -730,13 +734,14 @@ static void check_refused(const char *srv_key, const char *dst_key,
 Test(auth, wrong_key_is_refused_before_any_page, .timeout = 60,
      .init = require_uffd)
 {
-	check_refused(KEY_A, KEY_B, "destination failed authentication");
+	check_refused(KEY_A, KEY_B, "destination failed authentication",
+		      "destination failed authentication");
 }
 
 Test(auth, destination_without_key_is_refused, .timeout = 60,
      .init = require_uffd)
 {
-	check_refused(KEY_A, NULL, "offered none");
+	check_refused(KEY_A, NULL, "offered none", "needs a key");
 }
 
 /* A server that cannot prove the key could write anything into the
@@ -745,7 +750,7 @@ Test(auth, destination_without_key_is_refused, .timeout = 60,
 Test(auth, server_without_key_is_refused, .timeout = 60,
      .init = require_uffd)
 {
-	check_refused(NULL, KEY_A, "accept");
+	check_refused(NULL, KEY_A, "accept", "offers no authentication");
 }
 
 struct serving {

@@ -45,7 +45,10 @@ Test(rdma, tcp_only_server_refuses_an_rdma_destination, .timeout = 30)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", gmem_server_port(a.srv));
 	cr_assert_eq(pthread_create(&tid, NULL, accept_thread, &a), 0);
 	cr_assert_eq(gmem_remote_connect(addr, &rp, &rm), -EPROTONOSUPPORT);
-	cr_assert_null(rm);
+	cr_assert_not_null(rm, "the failed end, to say why");
+	cr_assert(strstr(gmem_remote_error(rm), "RDMA"), "%s",
+		  gmem_remote_error(rm));
+	gmem_remote_destroy(rm);
 	pthread_join(tid, NULL);
 	/* The server saw a destination leave, not a crash. */
 	cr_assert_lt(a.ret, 0);

@@ -7,6 +7,7 @@
 # list covering the image); every page read must equal the snapshot. Bad
 # lists must each get a clear error back and install nothing.
 set -u
+. "$(dirname "$0")/lib.sh"
 builddir=${top_builddir:-.}
 pager=$builddir/pager/gmem-pager
 vmm=$builddir/tests/uffd-vmm
@@ -16,12 +17,8 @@ trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT INT TE
 
 # $1 = log, $2 = text that says the process is ready.
 wait_for() {
-	i=0
-	until grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt 300 ] && { echo "FAIL: no \"$2\" in $1:"; cat "$1"; exit 1; }
-		sleep 0.1
-	done
+	wait_until 30 - grep -q "$2" "$1" 2>/dev/null ||
+		{ echo "FAIL: no \"$2\" in $1:"; cat "$1"; exit 1; }
 }
 
 head -c $((128 * 4096)) /dev/urandom >"$tmp/snap" || exit 99

@@ -7,6 +7,7 @@
 # urgent/pushed counts; then the error paths: a TCP-only server, a wildcard
 # address, a server killed mid-transfer. Exit 77 (skip) with no RDMA device.
 set -u
+. "$(dirname "$0")/lib.sh"
 builddir=${top_builddir:-.}
 pager=$builddir/pager/gmem-pager
 client=$builddir/tests/pager-client
@@ -40,11 +41,8 @@ start_pager() {
 	"$pager" --listen "$ip:$port" --file "$tmp/image" --wait-ms 60000 \
 		"$@" >"$tmp/pager.log" 2>&1 &
 	pager_pid=$!
-	for _ in $(seq 200); do
-		grep -q "transport" "$tmp/pager.log" && return 0
-		kill -0 "$pager_pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_until 20 "$pager_pid" grep -q "transport" "$tmp/pager.log" &&
+		return 0
 	echo "gmem-pager did not start"; cat "$tmp/pager.log"
 	return 1
 }
@@ -108,10 +106,7 @@ head -c $((64 * 1024 * 1024)) /dev/urandom >"$tmp/image"
 start_pager --transport rdma || exit 1
 timeout 120 "$client" --rdma --mode idle "$ip:$port" >"$tmp/client.json" 2>"$tmp/err" &
 client_pid=$!
-for _ in $(seq 100); do
-	grep -q "connected" "$tmp/pager.log" && break
-	sleep 0.1
-done
+wait_until 10 - grep -q "connected" "$tmp/pager.log" || true
 sleep 0.5
 kill -9 "$pager_pid"
 wait "$client_pid"

@@ -982,12 +982,15 @@ struct gmem_remote_params {
  * With a key, every connection also runs the AUTH exchange and a server that
  * cannot prove the same key (or offers no AUTH) is refused before any page
  * moves.
+ * On failure *@out is NULL for -EINVAL and -ENOMEM; for every other error it
+ * is the failed remote end, kept so that gmem_remote_error() can say why
+ * (the server's refusal, the bad HELLO, the RDMA device and operation):
+ * destroy it with gmem_remote_destroy().
  * Context: any thread.
  * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8,
  *         key_len out of range; -ECONNREFUSED/-ETIMEDOUT/
- *         -EHOSTUNREACH; -EPROTO bad HELLO (gmem_remote_error()); -EACCES
- *         authentication failed either way (gmem_remote_error() says which);
- *         -ENOMEM.
+ *         -EHOSTUNREACH; -EPROTO bad HELLO; -EACCES authentication failed
+ *         either way (gmem_remote_error() says which); -ENOMEM.
  *         With GMEM_REMOTE_RDMA also: -EPROTONOSUPPORT the server offers no
  *         RDMA; -EOPNOTSUPP built without it; -ENODEV no RDMA device;
  *         -ENETDOWN port not active; gmem_remote_error() names the device

@@ -16,6 +16,7 @@
 # one expected, fails the suite. Prints one line of totals at the end.
 # Exit 77 = skipped, with the reason.
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -65,16 +66,12 @@ ctl() {
 }
 
 start_replay() { # NAME NS-RUNNER... ARGS
-	local name=$1 i
+	local name=$1
 	shift
 	"$@" --control "$dir/$name.sock" --quiet >"$dir/$name.json" 2>"$dir/$name.err" &
 	pids+=($!)
 	rpid=$!
-	for ((i = 0; i < 600; i++)); do
-		[ -S "$dir/$name.sock" ] && return 0
-		kill -0 "$rpid" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_until 60 "$rpid" test -S "$dir/$name.sock" && return 0
 	echo "FAIL: gmem-replay $name did not start: $(cat "$dir/$name.err")"
 	exit 1
 }
@@ -82,12 +79,7 @@ start_replay() { # NAME NS-RUNNER... ARGS
 # migrators_exit SECONDS: waits up to SECONDS for both migrators to end;
 # fails if one still runs.
 migrators_exit() {
-	local i
-	for ((i = 0; i < $1 * 10; i++)); do
-		kill -0 "$msrc" 2>/dev/null || kill -0 "$mdst" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	! kill -0 "$msrc" 2>/dev/null && ! kill -0 "$mdst" 2>/dev/null
+	wait_until "$1" - gone "$msrc" "$mdst"
 }
 
 # Faults applied once post-copy has begun (the destination's progress
