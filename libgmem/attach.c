@@ -106,7 +106,8 @@ int64_t gmem_region_fill(struct gmem_region *r, uint64_t pgoff,
 	while (done >= 0 && pgoff < end) {
 		uint64_t n = end - pgoff < MAX_FAULT_AROUND ? end - pgoff
 							    : MAX_FAULT_AROUND;
-		int64_t ret = source_resolve(r, pgoff, n, &st);
+		int64_t ret = source_resolve(r, SOURCE_NO_FAULT, pgoff, n,
+					     &st);
 
 		done = ret < 0 ? ret : done + ret;
 		pgoff += n;

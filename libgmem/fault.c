@@ -80,7 +80,7 @@ static void fault_resolve(struct gmem_region *r, uint64_t pgoff,
 		return;
 	}
 	start = pgoff & ~(fa - 1);
-	ret = source_resolve(r, start,
+	ret = source_resolve(r, pgoff, start,
 			     fa < r->nr_pages - start ? fa : r->nr_pages - start,
 			     st);
 	if (ret < 0)

@@ -241,9 +241,11 @@ struct source_ops {
 	 * asynchronously, through install_claim()/install_commit(). */
 	int (*fill)(struct gmem_source *s, uint64_t pgoff, uint64_t nr,
 		    void *dst);
-	/* Asynchronous sources: pages are wanted urgently (a fault). The
-	 * source installs them later; may be NULL. */
-	int (*request)(struct gmem_source *s, uint64_t pgoff, uint64_t nr);
+	/* Asynchronous sources: pages are wanted urgently (a fault on page
+	 * @fault, inside the run, or SOURCE_NO_FAULT for a fill nobody waits
+	 * on). The source installs them later; may be NULL. */
+	int (*request)(struct gmem_source *s, uint64_t fault, uint64_t pgoff,
+		       uint64_t nr);
 	int (*attach)(struct gmem_source *s, struct gmem_region *r);
 	void (*detach)(struct gmem_source *s);
 	void (*destroy)(struct gmem_source *s);
@@ -257,10 +259,12 @@ struct gmem_source {
 
 int source_new(const struct source_ops *ops, void *priv,
 	       struct gmem_source **out);
+#define SOURCE_NO_FAULT UINT64_MAX
 /* Resolves a page run from the attached source: sync fill through @st +
- * install, or an urgent request to an asynchronous source. */
-int64_t source_resolve(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		       struct staging *st);
+ * install, or an urgent request to an asynchronous source, for a fault on
+ * page @fault of the run (SOURCE_NO_FAULT: a fill). */
+int64_t source_resolve(struct gmem_region *r, uint64_t fault, uint64_t pgoff,
+		       uint64_t nr, struct staging *st);
 
 /* --- fault.c: uffd reader threads ---------------------------------------- */
 /*

@@ -164,7 +164,8 @@ int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
 int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
 		     const uint8_t *payload);
 int rm_send_need(struct gmem_remote *rm);
-int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr);
+int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr,
+		    bool timed);
 int rm_send_digest_requests(struct gmem_remote *rm);
 
 /* recover.c: run by the receive thread while PAUSED. Returns 0 once the

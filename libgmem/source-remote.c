@@ -107,14 +107,16 @@ static int64_t install_valid(struct gmem_remote *rm, uint64_t pgoff,
 	return done;
 }
 
-/* Sends one urgent request and times it. */
-int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr)
+/* Sends one urgent request, timed (its answer a latency sample) when a
+ * fault waits for it. */
+int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr,
+		    bool timed)
 {
 	struct proto_hdr h = { .type = PROTO_REQ, .pgoff = pgoff, .nr = nr };
 	uint64_t t0 = now_ns();
 
 	pthread_mutex_lock(&rm->ctl_lock);
-	for (unsigned int i = 0; i < RM_OUTSTANDING; i++) {
+	for (unsigned int i = 0; timed && i < RM_OUTSTANDING; i++) {
 		if (!rm->reqs[i].used) {
 			rm->reqs[i] = (struct rm_req){
 				.pgoff = pgoff, .nr = nr, .t0_ns = t0,
@@ -128,30 +130,43 @@ int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr)
 	return rm_ctl_send(rm, &h, NULL);
 }
 
+/* Whether page @p still has to be asked for; marks it asked for. */
+static bool want_page(struct gmem_remote *rm, uint64_t p)
+{
+	return !bitmap_test(&rm->r->claimed, p) && !bitmap_test(&rm->valid, p) &&
+	       !bitmap_test_and_set(&rm->requested, p);
+}
+
 /*
  * Called by fault handlers for a fault-around run. Pages claimed already are
  * on their way; valid ones are installed here and now; the others, unless
- * requested before, are asked for in contiguous runs. Never waits for the
- * network: the receive thread installs the answer and wakes the faulter.
+ * requested before, are asked for in contiguous runs. The faulting page is
+ * asked for alone, first, so that its answer is one page and the thread
+ * waits for that page only; the rest of the run follows it on the same
+ * connection, untimed. Never waits for the network: the receive thread
+ * installs the answer and wakes the faulter.
  */
-static int remote_request(struct gmem_source *s, uint64_t pgoff, uint64_t nr)
+static int remote_request(struct gmem_source *s, uint64_t fault,
+			  uint64_t pgoff, uint64_t nr)
 {
 	struct gmem_remote *rm = s->priv;
 	uint64_t end = pgoff + nr, run = 0, start = 0, local = 0;
+	bool alone = fault != SOURCE_NO_FAULT && nr > 1;
 	int ret = 0;
 
 	if (rm_phase(rm) == RM_FAILED)
 		return rm->error;
+	if (alone && want_page(rm, fault))
+		ret = rm->rdma ? rm_rdma_request(rm, fault, 1)
+			       : rm_send_request(rm, fault, 1, true);
 	for (uint64_t p = pgoff; p <= end && ret >= 0; p++) {
-		bool want = p < end && !bitmap_test(&rm->r->claimed, p) &&
-			    !bitmap_test(&rm->valid, p) &&
-			    !bitmap_test_and_set(&rm->requested, p);
+		bool want = p < end && want_page(rm, p);
 
 		if (want && run++ == 0)
 			start = p;
 		if (!want && run) {
 			ret = rm->rdma ? rm_rdma_request(rm, start, run)
-				       : rm_send_request(rm, start, run);
+				       : rm_send_request(rm, start, run, !alone);
 			run = 0;
 		}
 		if (p < end && bitmap_test(&rm->valid, p) &&

@@ -40,14 +40,14 @@ static int fill_adapter(void *ctx, uint64_t pgoff, uint64_t nr, void *dst)
 	return s->ops->fill(s, pgoff, nr, dst);
 }
 
-int64_t source_resolve(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		       struct staging *st)
+int64_t source_resolve(struct gmem_region *r, uint64_t fault, uint64_t pgoff,
+		       uint64_t nr, struct staging *st)
 {
 	struct gmem_source *s = r->source;
 
 	if (s->ops->fill)
 		return install_range(r, pgoff, nr, fill_adapter, s, st);
-	return s->ops->request(s, pgoff, nr);
+	return s->ops->request(s, fault, pgoff, nr);
 }
 
 /* --- zero ---------------------------------------------------------------- */

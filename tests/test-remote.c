@@ -799,6 +799,55 @@ Test(auth, stranger_first_does_not_end_the_migration, .timeout = 90,
 	gmem_region_destroy(src);
 }
 
+/* One touch in a 16-page fault-around window, nothing pushed: the faulting
+ * page is asked for alone (the one timed request), the rest of the window
+ * around it in two more; all 16 pages come, each once. */
+Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
+     .init = require_uffd)
+{
+	struct gmem_region_params p = { .nr_pages = NR_PAGES, .page_size = PS,
+					.flags = GMEM_REGION_MISSING };
+	struct gmem_remote_params rp = { .flags = GMEM_REMOTE_ON_DEMAND };
+	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = 16 };
+	struct gmem_region *src_r = source_region(), *r;
+	struct serving sv = { 0 };
+	struct gmem_remote_stats st;
+	struct gmem_source *src;
+	struct gmem_remote *rm;
+	uint64_t lat[8];
+	char addr[64];
+	pthread_t th;
+
+	cr_assert_eq(gmem_server_listen(src_r, "127.0.0.1:0", &sv.srv), 0);
+	pthread_create(&th, NULL, accept_and_serve, &sv);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", gmem_server_port(sv.srv));
+	cr_assert_eq(gmem_remote_connect(addr, &rp, &rm), 0);
+	cr_assert_eq(gmem_region_create(&p, &r), 0);
+	cr_assert_eq(gmem_remote_precopy(rm, r, 10000), 0);
+	cr_assert_eq(gmem_remote_source(rm, &src), 0);
+	cr_assert_eq(gmem_region_attach(r, src, &fp), 0);
+	cr_assert(pattern_check(gmem_region_addr(r) + 5 * PS, SEED, 5, PS));
+	for (int i = 0; i < 5000 && gmem_region_nr_present(r) < 16; i++)
+		usleep(1000);
+	cr_assert_eq(gmem_region_nr_present(r), 16);
+	for (uint64_t pg = 0; pg < 16; pg++)
+		cr_assert(pattern_check(gmem_region_addr(r) + pg * PS, SEED, pg,
+					PS), "page %lu", (unsigned long)pg);
+	gmem_remote_stats(rm, &st);
+	cr_assert_eq(st.requests, 3, "requests %lu: page 5, then 0-4 and 6-15",
+		     (unsigned long)st.requests);
+	cr_assert_eq(gmem_remote_latencies(rm, lat, 8), 1);
+	cr_assert_eq(st.urgent_pages, 16);
+	cr_assert_eq(st.pushed_pages, 0);
+	gmem_region_detach(r);
+	gmem_source_destroy(src);
+	gmem_remote_destroy(rm);
+	pthread_join(th, NULL);
+	gmem_region_destroy(r);
+	gmem_server_destroy(sv.srv);
+	gmem_region_destroy(src_r);
+}
+
 Test(auth, key_length_is_checked, .timeout = 10, .init = require_uffd)
 {
 	struct gmem_remote_params rp = { .key = "short", .key_len = 5 };

@@ -206,7 +206,7 @@ int gmem_region_create(const struct gmem_region_params *p,
  * that is what bounds a post-copy push on fast links. Call it on a
  * migration's destination before connecting, so that the cost (the whole
  * region's memory at once, plus its page tables: 2 MiB per GiB; about
- * 0.6-2.3 s per GiB on a 2-core VM) falls before the source freezes the
+ * 0.6-2.8 s per GiB on a 2-core VM) falls before the source freezes the
  * workload, not in post-copy. Pages already in the cache (pre-copied ones)
  * keep their bytes.
  * Context: any thread; serialised with attach/detach by the region's lock.
@@ -1111,7 +1111,9 @@ int gmem_remote_stats(const struct gmem_remote *rm,
  * gmem_remote_latencies - Copy urgent-request service times.
  * @ns:  receives up to @max samples, oldest first: nanoseconds from an
  *       urgent request's send to the install of its last page (the first
- *       2^20 requests are kept).
+ *       2^20 requests are kept). With fault-around, a fault asks for its
+ *       own page alone, first, and for the rest of its run after it: only
+ *       the faulting page's request is timed.
  * Context: any thread.
  * Return: samples copied (>= 0).
  */
