@@ -174,10 +174,15 @@ static int finish(const struct migrate_opts *o, struct side *s,
 	if (ret == -ESRCH && !s->wl_failed)
 		wl_fail(s, "process", "exited during the migration");
 	code = exit_code(s, st, ret);
-	if (code == EXIT_AUTH && !s->error[0])
-		snprintf(s->error, sizeof(s->error), "authentication failed: "
-			 "the peer holds another key, or none (--key-file, "
-			 "GMEM_KEY)");
+	if (code == EXIT_AUTH) {
+		char why[sizeof(s->error)];
+
+		snprintf(why, sizeof(why), "%s", s->error[0] ? s->error :
+			 "the peer holds another key, or none");
+		snprintf(s->error, sizeof(s->error),
+			 "authentication failed: %.200s (--key-file, GMEM_KEY)",
+			 why);
+	}
 	if (ret < 0)
 		fprintf(stderr, "gmem-migrate: %s: %s\n", s->role,
 			s->error[0] ? s->error : strerror(-ret));

@@ -61,6 +61,12 @@ chmod 600 "$dir/key" "$dir/other-key"
 
 runs=0 completed=0 failed_clean=0 lost=0 bad=0
 
+# said FILE...: the migrators' error lines (not what the destination
+# reports of its preparation).
+said() {
+	grep -h '^gmem-migrate: ' "$@" | grep -v ': dest: page cache of '
+}
+
 ctl() {
 	printf '%s\n' "$2" | timeout 60 socat -t 30 - "UNIX-CONNECT:$1"
 }
@@ -152,7 +158,7 @@ verdict() {
 		for side in src dst; do
 			[ "$side" = src ] && [ "$killed" = source ] && continue
 			[ "$side" = dst ] && [ "$killed" = dest ] && continue
-			grep -q '^gmem-migrate: ' "$dir/m$side.err" ||
+			said "$dir/m$side.err" | grep -q . ||
 				v="no error message from $side"
 		done
 		r=$(ctl "$dir/src.sock" '{"cmd":"verify"}' || true)
@@ -167,8 +173,8 @@ verdict() {
 		[ "$v" = "failed cleanly" ] && failed_clean=$((failed_clean + 1))
 	fi
 	printf '%-26s %-16s exit src %-3s dst %-3s %s\n' "$name" "$v" "$rc_src" \
-		"$rc_dst" "$(grep -h '^gmem-migrate: ' "$dir/mdst.err" "$dir/msrc.err" |
-			head -n1 | cut -c1-90)"
+		"$rc_dst" "$(said "$dir/mdst.err" "$dir/msrc.err" | head -n1 |
+			cut -c1-90)"
 	case $expect in
 	complete) [ "$v" = completed ] ;;
 	fail) [ "$v" = "failed cleanly" ] ;;
