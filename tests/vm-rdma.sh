@@ -90,7 +90,7 @@ start_pager --transport tcp || exit 1
 timeout 60 "$client" --rdma --mode idle "$ip:$port" >"$tmp/client.json" 2>"$tmp/err"
 expect "tcp-only server refused" [ $? != 0 ]
 cat "$tmp/err"
-expect "tcp-only server: reason" grep -q "Protocol not supported" "$tmp/err"
+expect "tcp-only server: reason" grep -q "offers no RDMA" "$tmp/err"
 kill "$pager_pid" 2>/dev/null; wait "$pager_pid" 2>/dev/null; pager_pid=
 
 # A wildcard address names no device.
