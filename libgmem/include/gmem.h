@@ -982,10 +982,11 @@ struct gmem_remote_params {
  * With a key, every connection also runs the AUTH exchange and a server that
  * cannot prove the same key (or offers no AUTH) is refused before any page
  * moves.
- * On failure *@out is NULL for -EINVAL and -ENOMEM; for every other error it
- * is the failed remote end, kept so that gmem_remote_error() can say why
- * (the server's refusal, the bad HELLO, the RDMA device and operation):
- * destroy it with gmem_remote_destroy().
+ * On failure *@out is NULL when the arguments are refused or the local
+ * set-up fails (-EINVAL, -ENOMEM, an io_uring error); once connecting has
+ * begun it is the failed remote end, kept so that gmem_remote_error() can
+ * say why (the server's refusal, the bad HELLO, the RDMA device and
+ * operation): destroy it with gmem_remote_destroy() (NULL is fine too).
  * Context: any thread.
  * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8,
  *         key_len out of range; -ECONNREFUSED/-ETIMEDOUT/
