@@ -267,8 +267,11 @@ static pid_t server_fork(uint64_t nr_pages, const char *rdma_ip,
 	return pid;
 }
 
-/* dest_open(): allocate the region's page cache first (not a region flag). */
-#define DEST_PREALLOC (1U << 31)
+/* What dest_open() does besides connecting. */
+enum {
+	DEST_ATTACH = 1 << 0,   /* attach the remote source */
+	DEST_PREALLOC = 1 << 1, /* gmem_region_prealloc() first */
+};
 
 struct dest {
 	struct gmem_remote *rm;
@@ -277,16 +280,16 @@ struct dest {
 	pid_t server;
 };
 
-/* Connects to a fresh server child; attaches the source when @attach. The
+/* Connects to a fresh server child, doing what @how says (DEST_*). The
  * region is made (and its page cache allocated, with DEST_PREALLOC) before
  * connecting: a destination prepares while the source still runs. */
 static int dest_open(struct dest *d, uint64_t nr_pages, uint32_t flags,
 		     uint32_t region_flags, unsigned int fa, unsigned int bulk,
-		     bool attach, const char *rdma_ip)
+		     unsigned int how, const char *rdma_ip)
 {
 	struct gmem_region_params p = {
 		.nr_pages = nr_pages,
-		.flags = GMEM_REGION_MISSING | (region_flags & ~DEST_PREALLOC),
+		.flags = GMEM_REGION_MISSING | region_flags,
 	};
 	struct gmem_remote_params rp = { .flags = flags, .nr_bulk = bulk };
 	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = fa };
@@ -296,7 +299,7 @@ static int dest_open(struct dest *d, uint64_t nr_pages, uint32_t flags,
 
 	memset(d, 0, sizeof(*d));
 	ret = gmem_region_create(&p, &d->r);
-	if (ret == 0 && (region_flags & DEST_PREALLOC))
+	if (ret == 0 && (how & DEST_PREALLOC))
 		ret = gmem_region_prealloc(d->r);
 	if (ret < 0)
 		return ret;
@@ -312,7 +315,7 @@ static int dest_open(struct dest *d, uint64_t nr_pages, uint32_t flags,
 		ret = gmem_remote_precopy(d->rm, d->r, 10000) < 0 ? -EIO : 0;
 	if (ret == 0)
 		ret = gmem_remote_source(d->rm, &d->src);
-	if (ret == 0 && attach)
+	if (ret == 0 && (how & DEST_ATTACH))
 		ret = gmem_region_attach(d->r, d->src, &fp);
 	return ret;
 }
@@ -340,7 +343,7 @@ static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
 	uint8_t *base;
 	int64_t got;
 	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, 0, fa, 1,
-			    true, rdma_ip);
+			    DEST_ATTACH, rdma_ip);
 
 	order = malloc(n * sizeof(*order));
 	ns = malloc(n * sizeof(*ns));
@@ -377,10 +380,8 @@ static int remote_push(uint64_t nr_pages, const struct bench_opts *o,
 {
 	struct dest d;
 	uint64_t t0;
-	int ret = dest_open(&d, nr_pages, 0,
-			    (o->thp ? GMEM_REGION_THP : 0) |
-				    (prealloc ? DEST_PREALLOC : 0),
-			    16, o->bulk, false, o->rdma_ip);
+	int ret = dest_open(&d, nr_pages, 0, o->thp ? GMEM_REGION_THP : 0, 16,
+			    o->bulk, prealloc ? DEST_PREALLOC : 0, o->rdma_ip);
 
 	t0 = bench_now_ns();
 	if (ret == 0)
