@@ -234,29 +234,34 @@ static uint64_t push_claim(struct gmem_remote *rm, uint64_t *pgoff)
 	return n;
 }
 
-/* Keeps PUSH_SLOTS large reads in flight; signals every SIGNAL_EVERY-th
- * and the one that fills the pipeline or ends the region, so every read
- * is followed by a signalled one. */
+/* Keeps PUSH_SLOTS large reads in flight. Signals every SIGNAL_EVERY-th
+ * read and the last one of each call, known by claiming the next run
+ * before posting: every read is then followed by a signalled one, so none
+ * stays unreaped when the push runs out of pages short of the region's end
+ * (its tail valid or claimed by faults). */
 static int push_fill(struct gmem_remote *rm)
 {
 	struct rm_rdma *rd = rm->rdma;
+	uint64_t pgoff, next_pgoff = 0, n, next = 0;
 
-	while (rd->push_head - rd->push_tail < PUSH_SLOTS) {
+	n = rd->push_head - rd->push_tail < PUSH_SLOTS ? push_claim(rm, &pgoff)
+						       : 0;
+	for (; n; n = next, pgoff = next_pgoff) {
 		struct rr_slot *s = &rd->push[rd->push_head % PUSH_SLOTS];
-		uint64_t pgoff, n = push_claim(rm, &pgoff);
-		bool signal;
 		int ret;
 
-		if (!n)
-			break;
+		next = rd->push_head + 1 - rd->push_tail < PUSH_SLOTS
+			       ? push_claim(rm, &next_pgoff)
+			       : 0;
 		s->pgoff = pgoff;
 		s->nr = n;
-		signal = rd->push_head % SIGNAL_EVERY == SIGNAL_EVERY - 1 ||
-			 rd->push_head + 1 - rd->push_tail == PUSH_SLOTS ||
-			 rd->push_cursor >= rm->geom.nr_pages;
-		ret = post_read(rm, RDMAT_QP_PUSH, s, rd->push_head, signal);
+		ret = post_read(rm, RDMAT_QP_PUSH, s, rd->push_head,
+				!next || rd->push_head % SIGNAL_EVERY ==
+						 SIGNAL_EVERY - 1);
 		if (ret < 0) {
 			install_unclaim(rm->r, pgoff, n);
+			if (next)
+				install_unclaim(rm->r, next_pgoff, next);
 			return rm_fail(rm, ret, "%s", rdmat_error(rd->rt));
 		}
 		rd->push_head++;
