@@ -42,6 +42,7 @@ struct bench_opts {
 	unsigned int bulk;     /* push connections, and raw blast streams */
 	const char *rdma_ip;   /* RDMA at this address; NULL: TCP loopback */
 	bool thp;              /* push into a region of transparent huge pages */
+	bool push_only;        /* no fault latencies (bench/link-push) */
 };
 
 /* --- floor 1: a bare userfaultfd fault (UFFDIO_COPY from memory) -------- */
@@ -506,7 +507,7 @@ static int bench_push(const struct bench_opts *o)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
-		   "                    [--bulk N] [--thp] [--rdma ADDR]\n"
+		   "                    [--bulk N] [--thp] [--rdma ADDR] [--push-only]\n"
 		   "Remote fault latency (fault-around 1 and 16) vs a bare uffd\n"
 		   "fault + 4 KiB TCP round trip, and push bandwidth over N bulk\n"
 		   "connections (default 1), into a region allocated as pages\n"
@@ -516,7 +517,8 @@ static void usage(FILE *f)
 		   "lines on stdout.\n"
 		   "  --rdma ADDR  pages by RDMA READ at ADDR (an RDMA device's\n"
 		   "               IP address) instead of TCP on loopback\n"
-		   "  --thp        push into a region of transparent huge pages\n");
+		   "  --thp        push into a region of transparent huge pages\n"
+		   "  --push-only  the push and the blasts, no fault latencies\n");
 }
 
 int main(int argc, char **argv)
@@ -528,6 +530,7 @@ int main(int argc, char **argv)
 		{ "bulk", required_argument, NULL, 'b' },
 		{ "rdma", required_argument, NULL, 'R' },
 		{ "thp", no_argument, NULL, 't' },
+		{ "push-only", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -543,6 +546,7 @@ int main(int argc, char **argv)
 		case 'b': o.bulk = strtoul(optarg, NULL, 0); break;
 		case 'R': o.rdma_ip = optarg; break;
 		case 't': o.thp = true; break;
+		case 'P': o.push_only = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -553,7 +557,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	srand(1);
-	for (unsigned int i = 0; i < o.repeat && ret == 0; i++)
+	for (unsigned int i = 0; i < o.repeat && ret == 0 && !o.push_only; i++)
 		ret = bench_faults(&o);
 	if (ret == 0)
 		ret = bench_push(&o);
