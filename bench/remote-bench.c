@@ -336,15 +336,17 @@ static void dest_close(struct dest *d)
 
 /* Touches @n fault-around windows in a shuffled order, with no push: each
  * touch is one remote fault; its latency is one sample. */
-static int remote_faults(unsigned int n, unsigned int fa, struct samples *lat,
-			 struct samples *svc, const char *rdma_ip)
+static int remote_faults(unsigned int n, unsigned int fa, bool prealloc,
+			 struct samples *lat, struct samples *svc,
+			 const char *rdma_ip)
 {
 	uint64_t nr_pages = (uint64_t)n * 16, *order, *ns;
 	struct dest d;
 	uint8_t *base;
 	int64_t got;
 	int ret = dest_open(&d, nr_pages, GMEM_REMOTE_ON_DEMAND, 0, fa, 1,
-			    DEST_ATTACH, rdma_ip);
+			    DEST_ATTACH | (prealloc ? DEST_PREALLOC : 0),
+			    rdma_ip);
 
 	order = malloc(n * sizeof(*order));
 	ns = malloc(n * sizeof(*ns));
@@ -440,16 +442,23 @@ static int bench_faults(const struct bench_opts *o)
 	add_d(f, "floor_p50_us", us(floor50));
 	add_d(f, "floor_p99_us", us(floor99));
 	bench_emit(f);
-	for (unsigned int fa = 1; fa <= 16; fa *= 16) {
+	/* Fault-around 1 and 16 into a region allocated as pages arrive, then
+	 * both into one allocated ahead (gmem-migrate's default). */
+	for (unsigned int i = 0; i < 4; i++) {
+		unsigned int fa = i & 1 ? 16 : 1;
+		bool prealloc = i >= 2;
 		struct samples lat = { 0 }, svc = { 0 };
 		json_object *j;
 
-		ret = remote_faults(o->samples, fa, &lat, &svc, o->rdma_ip);
+		ret = remote_faults(o->samples, fa, prealloc, &lat, &svc,
+				    o->rdma_ip);
 		if (ret < 0)
 			return ret;
 		j = line("fault", o);
 		json_object_object_add(j, "fault_around",
 				       json_object_new_int(fa));
+		json_object_object_add(j, "prealloc",
+				       json_object_new_boolean(prealloc));
 		json_object_object_add(j, "samples",
 				       json_object_new_int64(lat.n));
 		add_d(j, "p50_us", us(samples_pct(&lat, 50)));
@@ -508,7 +517,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
 		   "                    [--bulk N] [--thp] [--rdma ADDR] [--push-only]\n"
-		   "Remote fault latency (fault-around 1 and 16) vs a bare uffd\n"
+		   "Remote fault latency (fault-around 1 and 16, the region\n"
+		   "allocated as pages arrive and ahead) vs a bare uffd\n"
 		   "fault + 4 KiB TCP round trip, and push bandwidth over N bulk\n"
 		   "connections (default 1), into a region allocated as pages\n"
 		   "arrive and into one allocated ahead, vs a plain socket blast\n"
