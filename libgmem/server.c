@@ -94,23 +94,10 @@ static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
 	return 0;
 }
 
-/* Hands what was queued to the transport. */
-static int submit_batch(struct gmem_server *s)
-{
-	int ret = s->t.ops->submit(&s->t, s->batch, s->nr_batch);
-
-	s->nr_batch = 0;
-	return ret < 0 ? srv_err(s, ret, "submit: %s", strerror(-ret)) : 0;
-}
-
-/* Urgent work first: answers on the control connection. The first answer
- * leaves before the others are copied and checksummed: with fault-around
- * it is the faulting page's, and the rest of its run, asked for right
- * after it, would hold it back by the time that takes. */
+/* Urgent work first: answers on the control connection. */
 static int fill_urgent(struct gmem_server *s)
 {
 	unsigned int shift = s->r->page_shift;
-	bool first = true;
 	struct srv_slot *slot;
 
 	while (s->work_head != s->work_tail && (slot = slot_get(&s->conns[0]))) {
@@ -131,10 +118,6 @@ static int fill_urgent(struct gmem_server *s)
 		w->nr -= n;
 		if (!w->nr)
 			s->work_head++;
-		if (first && s->work_head != s->work_tail &&
-		    submit_batch(s) < 0)
-			return s->error;
-		first = false;
 	}
 	return 0;
 }
@@ -290,9 +273,11 @@ static int server_step(struct gmem_server *s, int64_t wait_ns)
 	int ret = 0, n;
 
 	if (s->nr_batch) {
+		ret = s->t.ops->submit(&s->t, s->batch, s->nr_batch);
 		wait_ns = 0;
-		if (submit_batch(s) < 0)
-			return s->error;
+		s->nr_batch = 0;
+		if (ret < 0)
+			return srv_err(s, ret, "submit: %s", strerror(-ret));
 	}
 	n = s->t.ops->poll(&s->t, done, ARRAY_SIZE(done), wait_ns);
 	if (n < 0)
