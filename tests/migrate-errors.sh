@@ -161,8 +161,11 @@ src_pid=$rpid
 run=("${dst_run[@]}")
 start_replay dst --trace "$big_trace" --scale "$big_scale" --incoming
 dst_pid=$rpid
+# The source waits at accept while the destination allocates its page
+# cache: that took over 5 s for these 1.5 GiB in a sanitizer build on a
+# slow VM. Once connected, a broken link ends it within --recover-ms.
 "${src_run[@]}" "$migrate" source --control "$dir/src.sock" \
-	--listen "$src_ip:$port" --mode postcopy --wait-ms 5000 --recover-ms 1000 \
+	--listen "$src_ip:$port" --mode postcopy --wait-ms 30000 --recover-ms 1000 \
 	>"$dir/msrc.json" 2>"$dir/msrc.err" &
 msrc=$!
 pids+=("$msrc")
