@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The RDMA transport in a VM: boots the VM rig's kernel (../shared/vm) with
 # a soft-RoCE device (rxe0) and runs tests/vm-rdma.sh and
-# tests/vm-migrate-rdma.sh there, on the binaries of this build. Exit 77 (skipped) with the reason where no VM can start.
+# tests/vm-migrate-rdma.sh there, on the binaries of this build. Exit 77
+# (skipped) with the reason where no VM can start.
 # Run by make check-vm.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
