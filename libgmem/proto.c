@@ -156,7 +156,9 @@ static int check_ranged(const struct proto_geom *g, const struct proto_hdr *h,
 static int check_type(const struct proto_geom *g, const struct proto_hdr *h,
 		      const char **why)
 {
-	if (h->type != PROTO_PAGES && h->flags)
+	if (h->type == PROTO_REQ && h->flags & ~PROTO_F_PREFETCH)
+		REJECT("REQ flags other than PREFETCH");
+	if (h->type != PROTO_PAGES && h->type != PROTO_REQ && h->flags)
 		REJECT("flags set on a frame that has none");
 	switch (h->type) {
 	case PROTO_HELLO:

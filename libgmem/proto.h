@@ -45,7 +45,11 @@ enum proto_type {
 #define PROTO_F_URGENT (1U << 0)  /* answer to a REQ */
 #define PROTO_F_PUSH (1U << 1)    /* background push */
 #define PROTO_F_PRECOPY (1U << 2) /* pre-copy round: fill, do not install */
-#define PROTO_F_MASK (PROTO_F_URGENT | PROTO_F_PUSH | PROTO_F_PRECOPY)
+/* REQ: the pages are a fault-around hint, no fault waits on them (with
+ * PROTO_FEAT_PREFETCH agreed); PAGES: the answer to such a REQ. */
+#define PROTO_F_PREFETCH (1U << 3)
+#define PROTO_F_MASK \
+	(PROTO_F_URGENT | PROTO_F_PUSH | PROTO_F_PRECOPY | PROTO_F_PREFETCH)
 
 /* HELLO roles. */
 enum proto_role {
@@ -65,7 +69,12 @@ enum proto_role {
 /* Pages by one-sided RDMA READs of the source's registered region (the
  * destination asks, the server offers it or leaves the bit out). */
 #define PROTO_FEAT_RDMA (1ULL << 3)
-#define PROTO_FEATURES (PROTO_FEAT_CRC32C | PROTO_FEAT_DIGEST)
+/* REQ may carry PROTO_F_PREFETCH: the server answers it on a bulk
+ * connection, ahead of the push, so a fault's own page never waits behind
+ * its neighbours on the control connection. */
+#define PROTO_FEAT_PREFETCH (1ULL << 5)
+#define PROTO_FEATURES \
+	(PROTO_FEAT_CRC32C | PROTO_FEAT_DIGEST | PROTO_FEAT_PREFETCH)
 
 /* AUTH frames: nr is the step, the payload a nonce then an HMAC-SHA256. */
 #define PROTO_AUTH_NONCE_LEN 32U

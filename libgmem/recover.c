@@ -98,7 +98,7 @@ static int request_again(struct gmem_remote *rm)
 		       !bitmap_test(&rm->r->present, p + n))
 			n++;
 		if (n)
-			ret = rm_send_request(rm, p, n, true);
+			ret = rm_send_request(rm, p, n, false);
 		p += n ? n : 1;
 	}
 	return ret;

@@ -100,8 +100,10 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	const char *why = "";
 	int fd, ret;
 
+	/* Over RDMA every page is read, none asked for: no hints. */
 	if (rm->flags & GMEM_REMOTE_RDMA)
-		me.features |= PROTO_FEAT_RDMA;
+		me.features = (me.features | PROTO_FEAT_RDMA) &
+			      ~PROTO_FEAT_PREFETCH;
 	fd = t->ops->connect(addr, wait_ms);
 	if (fd < 0) {
 		snprintf(why_buf, why_len, "connect %s: %s", addr,
@@ -145,6 +147,7 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	}
 	if (!idx) { /* the control connection's next frame number */
 		rm->ctl_seq = seq;
+		rm->prefetch = srv.features & PROTO_FEAT_PREFETCH;
 		rm->rkey = srv.rkey;
 		rm->raddr = srv.raddr;
 	}

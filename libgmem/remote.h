@@ -77,6 +77,7 @@ struct gmem_remote {
 	uint64_t session;
 	struct gmem_region *r;
 	uint32_t flags;         /* GMEM_REMOTE_* */
+	bool prefetch;          /* PROTO_FEAT_PREFETCH agreed */
 	struct auth_key key;    /* len 0: the server need not authenticate */
 
 	/* Control-connection sends come from handler threads and the
@@ -88,7 +89,8 @@ struct gmem_remote {
 	struct bitmap received; /* pre-copy pages in the page cache (atomic) */
 	struct bitmap stale;
 	struct bitmap valid;    /* received and not stale: no network needed */
-	struct bitmap requested;
+	struct bitmap requested; /* asked for, urgently or as a hint */
+	struct bitmap urgent;    /* asked for by a fault (with @prefetch) */
 	/* Pre-copy frames arrive on bulk threads, STATE (with the count of
 	 * frames sent) on the control connection: @precopy_frames is atomic;
 	 * @precopy_expected is written before @state_in is set (release). */
@@ -165,7 +167,7 @@ int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
 		     const uint8_t *payload);
 int rm_send_need(struct gmem_remote *rm);
 int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr,
-		    bool timed);
+		    bool hint);
 int rm_send_digest_requests(struct gmem_remote *rm);
 
 /* recover.c: run by the receive thread while PAUSED. Returns 0 once the

@@ -38,14 +38,49 @@ void push_need(struct gmem_server *s, const struct proto_hdr *h,
 	pthread_mutex_unlock(&push->lock);
 }
 
+void push_prefetch(struct gmem_server *s, const struct proto_hdr *h)
+{
+	struct srv_push *push = &s->push;
+
+	pthread_mutex_lock(&push->lock);
+	if (push->prefetch_tail - push->prefetch_head < PREFETCH_MAX) {
+		push->prefetch[push->prefetch_tail++ % PREFETCH_MAX] =
+			(struct srv_work){ .pgoff = h->pgoff, .nr = h->nr };
+		pthread_cond_signal(&push->cond);
+	}
+	pthread_mutex_unlock(&push->lock);
+}
+
+/* Takes up to @max pages of the oldest fault-around hint, under @lock;
+ * they leave the push. Returns the pages taken (0: no hint). */
+static uint32_t take_prefetch(struct gmem_server *s, uint64_t *pgoff,
+			      uint32_t max)
+{
+	struct srv_push *push = &s->push;
+	struct srv_work *w;
+	uint32_t n;
+
+	if (push->prefetch_head == push->prefetch_tail)
+		return 0;
+	w = &push->prefetch[push->prefetch_head % PREFETCH_MAX];
+	n = w->nr < max ? w->nr : max;
+	*pgoff = w->pgoff;
+	bitmap_clear_range(&s->need, w->pgoff, n);
+	w->pgoff += n;
+	w->nr -= n;
+	if (!w->nr)
+		push->prefetch_head++;
+	return n;
+}
+
 /* Header, then the pages straight from the region: no copy of ours. */
 static int push_frame(struct gmem_server *s, unsigned int conn,
-		      uint64_t pgoff, uint32_t nr)
+		      uint64_t pgoff, uint32_t nr, uint16_t why)
 {
 	unsigned int shift = s->r->page_shift;
 	const uint8_t *pages = s->base + (pgoff << shift);
 	struct proto_hdr h = {
-		.type = PROTO_PAGES, .flags = PROTO_F_PUSH, .len = nr << shift,
+		.type = PROTO_PAGES, .flags = why, .len = nr << shift,
 		.seq = s->conns[conn].tx_seq++, .pgoff = pgoff, .nr = nr,
 	};
 	uint8_t hdr[PROTO_HDR_LEN];
@@ -58,7 +93,8 @@ static int push_frame(struct gmem_server *s, unsigned int conn,
 		ret = s->t.ops->send_now(&s->t, conn, pages, h.len);
 	if (ret < 0)
 		return ret;
-	stat_add(&s->stats.pushed_pages, nr);
+	stat_add(why == PROTO_F_PUSH ? &s->stats.pushed_pages
+				     : &s->stats.prefetched_pages, nr);
 	stat_add(&s->stats.bytes, h.len);
 	return 0;
 }
@@ -82,23 +118,31 @@ static void *pusher(void *arg)
 	uint32_t max = s->slot_cap >> s->r->page_shift;
 
 	for (;;) {
+		uint16_t why = 0;
 		uint64_t pgoff = 0;
 		uint32_t n = 0;
 		bool stop;
 		int ret;
 
 		pthread_mutex_lock(&push->lock);
-		while (!push->stop &&
-		       !(push->active &&
-			 (n = srv_next_run(&s->need, &push->cursor, max, true))))
-			pthread_cond_wait(&push->cond, &push->lock);
+		while (!push->stop && !why) {
+			if ((n = take_prefetch(s, &pgoff, max))) {
+				why = PROTO_F_PREFETCH;
+			} else if (push->active &&
+				   (n = srv_next_run(&s->need, &push->cursor,
+						     max, true))) {
+				why = PROTO_F_PUSH;
+				pgoff = push->cursor;
+				push->cursor += n;
+			} else {
+				pthread_cond_wait(&push->cond, &push->lock);
+			}
+		}
 		stop = push->stop;
-		pgoff = push->cursor;
-		push->cursor += n;
 		pthread_mutex_unlock(&push->lock);
 		if (stop)
 			break;
-		ret = push_frame(s, p->conn, pgoff, n);
+		ret = push_frame(s, p->conn, pgoff, n, why);
 		if (ret < 0) {
 			push_fail(push, p->conn, ret);
 			break;
@@ -152,6 +196,7 @@ void push_reset(struct gmem_server *s)
 	bitmap_clear_range(&s->need, 0, s->need.nbits);
 	push->cursor = 0;
 	push->active = false;
+	push->prefetch_head = push->prefetch_tail = 0;
 	push->stop = false;
 	push->error = 0;
 	push->err[0] = 0;

@@ -205,6 +205,10 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 	switch (h->type) {
 	case PROTO_REQ:
 		s->stats.requests++;
+		if (h->flags & PROTO_F_PREFETCH) {
+			push_prefetch(s, h);
+			return 0;
+		}
 		return queue_work(s, h, WORK_PAGES);
 	case PROTO_DIGEST_REQ:
 		return queue_work(s, h, WORK_DIGEST);

@@ -21,6 +21,7 @@ struct rdmat;
 #define BULK_SLOTS 4
 #define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
 #define WORK_MAX 4096U         /* urgent work items queued */
+#define PREFETCH_MAX 256U      /* fault-around hints queued for the pushers */
 #define IDLE_WAIT_NS 5000000LL
 #define RX_SLACK 4096U
 
@@ -50,8 +51,10 @@ struct srv_conn {
  * The background push. Each bulk connection has a pusher thread: it claims
  * the next run of needed pages under @lock and sends it in place from the
  * region with blocking sends, so checksums and copies of several
- * connections proceed on several cores. Urgent pages and NEED come through
- * the caller's thread.
+ * connections proceed on several cores. Fault-around hints (REQ with
+ * PROTO_F_PREFETCH) are sent before the next run of the push, off the
+ * control connection, so the next fault's answer never queues behind them.
+ * Urgent pages and NEED come through the caller's thread.
  */
 struct srv_push {
 	pthread_mutex_t lock;   /* @cursor, @active, @stop; claims of @need */
@@ -59,6 +62,10 @@ struct srv_push {
 	uint64_t cursor;        /* next page to look at */
 	bool active;            /* a NEED came */
 	bool stop;
+	/* Fault-around hints not yet taken; a hint that finds the queue full
+	 * is dropped: the destination asks again if it faults there. */
+	struct srv_work prefetch[PREFETCH_MAX];
+	unsigned int prefetch_head, prefetch_tail;
 	int error;              /* first pusher error (atomic) */
 	char err[128];
 	unsigned int nr_threads;
@@ -134,6 +141,8 @@ void srv_send_error(struct gmem_server *s, unsigned int conn, int err,
  * the push and wakes the pushers. */
 void push_need(struct gmem_server *s, const struct proto_hdr *h,
 	       const uint8_t *bitmap);
+/* Queues the pages of a REQ with PROTO_F_PREFETCH for the pushers. */
+void push_prefetch(struct gmem_server *s, const struct proto_hdr *h);
 /* Starts one pusher per bulk connection; push_stop() ends and joins them.
  * push_error() is a pusher's error, 0 if none. */
 int push_start(struct gmem_server *s);

@@ -73,8 +73,9 @@ int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
 		p += n;
 	}
 	__atomic_fetch_add(&rm->installed, installed, __ATOMIC_RELEASE);
-	stat_add(h->flags & PROTO_F_URGENT ? &rm->stats.urgent_pages
-					   : &rm->stats.pushed_pages,
+	stat_add(h->flags & PROTO_F_URGENT     ? &rm->stats.urgent_pages
+		 : h->flags & PROTO_F_PREFETCH ? &rm->stats.prefetched_pages
+					       : &rm->stats.pushed_pages,
 		 installed);
 	stat_add(&rm->stats.dropped_pages, h->nr - installed);
 	stat_add(&rm->stats.bytes, h->len);
@@ -107,16 +108,20 @@ static int64_t install_valid(struct gmem_remote *rm, uint64_t pgoff,
 	return done;
 }
 
-/* Sends one urgent request, timed (its answer a latency sample) when a
- * fault waits for it. */
+/* Sends one request: urgent and timed (its answer a latency sample), or,
+ * with @hint, the pages around a fault that nobody waits on, untimed and
+ * marked PREFETCH where the server takes hints. */
 int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr,
-		    bool timed)
+		    bool hint)
 {
-	struct proto_hdr h = { .type = PROTO_REQ, .pgoff = pgoff, .nr = nr };
+	struct proto_hdr h = {
+		.type = PROTO_REQ, .pgoff = pgoff, .nr = nr,
+		.flags = hint && rm->prefetch ? PROTO_F_PREFETCH : 0,
+	};
 	uint64_t t0 = now_ns();
 
 	pthread_mutex_lock(&rm->ctl_lock);
-	for (unsigned int i = 0; timed && i < RM_OUTSTANDING; i++) {
+	for (unsigned int i = 0; !hint && i < RM_OUTSTANDING; i++) {
 		if (!rm->reqs[i].used) {
 			rm->reqs[i] = (struct rm_req){
 				.pgoff = pgoff, .nr = nr, .t0_ns = t0,
@@ -137,28 +142,42 @@ static bool want_page(struct gmem_remote *rm, uint64_t p)
 	       !bitmap_test_and_set(&rm->requested, p);
 }
 
+/* want_page() for the page a fault waits on. A hint that asked for it may
+ * still queue behind the push on a bulk connection: then the page is
+ * asked for again, urgently, once (the copy that comes second is dropped). */
+static bool want_fault_page(struct gmem_remote *rm, uint64_t p)
+{
+	if (!rm->prefetch)
+		return want_page(rm, p);
+	if (bitmap_test(&rm->r->claimed, p) || bitmap_test(&rm->valid, p))
+		return false;
+	bitmap_set(&rm->requested, p);
+	return !bitmap_test_and_set(&rm->urgent, p);
+}
+
 /*
  * Called by fault handlers for a fault-around run. Pages claimed already are
  * on their way; valid ones are installed here and now; the others, unless
  * requested before, are asked for in contiguous runs. The faulting page is
  * asked for alone, first, so that its answer is one page and the thread
- * waits for that page only; the rest of the run follows it on the same
- * connection, untimed. Never waits for the network: the receive thread
- * installs the answer and wakes the faulter.
+ * waits for that page only; the rest of the run is a hint, which the
+ * server sends on a bulk connection (or, without PROTO_FEAT_PREFETCH,
+ * after the faulting page on the control connection). Never waits for the
+ * network: a receive thread installs the answer and wakes the faulter.
  */
 static int remote_request(struct gmem_source *s, uint64_t fault,
 			  uint64_t pgoff, uint64_t nr)
 {
 	struct gmem_remote *rm = s->priv;
 	uint64_t end = pgoff + nr, run = 0, start = 0, local = 0;
-	bool alone = fault != SOURCE_NO_FAULT && nr > 1;
+	bool hint = fault != SOURCE_NO_FAULT;
 	int ret = 0;
 
 	if (rm_phase(rm) == RM_FAILED)
 		return rm->error;
-	if (alone && want_page(rm, fault))
+	if (hint && want_fault_page(rm, fault))
 		ret = rm->rdma ? rm_rdma_request(rm, fault, 1)
-			       : rm_send_request(rm, fault, 1, true);
+			       : rm_send_request(rm, fault, 1, false);
 	for (uint64_t p = pgoff; p <= end && ret >= 0; p++) {
 		bool want = p < end && want_page(rm, p);
 
@@ -166,7 +185,7 @@ static int remote_request(struct gmem_source *s, uint64_t fault,
 			start = p;
 		if (!want && run) {
 			ret = rm->rdma ? rm_rdma_request(rm, start, run)
-				       : rm_send_request(rm, start, run, !alone);
+				       : rm_send_request(rm, start, run, hint);
 			run = 0;
 		}
 		if (p < end && bitmap_test(&rm->valid, p) &&
@@ -337,6 +356,8 @@ static int make_valid(struct gmem_remote *rm)
 	ret = bitmap_init(&rm->valid, rm->geom.nr_pages, false);
 	if (ret == 0)
 		ret = bitmap_init(&rm->requested, rm->geom.nr_pages, false);
+	if (ret == 0)
+		ret = bitmap_init(&rm->urgent, rm->geom.nr_pages, false);
 	if (ret < 0)
 		return ret;
 	for (uint64_t i = 0; i < nw; i++)

@@ -240,10 +240,11 @@ static int serve(struct gmem_server *srv, const struct pager_opts *o)
 	ret = gmem_server_serve(srv, o->wait_ms);
 	gmem_server_stats(srv, &st);
 	printf("gmem-pager: destination done: %s; urgent %llu pushed %llu "
-	       "requests %llu bytes %llu mismatches %llu\n",
+	       "prefetched %llu requests %llu bytes %llu mismatches %llu\n",
 	       ret ? "FAILED" : "complete, digests equal",
 	       (unsigned long long)st.urgent_pages,
 	       (unsigned long long)st.pushed_pages,
+	       (unsigned long long)st.prefetched_pages,
 	       (unsigned long long)st.requests, (unsigned long long)st.bytes,
 	       (unsigned long long)st.mismatches);
 	if (ret < 0)

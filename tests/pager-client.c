@@ -130,12 +130,13 @@ static int run(const char *addr, const struct client_opts *o)
 		same = compare_file(r, cmp) == 0;
 	gmem_remote_stats(rm, &st);
 	printf("{\"mode\":\"%s\",\"transport\":\"%s\",\"result\":%d,\"pages\":%llu,\"urgent_pages\":%llu,"
-	       "\"pushed_pages\":%llu,\"dropped_pages\":%llu,\"requests\":%llu,"
+	       "\"pushed_pages\":%llu,\"prefetched_pages\":%llu,\"dropped_pages\":%llu,\"requests\":%llu,"
 	       "\"mismatches\":%llu,\"file_equal\":%s}\n",
 	       mode, gmem_remote_transport(rm), ret,
 	       (unsigned long long)p.nr_pages,
 	       (unsigned long long)st.urgent_pages,
 	       (unsigned long long)st.pushed_pages,
+	       (unsigned long long)st.prefetched_pages,
 	       (unsigned long long)st.dropped_pages,
 	       (unsigned long long)st.requests,
 	       (unsigned long long)st.mismatches, same ? "true" : "false");

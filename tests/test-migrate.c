@@ -168,7 +168,8 @@ static void migrate_in_mode(uint32_t mode)
 	case GMEM_MIGRATE_POSTCOPY:
 		cr_expect_eq(st.precopy_pages + st.freeze_pages, 0);
 		cr_expect_eq(out->st.pages.urgent_pages +
-				     out->st.pages.pushed_pages, NR_PAGES,
+				     out->st.pages.pushed_pages +
+				     out->st.pages.prefetched_pages, NR_PAGES,
 			     "every page comes after the resume");
 		break;
 	case GMEM_MIGRATE_PRECOPY:

@@ -144,7 +144,24 @@ Test(proto, rejects_bad_flags, .timeout = 5)
 	encode(PROTO_PAGES, 0x80, 4096, 0, 1);
 	decode(&h);
 	encode(PROTO_REQ, PROTO_F_PUSH, 0, 0, 1);
-	decode(&h);
+	cr_assert_str_eq(decode(&h), "REQ flags other than PREFETCH");
+	encode(PROTO_REQ, PROTO_F_PREFETCH | PROTO_F_URGENT, 0, 0, 1);
+	cr_assert_str_eq(decode(&h), "REQ flags other than PREFETCH");
+}
+
+/* A fault-around hint and its answer: the only flag a REQ may carry, and
+ * one more reason for PAGES. */
+Test(proto, accepts_prefetch_flags, .timeout = 5)
+{
+	struct proto_hdr h;
+	const char *why = "";
+
+	encode(PROTO_REQ, PROTO_F_PREFETCH, 0, 10, 15);
+	cr_assert_eq(proto_decode(frame, &geom, &h, &why), 0, "%s", why);
+	cr_assert_eq(h.flags, PROTO_F_PREFETCH);
+	encode(PROTO_PAGES, PROTO_F_PREFETCH, 4096, 10, 1);
+	cr_assert_eq(proto_decode(frame, &geom, &h, &why), 0, "%s", why);
+	cr_assert_eq(h.flags, PROTO_F_PREFETCH);
 }
 
 Test(proto, rejects_bad_lengths, .timeout = 5)

@@ -255,19 +255,23 @@ static void check_complete(const struct dest_cfg *c)
 	cr_assert_eq(res->present, NR_PAGES);
 	cr_assert_eq(res->bad, 0);
 	cr_assert_eq(res->touch_bad, 0);
-	/* Every page installed exactly once, from one of the two paths. */
-	cr_assert_eq(res->st.urgent_pages + res->st.pushed_pages, NR_PAGES,
-		     "urgent %lu + pushed %lu", res->st.urgent_pages,
-		     res->st.pushed_pages);
+	/* Every page installed exactly once, from one of the three paths. */
+	cr_assert_eq(res->st.urgent_pages + res->st.pushed_pages +
+			     res->st.prefetched_pages, NR_PAGES,
+		     "urgent %lu + pushed %lu + prefetched %lu",
+		     res->st.urgent_pages, res->st.pushed_pages,
+		     res->st.prefetched_pages);
 	/* The destination stops reading once its last page is in, so pages
 	 * still in flight then were sent but never counted there. */
 	cr_assert_leq(res->st.urgent_pages + res->st.pushed_pages +
-			      res->st.dropped_pages,
-		      sst.urgent_pages + sst.pushed_pages,
-		      "destination urgent %lu pushed %lu dropped %lu, server "
-		      "urgent %lu pushed %lu", res->st.urgent_pages,
-		      res->st.pushed_pages, res->st.dropped_pages,
-		      sst.urgent_pages, sst.pushed_pages);
+			      res->st.prefetched_pages + res->st.dropped_pages,
+		      sst.urgent_pages + sst.pushed_pages +
+			      sst.prefetched_pages,
+		      "destination urgent %lu pushed %lu prefetched %lu "
+		      "dropped %lu, server urgent %lu pushed %lu prefetched %lu",
+		      res->st.urgent_pages, res->st.pushed_pages,
+		      res->st.prefetched_pages, res->st.dropped_pages,
+		      sst.urgent_pages, sst.pushed_pages, sst.prefetched_pages);
 	if (c->work == IDLE) {
 		cr_assert_eq(res->st.requests, 0);
 		cr_assert_eq(res->st.urgent_pages, 0);
@@ -370,9 +374,11 @@ Test(remote, precopy_then_stale_pages_are_fetched_again, .timeout = 60)
  * A proxy between destination and server that damages the stream: it
  * flips a byte of a bulk payload, inserts garbage on the control
  * connection, or vanishes, once enough bytes went through; or it cuts
- * every connection once and then forwards the next ones untouched.
+ * every connection once and then forwards the next ones untouched; or it
+ * holds back everything the server sends on the bulk connection after its
+ * HELLO (a bulk connection stuck behind a long push).
  */
-enum damage { CORRUPT, GARBAGE, VANISH, CUT, NO_DAMAGE };
+enum damage { CORRUPT, GARBAGE, VANISH, CUT, HOLD_BULK, NO_DAMAGE };
 
 struct pair {
 	int down, up; /* destination side, server side */
@@ -445,6 +451,10 @@ static int cut_all(struct pair *pairs, int nr)
 	return 0;
 }
 
+/* Bytes of the server's HELLO frame (a 32-byte header and a 48-byte
+ * payload, pager/PROTOCOL.md), which HOLD_BULK lets through. */
+#define HELLO_BYTES 80U
+
 static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 {
 	static uint8_t buf[1 << 16];
@@ -458,10 +468,13 @@ static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 		pfd[n++] = (struct pollfd){ .fd = nr < 2 ? lfd : -1,
 					    .events = POLLIN };
 		for (int i = 0; i < nr; i++) {
+			bool held = d == HOLD_BULK && i == 1 &&
+				    pairs[i].to_down >= HELLO_BYTES;
+
 			pfd[n++] = (struct pollfd){ .fd = pairs[i].down,
 						    .events = POLLIN };
 			pfd[n++] = (struct pollfd){ .fd = pairs[i].up,
-						    .events = POLLIN };
+						    .events = held ? 0 : POLLIN };
 		}
 		if (poll(pfd, n, 20000) <= 0)
 			_exit(0);
@@ -481,7 +494,10 @@ static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 					_exit(0);
 			}
 			if (pfd[2 + 2 * i].revents) {
-				len = read(pairs[i].up, buf, sizeof(buf));
+				len = read(pairs[i].up, buf,
+					   d == HOLD_BULK && i == 1
+						   ? HELLO_BYTES - pairs[i].to_down
+						   : sizeof(buf));
 				if (len <= 0 ||
 				    !forward_down(&pairs[i], i, d, buf, len)) {
 					if (d != CUT)
@@ -610,7 +626,8 @@ Test(recover, cut_mid_postcopy_resumes_and_completes, .timeout = 60,
 	cr_assert_eq(sst.recoveries, 1, "server recoveries %lu", sst.recoveries);
 	cr_assert_gt(res->st.paused_ns, 0);
 	/* Installed exactly once, whatever came twice. */
-	cr_assert_eq(res->st.urgent_pages + res->st.pushed_pages, NR_PAGES);
+	cr_assert_eq(res->st.urgent_pages + res->st.pushed_pages +
+			     res->st.prefetched_pages, NR_PAGES);
 }
 
 Test(recover, without_recovery_the_cut_fails_cleanly, .timeout = 60,
@@ -799,51 +816,104 @@ Test(auth, stranger_first_does_not_end_the_migration, .timeout = 90,
 	gmem_region_destroy(src);
 }
 
-/* One touch in a 16-page fault-around window, nothing pushed: the faulting
- * page is asked for alone (the one timed request), the rest of the window
- * around it in two more; all 16 pages come, each once. */
-Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
-     .init = require_uffd)
+/* A destination on demand (nothing pushed), fault-around 16, one handler
+ * thread, attached to the server at @port. */
+struct fa_dest {
+	struct gmem_region *r;
+	struct gmem_remote *rm;
+	struct gmem_source *src;
+};
+
+static void fa_dest_open(struct fa_dest *d, uint16_t port)
 {
 	struct gmem_region_params p = { .nr_pages = NR_PAGES, .page_size = PS,
 					.flags = GMEM_REGION_MISSING };
 	struct gmem_remote_params rp = { .flags = GMEM_REMOTE_ON_DEMAND };
 	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = 16 };
-	struct gmem_region *src_r = source_region(), *r;
+	char addr[64];
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	cr_assert_eq(gmem_remote_connect(addr, &rp, &d->rm), 0);
+	cr_assert_eq(gmem_region_create(&p, &d->r), 0);
+	cr_assert_eq(gmem_remote_precopy(d->rm, d->r, 10000), 0);
+	cr_assert_eq(gmem_remote_source(d->rm, &d->src), 0);
+	cr_assert_eq(gmem_region_attach(d->r, d->src, &fp), 0);
+}
+
+static void fa_dest_close(struct fa_dest *d)
+{
+	gmem_region_detach(d->r);
+	gmem_source_destroy(d->src);
+	gmem_remote_destroy(d->rm);
+	gmem_region_destroy(d->r);
+}
+
+/* One touch in a 16-page fault-around window, nothing pushed: the faulting
+ * page is asked for alone (the one timed request), the rest of the window
+ * around it in two hints that come on the bulk connection; all 16 pages
+ * come, each once. */
+Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
+     .init = require_uffd)
+{
+	struct gmem_region *src_r = source_region();
 	struct serving sv = { 0 };
 	struct gmem_remote_stats st;
-	struct gmem_source *src;
-	struct gmem_remote *rm;
+	struct fa_dest d;
 	uint64_t lat[8];
-	char addr[64];
 	pthread_t th;
 
 	cr_assert_eq(gmem_server_listen(src_r, "127.0.0.1:0", &sv.srv), 0);
 	pthread_create(&th, NULL, accept_and_serve, &sv);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", gmem_server_port(sv.srv));
-	cr_assert_eq(gmem_remote_connect(addr, &rp, &rm), 0);
-	cr_assert_eq(gmem_region_create(&p, &r), 0);
-	cr_assert_eq(gmem_remote_precopy(rm, r, 10000), 0);
-	cr_assert_eq(gmem_remote_source(rm, &src), 0);
-	cr_assert_eq(gmem_region_attach(r, src, &fp), 0);
-	cr_assert(pattern_check(gmem_region_addr(r) + 5 * PS, SEED, 5, PS));
-	for (int i = 0; i < 5000 && gmem_region_nr_present(r) < 16; i++)
+	fa_dest_open(&d, gmem_server_port(sv.srv));
+	cr_assert(pattern_check(gmem_region_addr(d.r) + 5 * PS, SEED, 5, PS));
+	for (int i = 0; i < 5000 && gmem_region_nr_present(d.r) < 16; i++)
 		usleep(1000);
-	cr_assert_eq(gmem_region_nr_present(r), 16);
+	cr_assert_eq(gmem_region_nr_present(d.r), 16);
 	for (uint64_t pg = 0; pg < 16; pg++)
-		cr_assert(pattern_check(gmem_region_addr(r) + pg * PS, SEED, pg,
-					PS), "page %lu", (unsigned long)pg);
-	gmem_remote_stats(rm, &st);
+		cr_assert(pattern_check(gmem_region_addr(d.r) + pg * PS, SEED,
+					pg, PS), "page %lu", (unsigned long)pg);
+	gmem_remote_stats(d.rm, &st);
 	cr_assert_eq(st.requests, 3, "requests %lu: page 5, then 0-4 and 6-15",
 		     (unsigned long)st.requests);
-	cr_assert_eq(gmem_remote_latencies(rm, lat, 8), 1);
-	cr_assert_eq(st.urgent_pages, 16);
+	cr_assert_eq(gmem_remote_latencies(d.rm, lat, 8), 1);
+	cr_assert_eq(st.urgent_pages, 1);
+	cr_assert_eq(st.prefetched_pages, 15);
 	cr_assert_eq(st.pushed_pages, 0);
-	gmem_region_detach(r);
-	gmem_source_destroy(src);
-	gmem_remote_destroy(rm);
+	fa_dest_close(&d);
 	pthread_join(th, NULL);
-	gmem_region_destroy(r);
+	gmem_server_destroy(sv.srv);
+	gmem_region_destroy(src_r);
+}
+
+/* The fault-around hints' answers never come (the bulk connection is held
+ * back): a fault on a page a hint asked for asks for it again, urgently,
+ * instead of waiting behind the bulk connection forever. */
+Test(remote, fault_on_a_hinted_page_asks_again_urgently, .timeout = 60,
+     .init = require_uffd)
+{
+	struct gmem_region *src_r = source_region();
+	struct serving sv = { 0 };
+	struct gmem_remote_stats st;
+	struct fa_dest d;
+	uint16_t pport;
+	pid_t proxy;
+	pthread_t th;
+
+	cr_assert_eq(gmem_server_listen(src_r, "127.0.0.1:0", &sv.srv), 0);
+	pthread_create(&th, NULL, accept_and_serve, &sv);
+	proxy = proxy_fork(sv.srv, HOLD_BULK, &pport);
+	fa_dest_open(&d, pport);
+	cr_assert(pattern_check(gmem_region_addr(d.r) + 5 * PS, SEED, 5, PS));
+	cr_assert(pattern_check(gmem_region_addr(d.r) + 6 * PS, SEED, 6, PS));
+	gmem_remote_stats(d.rm, &st);
+	cr_assert_eq(st.urgent_pages, 2);
+	cr_assert_eq(st.prefetched_pages, 0);
+	cr_assert_eq(st.requests, 4, "requests %lu: page 5, hints 0-4 and "
+		     "6-15, page 6", (unsigned long)st.requests);
+	fa_dest_close(&d);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+	pthread_join(th, NULL);
 	gmem_server_destroy(sv.srv);
 	gmem_region_destroy(src_r);
 }

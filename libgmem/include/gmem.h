@@ -732,7 +732,10 @@ struct gmem_remote_stats {
 	uint64_t recoveries;    /* post-copy pauses recovered from (new
 				 * connection sets taken back) */
 	uint64_t paused_ns;     /* time spent paused, recovered or not */
-	uint64_t resv[6];
+	uint64_t prefetched_pages; /* installed from fault-around answers: the
+				    * pages around a fault, asked for as a hint
+				    * and sent on a bulk connection */
+	uint64_t resv[5];
 };
 
 /**
