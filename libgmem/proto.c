@@ -243,7 +243,7 @@ int proto_hello_decode(const void *buf, struct proto_hello *hello,
 	hello->nr_bulk = get32(p + 32);
 	hello->rkey = get32(p + 36);
 	hello->raddr = get64(p + 40);
-	if (hello->role > PROTO_ROLE_BULK)
+	if (hello->role > PROTO_ROLE_PREFETCH)
 		REJECT("HELLO: unknown role");
 	if ((hello->rkey || hello->raddr) &&
 	    (hello->role != PROTO_ROLE_SERVER ||

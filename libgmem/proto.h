@@ -21,7 +21,8 @@
 #define PROTO_MAX_DIGESTS (PROTO_MAX_BITMAP_LEN / 8)
 #define PROTO_MAX_STATE_LEN (64U << 10)
 #define PROTO_MAX_ERROR_LEN 256U
-/* Bulk connections one destination may open. */
+/* Bulk connections one destination may open (besides its control and
+ * fault-around connections). */
 #define PROTO_MAX_BULK 8U
 /* Pages one REQ may ask for. */
 #define PROTO_MAX_REQ_PAGES 512U
@@ -56,6 +57,7 @@ enum proto_role {
 	PROTO_ROLE_SERVER = 0,
 	PROTO_ROLE_CONTROL = 1, /* the destination's first (urgent) connection */
 	PROTO_ROLE_BULK = 2,    /* further connections of the same session */
+	PROTO_ROLE_PREFETCH = 3, /* the fault-around one, after the bulk ones */
 };
 
 /* Feature bits negotiated in HELLO (the intersection is used). */
@@ -69,9 +71,11 @@ enum proto_role {
 /* Pages by one-sided RDMA READs of the source's registered region (the
  * destination asks, the server offers it or leaves the bit out). */
 #define PROTO_FEAT_RDMA (1ULL << 3)
-/* REQ may carry PROTO_F_PREFETCH: the server answers it on a bulk
- * connection, ahead of the push, so a fault's own page never waits behind
- * its neighbours on the control connection. */
+/* REQ may carry PROTO_F_PREFETCH: the server answers it on a connection of
+ * its own (role PROTO_ROLE_PREFETCH, opened after the bulk ones), so a
+ * fault's own page never waits behind the pages around the last fault, nor
+ * those behind the push (QEMU's postcopy-preempt channel, the other way
+ * round). */
 #define PROTO_FEAT_PREFETCH (1ULL << 5)
 #define PROTO_FEATURES \
 	(PROTO_FEAT_CRC32C | PROTO_FEAT_DIGEST | PROTO_FEAT_PREFETCH)

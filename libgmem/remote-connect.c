@@ -87,11 +87,13 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 {
 	uint8_t buf[PROTO_HDR_LEN + PROTO_AUTH_LEN];
 	struct proto_hello srv, me = {
-		.role = idx ? PROTO_ROLE_BULK : PROTO_ROLE_CONTROL,
+		.role = !idx		   ? PROTO_ROLE_CONTROL
+			: idx <= rm->nr_bulk ? PROTO_ROLE_BULK
+					     : PROTO_ROLE_PREFETCH,
 		.features = PROTO_FEATURES |
 			    (auth_on(&rm->key) ? PROTO_FEAT_AUTH : 0) |
 			    (resume && !idx ? PROTO_FEAT_RESUME : 0),
-		.session = rm->session, .nr_bulk = idx ? 0 : rm->nr_conns - 1,
+		.session = rm->session, .nr_bulk = idx ? 0 : rm->nr_bulk,
 	};
 	uint32_t seq = 1;
 	int wait_ms = rm->wait_ms;
@@ -135,6 +137,10 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	    !(srv.features & PROTO_FEAT_RDMA))
 		ret = -EPROTONOSUPPORT,
 		why = "the page server offers no RDMA (serve with --transport rdma)";
+	/* The connection set was sized by the first answer. */
+	if (ret == 0 && resume && !idx &&
+	    !(srv.features & PROTO_FEAT_PREFETCH) != !rm->prefetch)
+		ret = -EPROTO, why = "HELLO: the server changed its features";
 	if (ret == 0 && auth_on(&rm->key) && !(srv.features & PROTO_FEAT_AUTH))
 		ret = -EACCES, why = "the page server offers no authentication "
 				     "(no key there?)";
@@ -180,7 +186,10 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 		return ret;
 	}
 	rm->flags = flags;
-	rm->nr_conns = 1 + nr_bulk;
+	rm->nr_bulk = nr_bulk;
+	/* And a fault-around connection, unless the server takes no hints
+	 * (then dropped after the first HELLO) or RDMA reads every page. */
+	rm->nr_conns = 1 + nr_bulk + !(flags & GMEM_REMOTE_RDMA);
 	rm->wait_ms = wait_ms;
 	rm->recover_ms = p ? p->recover_ms : 0;
 	strcpy(rm->addr, addr);
@@ -189,10 +198,15 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 		gmem_remote_destroy(rm);
 		return ret;
 	}
-	for (unsigned int i = 0; ret == 0 && i <= nr_bulk; i++) {
+	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++) {
 		ret = rm_open_conn(rm, addr, i, false, why, sizeof(why));
 		if (ret < 0)
 			rm_fail(rm, ret, "%s", why);
+		if (ret == 0 && !i && !rm->prefetch &&
+		    rm->nr_conns > 1 + nr_bulk) {
+			rm->nr_conns--;
+			rm->t[rm->nr_conns].ops->fini(&rm->t[rm->nr_conns]);
+		}
 	}
 	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
 		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);

@@ -457,7 +457,6 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 	bitmap_free(&rm->stale);
 	bitmap_free(&rm->valid);
 	bitmap_free(&rm->requested);
-	bitmap_free(&rm->urgent);
 	auth_key_clear(&rm->key);
 	pthread_mutex_destroy(&rm->lock);
 	pthread_mutex_destroy(&rm->ctl_lock);

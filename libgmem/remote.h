@@ -12,7 +12,8 @@
 #include "internal.h"
 #include "wire.h"
 
-#define RM_MAX_CONNS (1 + PROTO_MAX_BULK)
+/* Control, bulk and fault-around connections. */
+#define RM_MAX_CONNS (2 + PROTO_MAX_BULK)
 #define RM_OUTSTANDING 1024U    /* urgent requests timed at once */
 #define RM_MAX_SAMPLES (1U << 20)
 #define RM_MISMATCH_KEEP 64U
@@ -65,7 +66,8 @@ struct gmem_remote {
 	size_t per_conn;        /* bytes of @mem per connection */
 	/* One endpoint (ring) per connection: each is polled by one thread,
 	 * the control one's by the caller's thread, then the receive
-	 * thread; each bulk one's by its rm_bulk thread. */
+	 * thread; each bulk one's, and the fault-around one's, by its rm_bulk
+	 * thread. */
 	struct transport t[RM_MAX_CONNS];
 	unsigned int nr_conns;
 	struct wire_rx rx[RM_MAX_CONNS];
@@ -77,7 +79,10 @@ struct gmem_remote {
 	uint64_t session;
 	struct gmem_region *r;
 	uint32_t flags;         /* GMEM_REMOTE_* */
-	bool prefetch;          /* PROTO_FEAT_PREFETCH agreed */
+	/* PROTO_FEAT_PREFETCH agreed: connection @nr_bulk + 1 carries the
+	 * answers to fault-around hints. */
+	bool prefetch;
+	unsigned int nr_bulk;
 	struct auth_key key;    /* len 0: the server need not authenticate */
 
 	/* Control-connection sends come from handler threads and the
@@ -89,8 +94,7 @@ struct gmem_remote {
 	struct bitmap received; /* pre-copy pages in the page cache (atomic) */
 	struct bitmap stale;
 	struct bitmap valid;    /* received and not stale: no network needed */
-	struct bitmap requested; /* asked for, urgently or as a hint */
-	struct bitmap urgent;    /* asked for by a fault (with @prefetch) */
+	struct bitmap requested;
 	/* Pre-copy frames arrive on bulk threads, STATE (with the count of
 	 * frames sent) on the control connection: @precopy_frames is atomic;
 	 * @precopy_expected is written before @state_in is set (release). */

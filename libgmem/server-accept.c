@@ -62,8 +62,8 @@ static int server_alloc(struct gmem_server *s)
 {
 	s->slot_cap = s->r->page_size > RUN_BYTES ? s->r->page_size : RUN_BYTES;
 	s->mem_len = conn_bytes(CTL_SLOTS, s->slot_cap, PROTO_MAX_BITMAP_LEN) +
-		     PROTO_MAX_BULK * conn_bytes(BULK_SLOTS, s->slot_cap,
-						 PROTO_AUTH_LEN);
+		     (MAX_CONNS - 1) * conn_bytes(BULK_SLOTS, s->slot_cap,
+						  PROTO_AUTH_LEN);
 	s->mem = aligned_alloc(4096, (s->mem_len + 4095) & ~4095UL);
 	if (!s->mem)
 		return -ENOMEM;
@@ -91,6 +91,7 @@ int gmem_server_listen(struct gmem_region *r, const char *addr,
 	s->base = r->alias ? r->alias : r->addr;
 	pthread_mutex_init(&s->push.lock, NULL);
 	pthread_cond_init(&s->push.cond, NULL);
+	pthread_cond_init(&s->push.hint_cond, NULL);
 	s->geom.page_size = r->page_size;
 	s->geom.nr_pages = r->nr_pages;
 	s->lfd = -1;
@@ -129,9 +130,10 @@ void srv_send_error(struct gmem_server *s, unsigned int conn, int err,
 	s->t.ops->send_now(&s->t, conn, buf, PROTO_HDR_LEN + h.len);
 }
 
-/* Accepts one connection and checks its HELLO; answers it. */
-static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
-		       bool resume, struct proto_hello *hello)
+/* Accepts connection @idx, of @role, and checks its HELLO; answers it. */
+static int accept_conn(struct gmem_server *s, unsigned int idx,
+		       enum proto_role role, int wait_ms, bool resume,
+		       struct proto_hello *hello)
 {
 	struct srv_conn *c = &s->conns[idx];
 	struct proto_hello me = {
@@ -152,7 +154,7 @@ static int accept_conn(struct gmem_server *s, unsigned int idx, int wait_ms,
 		return srv_err(s, ret, "accept: too many connections");
 	}
 	ret = wire_hello_recv(&s->t, &c->rx, hello, wait_ns, &why);
-	if (!ret && hello->role != (idx ? PROTO_ROLE_BULK : PROTO_ROLE_CONTROL))
+	if (!ret && hello->role != role)
 		ret = -EPROTO, why = "HELLO: unexpected role";
 	if (!ret && idx && hello->session != s->session)
 		ret = -EPROTO, why = "HELLO: connection of another session";
@@ -219,14 +221,19 @@ int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume)
 {
 	struct proto_hello hello;
 	unsigned int nr_bulk;
+	bool prefetch;
 	int ret;
 
-	ret = accept_conn(s, 0, wait_ms, resume, &hello);
+	ret = accept_conn(s, 0, PROTO_ROLE_CONTROL, wait_ms, resume, &hello);
 	if (ret < 0)
 		return ret;
 	nr_bulk = hello.nr_bulk;
-	for (unsigned int i = 1; i <= nr_bulk; i++) {
-		ret = accept_conn(s, i, wait_ms, resume, &hello);
+	/* Offered is agreed: this server always takes hints. */
+	prefetch = hello.features & PROTO_FEAT_PREFETCH;
+	for (unsigned int i = 1; i <= nr_bulk + prefetch; i++) {
+		ret = accept_conn(s, i, i > nr_bulk ? PROTO_ROLE_PREFETCH
+						    : PROTO_ROLE_BULK,
+				  wait_ms, resume, &hello);
 		if (ret < 0)
 			return ret;
 	}
@@ -240,7 +247,9 @@ int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume)
 		close(s->lfd);
 		s->lfd = -1;
 	}
-	s->nr_conns = 1 + nr_bulk;
+	s->nr_bulk = nr_bulk;
+	s->prefetch_conn = prefetch;
+	s->nr_conns = 1 + nr_bulk + prefetch;
 	for (unsigned int i = 0; i < s->nr_conns; i++) {
 		ret = wire_rx_start(&s->t, &s->conns[i].rx);
 		if (ret < 0)

@@ -38,17 +38,20 @@ void push_need(struct gmem_server *s, const struct proto_hdr *h,
 	pthread_mutex_unlock(&push->lock);
 }
 
-void push_prefetch(struct gmem_server *s, const struct proto_hdr *h)
+bool push_prefetch(struct gmem_server *s, const struct proto_hdr *h)
 {
 	struct srv_push *push = &s->push;
+	bool room;
 
 	pthread_mutex_lock(&push->lock);
-	if (push->prefetch_tail - push->prefetch_head < PREFETCH_MAX) {
+	room = push->prefetch_tail - push->prefetch_head < PREFETCH_MAX;
+	if (room) {
 		push->prefetch[push->prefetch_tail++ % PREFETCH_MAX] =
 			(struct srv_work){ .pgoff = h->pgoff, .nr = h->nr };
-		pthread_cond_signal(&push->cond);
+		pthread_cond_signal(&push->hint_cond);
 	}
 	pthread_mutex_unlock(&push->lock);
+	return room;
 }
 
 /* Takes up to @max pages of the oldest fault-around hint, under @lock;
@@ -126,16 +129,18 @@ static void *pusher(void *arg)
 
 		pthread_mutex_lock(&push->lock);
 		while (!push->stop && !why) {
-			if ((n = take_prefetch(s, &pgoff, max))) {
+			if (p->hints && (n = take_prefetch(s, &pgoff, max))) {
 				why = PROTO_F_PREFETCH;
-			} else if (push->active &&
+			} else if (!p->hints && push->active &&
 				   (n = srv_next_run(&s->need, &push->cursor,
 						     max, true))) {
 				why = PROTO_F_PUSH;
 				pgoff = push->cursor;
 				push->cursor += n;
 			} else {
-				pthread_cond_wait(&push->cond, &push->lock);
+				pthread_cond_wait(p->hints ? &push->hint_cond
+							   : &push->cond,
+						  &push->lock);
 			}
 		}
 		stop = push->stop;
@@ -159,7 +164,8 @@ int push_start(struct gmem_server *s)
 		struct srv_pusher *p = &push->threads[push->nr_threads];
 		int ret;
 
-		*p = (struct srv_pusher){ .s = s, .conn = c };
+		*p = (struct srv_pusher){ .s = s, .conn = c,
+					  .hints = c > s->nr_bulk };
 		ret = -pthread_create(&p->thread, NULL, pusher, p);
 		if (ret < 0) {
 			push_stop(s);
@@ -179,6 +185,7 @@ void push_stop(struct gmem_server *s)
 	pthread_mutex_lock(&push->lock);
 	push->stop = true;
 	pthread_cond_broadcast(&push->cond);
+	pthread_cond_broadcast(&push->hint_cond);
 	pthread_mutex_unlock(&push->lock);
 	/* The session is over: a pusher blocked in a send to a destination
 	 * that stopped reading returns once its connection is shut down. */

@@ -153,7 +153,7 @@ static struct srv_slot *precopy_slot(struct gmem_server *s, struct bitmap *b,
 	*cursor = p;
 	if (p >= b->nbits)
 		return NULL;
-	*conn = 1 + (p / *max) % (s->nr_conns - 1);
+	*conn = 1 + (p / *max) % s->nr_bulk;
 	*max -= p % *max;
 	return slot_get(&s->conns[*conn]);
 }
@@ -205,10 +205,10 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 	switch (h->type) {
 	case PROTO_REQ:
 		s->stats.requests++;
-		if (h->flags & PROTO_F_PREFETCH) {
-			push_prefetch(s, h);
+		/* A hint the queue has no room for is answered as urgent. */
+		if ((h->flags & PROTO_F_PREFETCH) && s->prefetch_conn &&
+		    push_prefetch(s, h))
 			return 0;
-		}
 		return queue_work(s, h, WORK_PAGES);
 	case PROTO_DIGEST_REQ:
 		return queue_work(s, h, WORK_DIGEST);
@@ -493,6 +493,7 @@ void gmem_server_destroy(struct gmem_server *s)
 	rdmat_destroy(s->rdma);
 	pthread_mutex_destroy(&s->push.lock);
 	pthread_cond_destroy(&s->push.cond);
+	pthread_cond_destroy(&s->push.hint_cond);
 	if (s->lfd >= 0)
 		close(s->lfd);
 	bitmap_free(&s->need);

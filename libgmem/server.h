@@ -16,7 +16,8 @@
 
 struct rdmat;
 
-#define MAX_CONNS (1 + PROTO_MAX_BULK)
+/* Control, bulk and fault-around connections. */
+#define MAX_CONNS (2 + PROTO_MAX_BULK)
 #define CTL_SLOTS 8
 #define BULK_SLOTS 4
 #define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
@@ -52,18 +53,18 @@ struct srv_conn {
  * the next run of needed pages under @lock and sends it in place from the
  * region with blocking sends, so checksums and copies of several
  * connections proceed on several cores. Fault-around hints (REQ with
- * PROTO_F_PREFETCH) are sent before the next run of the push, off the
- * control connection, so the next fault's answer never queues behind them.
+ * PROTO_F_PREFETCH) have a thread and connection of their own, so the next
+ * fault's answer never queues behind them, nor they behind the push.
  * Urgent pages and NEED come through the caller's thread.
  */
 struct srv_push {
 	pthread_mutex_t lock;   /* @cursor, @active, @stop; claims of @need */
-	pthread_cond_t cond;
+	pthread_cond_t cond;    /* the pushers wait here */
+	pthread_cond_t hint_cond; /* the fault-around sender waits here */
 	uint64_t cursor;        /* next page to look at */
 	bool active;            /* a NEED came */
 	bool stop;
-	/* Fault-around hints not yet taken; a hint that finds the queue full
-	 * is dropped: the destination asks again if it faults there. */
+	/* Fault-around hints not yet sent. */
 	struct srv_work prefetch[PREFETCH_MAX];
 	unsigned int prefetch_head, prefetch_tail;
 	int error;              /* first pusher error (atomic) */
@@ -72,8 +73,9 @@ struct srv_push {
 	struct srv_pusher {
 		struct gmem_server *s;
 		unsigned int conn;
+		bool hints;     /* the fault-around connection's sender */
 		pthread_t thread;
-	} threads[PROTO_MAX_BULK];
+	} threads[MAX_CONNS - 1];
 };
 
 struct gmem_server {
@@ -85,6 +87,8 @@ struct gmem_server {
 	uint64_t session;
 	struct proto_geom geom;
 	unsigned int nr_conns; /* 0 until a destination is accepted */
+	unsigned int nr_bulk;  /* bulk connections: 1..nr_bulk */
+	bool prefetch_conn;    /* and a fault-around one after them */
 	struct srv_conn conns[MAX_CONNS];
 	uint8_t *mem;
 	size_t mem_len;
@@ -141,9 +145,11 @@ void srv_send_error(struct gmem_server *s, unsigned int conn, int err,
  * the push and wakes the pushers. */
 void push_need(struct gmem_server *s, const struct proto_hdr *h,
 	       const uint8_t *bitmap);
-/* Queues the pages of a REQ with PROTO_F_PREFETCH for the pushers. */
-void push_prefetch(struct gmem_server *s, const struct proto_hdr *h);
-/* Starts one pusher per bulk connection; push_stop() ends and joins them.
+/* Queues the pages of a REQ with PROTO_F_PREFETCH for the fault-around
+ * connection's sender; false when the queue is full. */
+bool push_prefetch(struct gmem_server *s, const struct proto_hdr *h);
+/* Starts one pusher per bulk connection, and the fault-around connection's
+ * sender; push_stop() ends and joins them.
  * push_error() is a pusher's error, 0 if none. */
 int push_start(struct gmem_server *s);
 void push_stop(struct gmem_server *s);

@@ -142,28 +142,16 @@ static bool want_page(struct gmem_remote *rm, uint64_t p)
 	       !bitmap_test_and_set(&rm->requested, p);
 }
 
-/* want_page() for the page a fault waits on. A hint that asked for it may
- * still queue behind the push on a bulk connection: then the page is
- * asked for again, urgently, once (the copy that comes second is dropped). */
-static bool want_fault_page(struct gmem_remote *rm, uint64_t p)
-{
-	if (!rm->prefetch)
-		return want_page(rm, p);
-	if (bitmap_test(&rm->r->claimed, p) || bitmap_test(&rm->valid, p))
-		return false;
-	bitmap_set(&rm->requested, p);
-	return !bitmap_test_and_set(&rm->urgent, p);
-}
-
 /*
  * Called by fault handlers for a fault-around run. Pages claimed already are
  * on their way; valid ones are installed here and now; the others, unless
  * requested before, are asked for in contiguous runs. The faulting page is
  * asked for alone, first, so that its answer is one page and the thread
  * waits for that page only; the rest of the run is a hint, which the
- * server sends on a bulk connection (or, without PROTO_FEAT_PREFETCH,
- * after the faulting page on the control connection). Never waits for the
- * network: a receive thread installs the answer and wakes the faulter.
+ * server answers on the fault-around connection (without
+ * PROTO_FEAT_PREFETCH: after the faulting page on the control connection).
+ * Never waits for the network: a receive thread installs the answer and
+ * wakes the faulter.
  */
 static int remote_request(struct gmem_source *s, uint64_t fault,
 			  uint64_t pgoff, uint64_t nr)
@@ -175,7 +163,7 @@ static int remote_request(struct gmem_source *s, uint64_t fault,
 
 	if (rm_phase(rm) == RM_FAILED)
 		return rm->error;
-	if (hint && want_fault_page(rm, fault))
+	if (hint && want_page(rm, fault))
 		ret = rm->rdma ? rm_rdma_request(rm, fault, 1)
 			       : rm_send_request(rm, fault, 1, false);
 	for (uint64_t p = pgoff; p <= end && ret >= 0; p++) {
@@ -356,8 +344,6 @@ static int make_valid(struct gmem_remote *rm)
 	ret = bitmap_init(&rm->valid, rm->geom.nr_pages, false);
 	if (ret == 0)
 		ret = bitmap_init(&rm->requested, rm->geom.nr_pages, false);
-	if (ret == 0)
-		ret = bitmap_init(&rm->urgent, rm->geom.nr_pages, false);
 	if (ret < 0)
 		return ret;
 	for (uint64_t i = 0; i < nw; i++)

@@ -375,10 +375,13 @@ Test(remote, precopy_then_stale_pages_are_fetched_again, .timeout = 60)
  * flips a byte of a bulk payload, inserts garbage on the control
  * connection, or vanishes, once enough bytes went through; or it cuts
  * every connection once and then forwards the next ones untouched; or it
- * holds back everything the server sends on the bulk connection after its
- * HELLO (a bulk connection stuck behind a long push).
+ * holds back everything the server sends on the fault-around connection
+ * after its HELLO.
  */
-enum damage { CORRUPT, GARBAGE, VANISH, CUT, HOLD_BULK, NO_DAMAGE };
+enum damage { CORRUPT, GARBAGE, VANISH, CUT, HOLD_FAULT_AROUND, NO_DAMAGE };
+
+/* Control, one bulk and the fault-around connection. */
+#define PROXY_CONNS 3
 
 struct pair {
 	int down, up; /* destination side, server side */
@@ -452,23 +455,23 @@ static int cut_all(struct pair *pairs, int nr)
 }
 
 /* Bytes of the server's HELLO frame (a 32-byte header and a 48-byte
- * payload, pager/PROTOCOL.md), which HOLD_BULK lets through. */
+ * payload, pager/PROTOCOL.md), which HOLD_FAULT_AROUND lets through. */
 #define HELLO_BYTES 80U
 
 static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 {
 	static uint8_t buf[1 << 16];
-	struct pair pairs[2];
-	struct pollfd pfd[5];
+	struct pair pairs[PROXY_CONNS];
+	struct pollfd pfd[1 + 2 * PROXY_CONNS];
 	int nr = 0;
 
 	for (;;) {
 		int n = 0;
 
-		pfd[n++] = (struct pollfd){ .fd = nr < 2 ? lfd : -1,
+		pfd[n++] = (struct pollfd){ .fd = nr < PROXY_CONNS ? lfd : -1,
 					    .events = POLLIN };
 		for (int i = 0; i < nr; i++) {
-			bool held = d == HOLD_BULK && i == 1 &&
+			bool held = d == HOLD_FAULT_AROUND && i == 2 &&
 				    pairs[i].to_down >= HELLO_BYTES;
 
 			pfd[n++] = (struct pollfd){ .fd = pairs[i].down,
@@ -495,7 +498,7 @@ static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 			}
 			if (pfd[2 + 2 * i].revents) {
 				len = read(pairs[i].up, buf,
-					   d == HOLD_BULK && i == 1
+					   d == HOLD_FAULT_AROUND && i == 2
 						   ? HELLO_BYTES - pairs[i].to_down
 						   : sizeof(buf));
 				if (len <= 0 ||
@@ -850,8 +853,8 @@ static void fa_dest_close(struct fa_dest *d)
 
 /* One touch in a 16-page fault-around window, nothing pushed: the faulting
  * page is asked for alone (the one timed request), the rest of the window
- * around it in two hints that come on the bulk connection; all 16 pages
- * come, each once. */
+ * around it in two hints that come on the fault-around connection; all 16
+ * pages come, each once. */
 Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
      .init = require_uffd)
 {
@@ -885,10 +888,9 @@ Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
 	gmem_region_destroy(src_r);
 }
 
-/* The fault-around hints' answers never come (the bulk connection is held
- * back): a fault on a page a hint asked for asks for it again, urgently,
- * instead of waiting behind the bulk connection forever. */
-Test(remote, fault_on_a_hinted_page_asks_again_urgently, .timeout = 60,
+/* The fault-around connection is held back: urgent answers still come, on
+ * the control connection, none behind the pages around an earlier fault. */
+Test(remote, urgent_answers_never_wait_behind_fault_around, .timeout = 60,
      .init = require_uffd)
 {
 	struct gmem_region *src_r = source_region();
@@ -901,15 +903,15 @@ Test(remote, fault_on_a_hinted_page_asks_again_urgently, .timeout = 60,
 
 	cr_assert_eq(gmem_server_listen(src_r, "127.0.0.1:0", &sv.srv), 0);
 	pthread_create(&th, NULL, accept_and_serve, &sv);
-	proxy = proxy_fork(sv.srv, HOLD_BULK, &pport);
+	proxy = proxy_fork(sv.srv, HOLD_FAULT_AROUND, &pport);
 	fa_dest_open(&d, pport);
 	cr_assert(pattern_check(gmem_region_addr(d.r) + 5 * PS, SEED, 5, PS));
-	cr_assert(pattern_check(gmem_region_addr(d.r) + 6 * PS, SEED, 6, PS));
+	cr_assert(pattern_check(gmem_region_addr(d.r) + 21 * PS, SEED, 21, PS));
 	gmem_remote_stats(d.rm, &st);
 	cr_assert_eq(st.urgent_pages, 2);
 	cr_assert_eq(st.prefetched_pages, 0);
-	cr_assert_eq(st.requests, 4, "requests %lu: page 5, hints 0-4 and "
-		     "6-15, page 6", (unsigned long)st.requests);
+	cr_assert_eq(st.requests, 6, "requests %lu: pages 5 and 21, and the "
+		     "hints around each", (unsigned long)st.requests);
 	fa_dest_close(&d);
 	kill(proxy, SIGKILL);
 	waitpid(proxy, NULL, 0);

@@ -982,6 +982,10 @@ struct gmem_remote_params {
  * Opens the control connection and the bulk ones, exchanges HELLO and
  * learns the served region's geometry (gmem_remote_page_size(),
  * gmem_remote_nr_pages()), so that a matching region can be created.
+ * Over TCP, where the server agrees (pager/PROTOCOL.md, feature bit 5), one
+ * more connection carries the pages of each fault-around run other than
+ * the faulting page, so that an urgent answer never waits behind them
+ * (counted in gmem_remote_stats.prefetched_pages).
  * With a key, every connection also runs the AUTH exchange and a server that
  * cannot prove the same key (or offers no AUTH) is refused before any page
  * moves.
