@@ -819,36 +819,70 @@ Test(auth, stranger_first_does_not_end_the_migration, .timeout = 90,
 	gmem_region_destroy(src);
 }
 
-/* A destination on demand (nothing pushed), fault-around 16, one handler
- * thread, attached to the server at @port. */
-struct fa_dest {
+/* A server in a thread, with the proxy in front of it unless @d is
+ * NO_DAMAGE, and a destination on demand (nothing pushed), fault-around 16,
+ * one handler thread, attached. */
+struct fa_session {
+	struct gmem_region *src_r;
+	struct serving sv;
+	pthread_t th;
+	pid_t proxy;
 	struct gmem_region *r;
 	struct gmem_remote *rm;
 	struct gmem_source *src;
+	struct gmem_remote_stats st; /* fa_stats() */
 };
 
-static void fa_dest_open(struct fa_dest *d, uint16_t port)
+static void fa_open(struct fa_session *f, enum damage d)
 {
 	struct gmem_region_params p = { .nr_pages = NR_PAGES, .page_size = PS,
 					.flags = GMEM_REGION_MISSING };
 	struct gmem_remote_params rp = { .flags = GMEM_REMOTE_ON_DEMAND };
 	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = 16 };
+	uint16_t port;
 	char addr[64];
 
+	memset(f, 0, sizeof(*f));
+	f->src_r = source_region();
+	cr_assert_eq(gmem_server_listen(f->src_r, "127.0.0.1:0", &f->sv.srv), 0);
+	pthread_create(&f->th, NULL, accept_and_serve, &f->sv);
+	port = gmem_server_port(f->sv.srv);
+	if (d != NO_DAMAGE)
+		f->proxy = proxy_fork(f->sv.srv, d, &port);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
-	cr_assert_eq(gmem_remote_connect(addr, &rp, &d->rm), 0);
-	cr_assert_eq(gmem_region_create(&p, &d->r), 0);
-	cr_assert_eq(gmem_remote_precopy(d->rm, d->r, 10000), 0);
-	cr_assert_eq(gmem_remote_source(d->rm, &d->src), 0);
-	cr_assert_eq(gmem_region_attach(d->r, d->src, &fp), 0);
+	cr_assert_eq(gmem_remote_connect(addr, &rp, &f->rm), 0);
+	cr_assert_eq(gmem_region_create(&p, &f->r), 0);
+	cr_assert_eq(gmem_remote_precopy(f->rm, f->r, 10000), 0);
+	cr_assert_eq(gmem_remote_source(f->rm, &f->src), 0);
+	cr_assert_eq(gmem_region_attach(f->r, f->src, &fp), 0);
 }
 
-static void fa_dest_close(struct fa_dest *d)
+/* Touches page @pg and checks what it reads. */
+static void fa_touch(struct fa_session *f, uint64_t pg)
 {
-	gmem_region_detach(d->r);
-	gmem_source_destroy(d->src);
-	gmem_remote_destroy(d->rm);
-	gmem_region_destroy(d->r);
+	cr_assert(pattern_check(gmem_region_addr(f->r) + pg * PS, SEED, pg, PS),
+		  "page %lu", (unsigned long)pg);
+}
+
+static const struct gmem_remote_stats *fa_stats(struct fa_session *f)
+{
+	gmem_remote_stats(f->rm, &f->st);
+	return &f->st;
+}
+
+static void fa_close(struct fa_session *f)
+{
+	gmem_region_detach(f->r);
+	gmem_source_destroy(f->src);
+	gmem_remote_destroy(f->rm);
+	gmem_region_destroy(f->r);
+	if (f->proxy > 0) {
+		kill(f->proxy, SIGKILL);
+		waitpid(f->proxy, NULL, 0);
+	}
+	pthread_join(f->th, NULL);
+	gmem_server_destroy(f->sv.srv);
+	gmem_region_destroy(f->src_r);
 }
 
 /* One touch in a 16-page fault-around window, nothing pushed: the faulting
@@ -858,34 +892,25 @@ static void fa_dest_close(struct fa_dest *d)
 Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
      .init = require_uffd)
 {
-	struct gmem_region *src_r = source_region();
-	struct serving sv = { 0 };
-	struct gmem_remote_stats st;
-	struct fa_dest d;
+	const struct gmem_remote_stats *st;
+	struct fa_session f;
 	uint64_t lat[8];
-	pthread_t th;
 
-	cr_assert_eq(gmem_server_listen(src_r, "127.0.0.1:0", &sv.srv), 0);
-	pthread_create(&th, NULL, accept_and_serve, &sv);
-	fa_dest_open(&d, gmem_server_port(sv.srv));
-	cr_assert(pattern_check(gmem_region_addr(d.r) + 5 * PS, SEED, 5, PS));
-	for (int i = 0; i < 5000 && gmem_region_nr_present(d.r) < 16; i++)
+	fa_open(&f, NO_DAMAGE);
+	fa_touch(&f, 5);
+	for (int i = 0; i < 5000 && gmem_region_nr_present(f.r) < 16; i++)
 		usleep(1000);
-	cr_assert_eq(gmem_region_nr_present(d.r), 16);
+	cr_assert_eq(gmem_region_nr_present(f.r), 16);
 	for (uint64_t pg = 0; pg < 16; pg++)
-		cr_assert(pattern_check(gmem_region_addr(d.r) + pg * PS, SEED,
-					pg, PS), "page %lu", (unsigned long)pg);
-	gmem_remote_stats(d.rm, &st);
-	cr_assert_eq(st.requests, 3, "requests %lu: page 5, then 0-4 and 6-15",
-		     (unsigned long)st.requests);
-	cr_assert_eq(gmem_remote_latencies(d.rm, lat, 8), 1);
-	cr_assert_eq(st.urgent_pages, 1);
-	cr_assert_eq(st.prefetched_pages, 15);
-	cr_assert_eq(st.pushed_pages, 0);
-	fa_dest_close(&d);
-	pthread_join(th, NULL);
-	gmem_server_destroy(sv.srv);
-	gmem_region_destroy(src_r);
+		fa_touch(&f, pg);
+	st = fa_stats(&f);
+	cr_assert_eq(st->requests, 3, "requests %lu: page 5, then 0-4 and 6-15",
+		     (unsigned long)st->requests);
+	cr_assert_eq(gmem_remote_latencies(f.rm, lat, 8), 1);
+	cr_assert_eq(st->urgent_pages, 1);
+	cr_assert_eq(st->prefetched_pages, 15);
+	cr_assert_eq(st->pushed_pages, 0);
+	fa_close(&f);
 }
 
 /* The fault-around connection is held back: urgent answers still come, on
@@ -893,31 +918,18 @@ Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
 Test(remote, urgent_answers_never_wait_behind_fault_around, .timeout = 60,
      .init = require_uffd)
 {
-	struct gmem_region *src_r = source_region();
-	struct serving sv = { 0 };
-	struct gmem_remote_stats st;
-	struct fa_dest d;
-	uint16_t pport;
-	pid_t proxy;
-	pthread_t th;
+	const struct gmem_remote_stats *st;
+	struct fa_session f;
 
-	cr_assert_eq(gmem_server_listen(src_r, "127.0.0.1:0", &sv.srv), 0);
-	pthread_create(&th, NULL, accept_and_serve, &sv);
-	proxy = proxy_fork(sv.srv, HOLD_FAULT_AROUND, &pport);
-	fa_dest_open(&d, pport);
-	cr_assert(pattern_check(gmem_region_addr(d.r) + 5 * PS, SEED, 5, PS));
-	cr_assert(pattern_check(gmem_region_addr(d.r) + 21 * PS, SEED, 21, PS));
-	gmem_remote_stats(d.rm, &st);
-	cr_assert_eq(st.urgent_pages, 2);
-	cr_assert_eq(st.prefetched_pages, 0);
-	cr_assert_eq(st.requests, 6, "requests %lu: pages 5 and 21, and the "
-		     "hints around each", (unsigned long)st.requests);
-	fa_dest_close(&d);
-	kill(proxy, SIGKILL);
-	waitpid(proxy, NULL, 0);
-	pthread_join(th, NULL);
-	gmem_server_destroy(sv.srv);
-	gmem_region_destroy(src_r);
+	fa_open(&f, HOLD_FAULT_AROUND);
+	fa_touch(&f, 5);
+	fa_touch(&f, 21);
+	st = fa_stats(&f);
+	cr_assert_eq(st->urgent_pages, 2);
+	cr_assert_eq(st->prefetched_pages, 0);
+	cr_assert_eq(st->requests, 6, "requests %lu: pages 5 and 21, and the "
+		     "hints around each", (unsigned long)st->requests);
+	fa_close(&f);
 }
 
 Test(auth, key_length_is_checked, .timeout = 10, .init = require_uffd)
