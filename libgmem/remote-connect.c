@@ -118,6 +118,8 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 		snprintf(why_buf, why_len, "too many connections");
 		return ret;
 	}
+	if (!idx) /* its urgent requests */
+		t->ops->prioritize(t, ret);
 	ret = wire_hello_send(t, 0, buf, 0, &me, wait_ns);
 	if (ret < 0)
 		why = "HELLO: send failed";

@@ -153,6 +153,8 @@ static int accept_conn(struct gmem_server *s, unsigned int idx,
 		close(fd);
 		return srv_err(s, ret, "accept: too many connections");
 	}
+	if (role == PROTO_ROLE_CONTROL) /* its urgent answers */
+		s->t.ops->prioritize(&s->t, ret);
 	ret = wire_hello_recv(&s->t, &c->rx, hello, wait_ns, &why);
 	if (!ret && hello->role != role)
 		ret = -EPROTO, why = "HELLO: unexpected role";

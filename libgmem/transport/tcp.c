@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/pkt_sched.h>
 #include <liburing.h>
 
 #include "../syscall.h"
@@ -439,6 +440,21 @@ static int tcp_send_now(struct transport *t, unsigned int conn,
 	return 0;
 }
 
+/*
+ * TC_PRIO_INTERACTIVE: pfifo_fast (and prio's default map) queue it in band
+ * 0, ahead of the push's bulk data in band 1, so an urgent answer does not
+ * wait behind the push at a saturated NIC; per-flow disciplines (fq,
+ * fq_codel) keep the flows apart anyway. 6 is the highest priority a socket
+ * may set without CAP_NET_ADMIN (socket(7)).
+ */
+static void tcp_prioritize(struct transport *t, unsigned int conn)
+{
+	struct tcp_ep *ep = t->priv;
+	int prio = TC_PRIO_INTERACTIVE;
+
+	setsockopt(ep->fds[conn], SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio));
+}
+
 static void tcp_shutdown(struct transport *t, unsigned int conn)
 {
 	struct tcp_ep *ep = t->priv;
@@ -479,6 +495,7 @@ const struct transport_ops transport_tcp_ops = {
 	.queue = tcp_queue,
 	.poll = tcp_poll,
 	.send_now = tcp_send_now,
+	.prioritize = tcp_prioritize,
 	.shutdown = tcp_shutdown,
 	.fini = tcp_fini,
 };

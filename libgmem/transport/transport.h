@@ -79,6 +79,9 @@ struct transport_ops {
 	 * per connection. Returns 0 or -errno. */
 	int (*send_now)(struct transport *t, unsigned int conn,
 			const void *buf, size_t len);
+	/* Queues a connection's packets ahead of the others' in the host's
+	 * priority queueing (urgent requests and their answers). */
+	void (*prioritize)(struct transport *t, unsigned int conn);
 	/* Stops all traffic on a connection (outstanding requests fail). */
 	void (*shutdown)(struct transport *t, unsigned int conn);
 	void (*fini)(struct transport *t);
