@@ -32,9 +32,10 @@ bench_remote_bench_SOURCES = bench/remote-bench.c bench/stats.c bench/stats.h \
 	bench/floor.c bench/floor.h
 bench_remote_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 bench_remote_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
+# The push, and whole migrations, on links of a NIC's rate (tc in a network
+# namespace).
+EXTRA_DIST += bench/link-push bench/link-migrate bench/link.sh
 # RDMA vs perftest in the VM rig on soft-RoCE (tests/local.mk names $(VM)).
-# The push on links of a NIC's rate (tc tbf in a network namespace).
-EXTRA_DIST += bench/link-push
 EXTRA_DIST += bench/rdma-perftest
 bench-vm: bench
 	timeout 900 $(VM) run $(abs_top_builddir) '$(abs_top_srcdir)/bench/rdma-perftest $(abs_top_builddir)'

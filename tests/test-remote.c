@@ -14,6 +14,7 @@
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <linux/pkt_sched.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -929,6 +930,45 @@ Test(remote, urgent_answers_never_wait_behind_fault_around, .timeout = 60,
 	cr_assert_eq(st->prefetched_pages, 0);
 	cr_assert_eq(st->requests, 6, "requests %lu: pages 5 and 21, and the "
 		     "hints around each", (unsigned long)st->requests);
+	fa_close(&f);
+}
+
+/* Connected TCP sockets of this process at socket priority @prio. */
+static int sockets_at_priority(int prio)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		int p, listening, type, domain;
+		socklen_t l = sizeof(int);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0 ||
+		    (domain != AF_INET && domain != AF_INET6) ||
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+		    type != SOCK_STREAM ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 ||
+		    listening ||
+		    getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &p, &l) < 0)
+			continue;
+		n += p == prio;
+	}
+	return n;
+}
+
+/* Both ends of the control connection, and only they, go first in the
+ * host's priority queueing (TC_PRIO_INTERACTIVE, pfifo_fast's band 0):
+ * urgent requests and answers never wait behind the push at a saturated
+ * NIC. */
+Test(remote, only_the_control_connection_is_prioritized, .timeout = 60,
+     .init = require_uffd)
+{
+	struct fa_session f;
+
+	fa_open(&f, NO_DAMAGE);
+	fa_touch(&f, 5);
+	cr_assert_eq(sockets_at_priority(TC_PRIO_INTERACTIVE), 2);
+	/* One bulk and one fault-around connection, both ends. */
+	cr_assert_eq(sockets_at_priority(0), 4);
 	fa_close(&f);
 }
 
