@@ -985,7 +985,10 @@ struct gmem_remote_params {
  * Over TCP, where the server agrees (pager/PROTOCOL.md, feature bit 5), one
  * more connection carries the pages of each fault-around run other than
  * the faulting page, so that an urgent answer never waits behind them
- * (counted in gmem_remote_stats.prefetched_pages).
+ * (counted in gmem_remote_stats.prefetched_pages). Both ends of the
+ * control connection set SO_PRIORITY TC_PRIO_INTERACTIVE (socket(7),
+ * tc-prio(8)): urgent requests and answers leave the host's priority
+ * queueing ahead of the push.
  * With a key, every connection also runs the AUTH exchange and a server that
  * cannot prove the same key (or offers no AUTH) is refused before any page
  * moves.
