@@ -6,6 +6,8 @@
  * thread checksumming and copying for every connection capped the push at
  * a fraction of what the link carries; urgent requests stay on the
  * caller's thread and control connection, so they never queue behind it.
+ * One more thread sends the fault-around hints' pages on the fault-around
+ * connection, the same way, so they queue behind neither.
  */
 #include <endian.h>
 #include <stdio.h>

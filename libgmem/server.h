@@ -22,7 +22,7 @@ struct rdmat;
 #define BULK_SLOTS 4
 #define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
 #define WORK_MAX 4096U         /* urgent work items queued */
-#define PREFETCH_MAX 256U      /* fault-around hints queued for the pushers */
+#define PREFETCH_MAX 256U      /* fault-around hints queued for their sender */
 #define IDLE_WAIT_NS 5000000LL
 #define RX_SLACK 4096U
 

@@ -158,6 +158,8 @@ static int remote_request(struct gmem_source *s, uint64_t fault,
 {
 	struct gmem_remote *rm = s->priv;
 	uint64_t end = pgoff + nr, run = 0, start = 0, local = 0;
+	/* With a fault, the rest of the run is a hint; a fill (no fault)
+	 * is asked for whole, urgently. */
 	bool hint = fault != SOURCE_NO_FAULT;
 	int ret = 0;
 

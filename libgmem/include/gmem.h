@@ -734,7 +734,7 @@ struct gmem_remote_stats {
 	uint64_t paused_ns;     /* time spent paused, recovered or not */
 	uint64_t prefetched_pages; /* installed from fault-around answers: the
 				    * pages around a fault, asked for as a hint
-				    * and sent on a bulk connection */
+				    * and sent on the fault-around connection */
 	uint64_t resv[5];
 };
 
