@@ -73,14 +73,16 @@ int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
 		p += n;
 	}
 	__atomic_fetch_add(&rm->installed, installed, __ATOMIC_RELEASE);
+	/* The sample before the counts: whoever sees the pages counted sees
+	 * their latency too. */
+	if (h->flags & PROTO_F_URGENT)
+		sample_latency(rm, h);
 	stat_add(h->flags & PROTO_F_URGENT     ? &rm->stats.urgent_pages
 		 : h->flags & PROTO_F_PREFETCH ? &rm->stats.prefetched_pages
 					       : &rm->stats.pushed_pages,
 		 installed);
 	stat_add(&rm->stats.dropped_pages, h->nr - installed);
 	stat_add(&rm->stats.bytes, h->len);
-	if (h->flags & PROTO_F_URGENT)
-		sample_latency(rm, h);
 	return 0;
 }
 

@@ -865,9 +865,19 @@ static void fa_touch(struct fa_session *f, uint64_t pg)
 		  "page %lu", (unsigned long)pg);
 }
 
-static const struct gmem_remote_stats *fa_stats(struct fa_session *f)
+/* The stats once @installed pages are counted: a receive thread counts
+ * a frame's pages after installing them, so after the faulting thread
+ * (woken by the install) may already look. */
+static const struct gmem_remote_stats *fa_stats(struct fa_session *f,
+						uint64_t installed)
 {
-	gmem_remote_stats(f->rm, &f->st);
+	for (int i = 0; i < 5000; i++) {
+		gmem_remote_stats(f->rm, &f->st);
+		if (f->st.urgent_pages + f->st.prefetched_pages +
+			    f->st.pushed_pages >= installed)
+			break;
+		usleep(1000);
+	}
 	return &f->st;
 }
 
@@ -904,11 +914,13 @@ Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
 	cr_assert_eq(gmem_region_nr_present(f.r), 16);
 	for (uint64_t pg = 0; pg < 16; pg++)
 		fa_touch(&f, pg);
-	st = fa_stats(&f);
+	st = fa_stats(&f, 16);
 	cr_assert_eq(st->requests, 3, "requests %lu: page 5, then 0-4 and 6-15",
 		     (unsigned long)st->requests);
 	cr_assert_eq(gmem_remote_latencies(f.rm, lat, 8), 1);
-	cr_assert_eq(st->urgent_pages, 1);
+	cr_assert_eq(st->urgent_pages, 1, "urgent %lu prefetched %lu",
+		     (unsigned long)st->urgent_pages,
+		     (unsigned long)st->prefetched_pages);
 	cr_assert_eq(st->prefetched_pages, 15);
 	cr_assert_eq(st->pushed_pages, 0);
 	fa_close(&f);
@@ -925,7 +937,7 @@ Test(remote, urgent_answers_never_wait_behind_fault_around, .timeout = 60,
 	fa_open(&f, HOLD_FAULT_AROUND);
 	fa_touch(&f, 5);
 	fa_touch(&f, 21);
-	st = fa_stats(&f);
+	st = fa_stats(&f, 2);
 	cr_assert_eq(st->urgent_pages, 2);
 	cr_assert_eq(st->prefetched_pages, 0);
 	cr_assert_eq(st->requests, 6, "requests %lu: pages 5 and 21, and the "
