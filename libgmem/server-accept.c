@@ -250,7 +250,6 @@ int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume)
 		s->lfd = -1;
 	}
 	s->nr_bulk = nr_bulk;
-	s->prefetch_conn = prefetch;
 	s->nr_conns = 1 + nr_bulk + prefetch;
 	for (unsigned int i = 0; i < s->nr_conns; i++) {
 		ret = wire_rx_start(&s->t, &s->conns[i].rx);

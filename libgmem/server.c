@@ -205,9 +205,10 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 	switch (h->type) {
 	case PROTO_REQ:
 		s->stats.requests++;
-		/* A hint the queue has no room for is answered as urgent. */
-		if ((h->flags & PROTO_F_PREFETCH) && s->prefetch_conn &&
-		    push_prefetch(s, h))
+		/* With a fault-around connection; a hint the queue has no
+		 * room for is answered as urgent. */
+		if ((h->flags & PROTO_F_PREFETCH) &&
+		    s->nr_conns > 1 + s->nr_bulk && push_prefetch(s, h))
 			return 0;
 		return queue_work(s, h, WORK_PAGES);
 	case PROTO_DIGEST_REQ:

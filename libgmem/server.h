@@ -87,8 +87,9 @@ struct gmem_server {
 	uint64_t session;
 	struct proto_geom geom;
 	unsigned int nr_conns; /* 0 until a destination is accepted */
-	unsigned int nr_bulk;  /* bulk connections: 1..nr_bulk */
-	bool prefetch_conn;    /* and a fault-around one after them */
+	/* Bulk connections: 1..nr_bulk; a fault-around one after them when
+	 * @nr_conns says so. */
+	unsigned int nr_bulk;
 	struct srv_conn conns[MAX_CONNS];
 	uint8_t *mem;
 	size_t mem_len;

@@ -909,8 +909,7 @@ Test(remote, fault_around_asks_for_the_faulting_page_first, .timeout = 60,
 
 	fa_open(&f, NO_DAMAGE);
 	fa_touch(&f, 5);
-	for (int i = 0; i < 5000 && gmem_region_nr_present(f.r) < 16; i++)
-		usleep(1000);
+	fa_stats(&f, 16);
 	cr_assert_eq(gmem_region_nr_present(f.r), 16);
 	for (uint64_t pg = 0; pg < 16; pg++)
 		fa_touch(&f, pg);
