@@ -7,11 +7,18 @@ bench_fault_bench_SOURCES = bench/fault-bench.c bench/stats.c bench/stats.h \
 bench_fault_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 bench_fault_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
 
-# gmem-replay: the trace-replay workload (bench/REPLAY.md); tests use it too.
-GMEM_BENCHES += bench/gmem-replay
+# gmem-replay: the trace-replay workload (bench/REPLAY.md), installed so
+# that traces of one's own (gmem-trace-capture) replay too; tests use it.
+# A trace name is looked up in this source tree, then the installed traces
+# (traces/local.mk), then $GMEM_TRACES.
+bin_PROGRAMS += bench/gmem-replay
 bench_gmem_replay_SOURCES = bench/replay.c bench/replay.h \
 	bench/replay-writer.c bench/replay-control.c \
-	bench/trace.c bench/trace.h bench/stats.c bench/stats.h
+	bench/trace.c bench/trace.h bench/trace-find.c bench/trace-find.h \
+	bench/stats.c bench/stats.h
+bench_gmem_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DGMEM_SRC_TRACES_DIR='"$(abs_top_srcdir)/traces"' \
+	-DGMEM_PKG_TRACES_DIR='"$(tracesdir)"'
 bench_gmem_replay_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
 bench_gmem_replay_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 	$(ZLIB_LIBS) -lpthread

@@ -19,6 +19,7 @@
 #include <gmem.h>
 
 #include "replay.h"
+#include "trace-find.h"
 
 #define STATUS_EVERY_MS 5000
 
@@ -40,12 +41,15 @@ struct replay_opts {
 
 static void usage(FILE *f)
 {
+	const char *dirs[TRACE_DIRS_MAX], *env = getenv("GMEM_TRACES");
+	int i, n;
+
 	fprintf(f,
 "Usage: gmem-replay [OPTIONS] --trace FILE\n"
 "Replay a GPU dirty-page trace into a gmem region at its real pace.\n"
 "\n"
-"  -t, --trace FILE      trace (.trace.gz); a bare name such as llama-infer\n"
-"                        is looked up as $GMEM_TRACES/NAME.trace.gz\n"
+"  -t, --trace FILE      trace file (a path: holds a '/' or ends in .gz), or\n"
+"                        a trace name such as llama-infer (see below)\n"
 "  -s, --scale 1/N       keep trace page p iff p %% N == 0, as page p/N: an\n"
 "                        image N times smaller, same dirty fraction and step\n"
 "                        time (default 1/1)\n"
@@ -65,7 +69,14 @@ static void usage(FILE *f)
 "\n"
 "At exit a JSON object goes to stdout (steps done, step times, freeze).\n"
 "Exit status: 0 done; 1 runtime failure (region, socket, thread);\n"
-"2 bad options or a bad trace file.\n");
+"2 bad options or a bad trace file.\n"
+"\n"
+"A trace name NAME is the first NAME.trace.gz found in:\n");
+	n = trace_dirs(dirs);
+	for (i = 0; i < n; i++)
+		fprintf(f, "  %s\n", dirs[i]);
+	if (!env || !*env)
+		fprintf(f, "  $GMEM_TRACES (not set)\n");
 }
 
 static int parse_opts(int argc, char **argv, struct replay_opts *o)
@@ -143,18 +154,17 @@ static int parse_opts(int argc, char **argv, struct replay_opts *o)
 	return 0;
 }
 
-/* Loads --trace: a path, or a bare name looked up in $GMEM_TRACES. */
+/* Loads --trace: a path, or a name found by trace_find(). */
 static int load_trace(const struct replay_opts *o, struct trace **t)
 {
-	const char *dir = getenv("GMEM_TRACES");
-	char path[4096], err[512];
+	char path[4096], err[8192];
 	int ret;
 
-	if (!strchr(o->trace, '/') && access(o->trace, F_OK) && dir)
-		snprintf(path, sizeof(path), "%s/%s.trace.gz", dir, o->trace);
-	else
-		snprintf(path, sizeof(path), "%s", o->trace);
-	ret = trace_load(path, o->scale, t, err, sizeof(err));
+	ret = trace_find(o->trace, path, sizeof(path), err, sizeof(err));
+	if (ret == -ENAMETOOLONG)
+		snprintf(err, sizeof(err), "--trace %s: path too long", o->trace);
+	if (!ret)
+		ret = trace_load(path, o->scale, t, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "gmem-replay: %s\n", err);
 		return ret;

@@ -2,7 +2,7 @@
 # make check: criterion unit tests (one binary per area) and shell tests of
 # several processes or network namespaces (exit 77 = skipped, with a reason).
 TEST_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) \
-	-DGMEM_TRACES_DIR='"$(abs_top_srcdir)/../shared/traces"'
+	-DGMEM_TRACES_DIR='"$(abs_top_srcdir)/traces"'
 TEST_LDADD = libgmem/libgmem.la $(CRITERION_LIBS)
 # Verbosity 1 makes criterion name each skipped test and its reason.
 # LSAN_OPTIONS matters only in a --enable-sanitizers build.

@@ -12,12 +12,11 @@ set -euo pipefail
 
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
 	echo "usage: tests/migrate-errors.sh (run by make check; top_builddir," \
-	     "top_srcdir and GMEM_TRACES may be set)"
+	     "top_srcdir may be set)"
 	exit 0
 fi
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-export GMEM_TRACES=${GMEM_TRACES:-$top_srcdir/../shared/traces}
 replay=$top_builddir/bench/gmem-replay
 migrate=$top_builddir/pager/gmem-migrate
 # The kill test needs a post-copy that lasts: gpt2-train at 1/16 is 1.5 GiB.
@@ -27,8 +26,6 @@ skip() {
 	echo "SKIP: $*"
 	exit 77
 }
-[ -r "$GMEM_TRACES/llama-infer.trace.gz" ] && [ -r "$GMEM_TRACES/$big_trace.trace.gz" ] ||
-	skip "traces not found in $GMEM_TRACES (set GMEM_TRACES)"
 for tool in jq socat ip timeout; do
 	command -v "$tool" >/dev/null || skip "$tool not installed (scripts/setup)"
 done

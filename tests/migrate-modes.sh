@@ -12,19 +12,16 @@ set -euo pipefail
 
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
 	echo "usage: tests/migrate-modes.sh (run by make check; top_builddir," \
-	     "top_srcdir and GMEM_TRACES may be set)"
+	     "top_srcdir may be set)"
 	exit 0
 fi
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-export GMEM_TRACES=${GMEM_TRACES:-$top_srcdir/../shared/traces}
-trace=$GMEM_TRACES/llama-infer.trace.gz
 
 skip() {
 	echo "SKIP: $*"
 	exit 77
 }
-[ -r "$trace" ] || skip "$trace not found (set GMEM_TRACES)"
 for tool in jq socat ip; do
 	command -v "$tool" >/dev/null || skip "$tool not installed (scripts/setup)"
 done

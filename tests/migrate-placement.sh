@@ -11,7 +11,6 @@ set -euo pipefail
 
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-export GMEM_TRACES=${GMEM_TRACES:-$top_srcdir/../shared/traces}
 replay=$top_builddir/bench/gmem-replay
 migrate=$top_builddir/pager/gmem-migrate
 
@@ -19,8 +18,6 @@ skip() {
 	echo "SKIP: $*"
 	exit 77
 }
-[ -r "$GMEM_TRACES/llama-infer.trace.gz" ] ||
-	skip "traces not found in $GMEM_TRACES (set GMEM_TRACES)"
 command -v jq >/dev/null || skip "jq not installed (scripts/setup)"
 [ -x "$replay" ] && [ -x "$migrate" ] || skip "gmem-replay or gmem-migrate not built"
 if [ ! -r /dev/userfaultfd ] && [ "$(id -u)" != 0 ] &&

@@ -9,14 +9,9 @@ set -u
 
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-..}
-traces=${GMEM_TRACES:-$top_srcdir/../shared/traces}
 replay=$top_builddir/bench/gmem-replay
-trace=$traces/llama-infer.trace.gz
+trace=$top_srcdir/traces/llama-infer.trace.gz
 
-if [ ! -r "$trace" ]; then
-	echo "SKIP: $trace not found (set GMEM_TRACES)"
-	exit 77
-fi
 if ! command -v socat >/dev/null 2>&1; then
 	echo "SKIP: socat not installed (apt-get install socat)"
 	exit 77

@@ -26,7 +26,7 @@
 #include "helpers.h"
 
 #ifndef GMEM_TRACES_DIR
-#define GMEM_TRACES_DIR ""
+#define GMEM_TRACES_DIR "traces"
 #endif
 #ifndef GMEM_REPLAY_BIN
 #define GMEM_REPLAY_BIN "bench/gmem-replay"
@@ -41,12 +41,9 @@ struct proc {
 
 static void trace_path(char *path, size_t len)
 {
-	const char *dir = getenv("GMEM_TRACES");
-
-	snprintf(path, len, "%s/gpt2-train.trace.gz",
-		 dir ? dir : GMEM_TRACES_DIR);
-	if (access(path, R_OK))
-		cr_skip_test("trace %s not found (set GMEM_TRACES)", path);
+	snprintf(path, len, "%s/gpt2-train.trace.gz", GMEM_TRACES_DIR);
+	cr_assert_eq(access(path, R_OK), 0, "trace %s: %s", path,
+		     strerror(errno));
 	if (access(GMEM_REPLAY_BIN, X_OK))
 		cr_skip_test("%s not built", GMEM_REPLAY_BIN);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * test-trace.c - the trace parser of gmem-replay (bench/trace.c): both real
- * traces load with the totals of their README, the 1/N scale rule, and bad
+ * traces load with the totals docs/traces.md gives, the 1/N scale rule, and bad
  * files (missing, garbage, truncated, inconsistent) give errors that name
  * the file and line.
  */
@@ -16,22 +16,19 @@
 #include "../bench/trace.h"
 
 #ifndef GMEM_TRACES_DIR
-#define GMEM_TRACES_DIR ""
+#define GMEM_TRACES_DIR "traces"
 #endif
 
 struct tmpfile {
 	char path[256];
 };
 
-/* The real trace @name; skips the test when the traces are absent. */
+/* The real trace @name, from the source tree's traces/. */
 static void real_trace_path(const char *name, char *path, size_t len)
 {
-	const char *dir = getenv("GMEM_TRACES");
-
-	snprintf(path, len, "%s/%s.trace.gz", dir ? dir : GMEM_TRACES_DIR,
-		 name);
-	if (access(path, R_OK))
-		cr_skip_test("trace %s not found (set GMEM_TRACES)", path);
+	snprintf(path, len, "%s/%s.trace.gz", GMEM_TRACES_DIR, name);
+	cr_assert_eq(access(path, R_OK), 0, "trace %s: %s", path,
+		     strerror(errno));
 }
 
 static struct trace *load_real(const char *name, uint32_t scale)
@@ -111,7 +108,7 @@ Test(trace, loads_llama_infer_with_readme_totals, .timeout = 30.0)
 	for (i = 1; i < t->nr_steps; i++) {
 		double frac = (double)t->steps[i].nr_pages / t->nr_pages;
 
-		/* README: a few percent dirty per ~0.6 s observation. */
+		/* docs/traces.md: a few percent dirty per ~0.6 s observation. */
 		cr_assert(frac > 0.02 && frac < 0.06, "step %u: %.4f", i, frac);
 		cr_assert(t->steps[i].dur_ns > 500000000ULL &&
 			  t->steps[i].dur_ns < 1200000000ULL);
@@ -133,7 +130,7 @@ Test(trace, loads_gpt2_train_with_readme_totals, .timeout = 30.0)
 	for (i = 1; i < t->nr_steps; i++) {
 		double frac = (double)t->steps[i].nr_pages / t->nr_pages;
 
-		/* README: 93% of the image per ~129 ms step. */
+		/* docs/traces.md: 93% of the image per ~129 ms step. */
 		cr_assert(frac > 0.925 && frac < 0.935, "step %u: %.4f", i, frac);
 		cr_assert(t->steps[i].dur_ns > 125000000ULL &&
 			  t->steps[i].dur_ns < 135000000ULL);

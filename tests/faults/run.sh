@@ -20,7 +20,6 @@ set -euo pipefail
 
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-export GMEM_TRACES=${GMEM_TRACES:-$top_srcdir/../shared/traces}
 replay=$top_builddir/bench/gmem-replay
 migrate=$top_builddir/pager/gmem-migrate
 proxy=$top_builddir/tests/faults/faultproxy
@@ -30,7 +29,6 @@ skip() {
 	echo "SKIP: $*"
 	exit 77
 }
-[ -r "$GMEM_TRACES/$trace.trace.gz" ] || skip "no $trace trace in $GMEM_TRACES"
 for tool in jq socat ip nft ss timeout; do
 	command -v "$tool" >/dev/null || skip "$tool not installed (scripts/setup)"
 done
