@@ -9,7 +9,9 @@ TEST_LDADD = libgmem/libgmem.la $(CRITERION_LIBS)
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; \
 	top_srcdir='$(abs_top_srcdir)'; CRITERION_VERBOSITY_LEVEL=1; \
 	LSAN_OPTIONS=suppressions='$(abs_top_srcdir)/tests/lsan.supp'; \
-	export top_builddir top_srcdir CRITERION_VERBOSITY_LEVEL LSAN_OPTIONS;
+	tracesdir='$(tracesdir)'; \
+	export top_builddir top_srcdir CRITERION_VERBOSITY_LEVEL LSAN_OPTIONS \
+	tracesdir;
 
 if HAVE_CRITERION
 check_PROGRAMS += tests/test-region tests/test-fault
@@ -83,6 +85,9 @@ endif
 EXTRA_DIST += tests/lsan.supp tests/lib.sh
 dist_check_SCRIPTS += tests/replay-control.sh
 TESTS += tests/replay-control.sh
+# Where gmem-replay finds a trace by name (traces/, installed, $GMEM_TRACES).
+dist_check_SCRIPTS += tests/replay-traces.sh
+TESTS += tests/replay-traces.sh
 # gmem-migrate through scripts/migrate-local: every mode end to end, then
 # the error paths (bad trace, usage, missing host, a workload that dies).
 dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh

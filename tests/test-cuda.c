@@ -2,12 +2,17 @@
 /*
  * test-cuda.c - the VRAM mirror (libgmem-cuda): argument checks, pre-copy
  * passes that copy exactly the changed pages, liveness hints, SYNC_ALL and
- * restore. Needs a CUDA device; skips with the reason where there is none.
+ * restore. Needs a CUDA device: where the runtime cannot run (no device, a
+ * driver older than the runtime) the whole binary is skipped (exit 77) with
+ * the runtime's reason.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cuda_runtime.h>
 #include <gmem-cuda.h>
@@ -17,19 +22,7 @@
 #define PS 4096U
 #define NR 600 /* more than one 1 MiB staging buffer (256 pages) */
 
-static void require_gpu(void)
-{
-	int n = 0;
-	cudaError_t e;
-
-	require_uffd();
-	e = cudaGetDeviceCount(&n);
-	if (e != cudaSuccess || n == 0)
-		cr_skip_test("no CUDA device: %s",
-			     e ? cudaGetErrorString(e) : "0 devices");
-}
-
-TestSuite(cuda, .init = require_gpu, .timeout = 60.0);
+TestSuite(cuda, .init = require_uffd, .timeout = 60.0);
 
 struct fixture {
 	struct gmem_region *r;
@@ -185,4 +178,61 @@ Test(cuda, restore_fills_vram_from_the_region)
 	cr_expect_eq(gmem_cuda_sync(f.c, 0, NULL), 0,
 		     "after a restore VRAM and region agree");
 	teardown(&f);
+}
+
+/*
+ * Whether the CUDA runtime finds a device, asked in a child: a runtime
+ * initialised here would be unusable in the forked test processes.
+ * Return: 0 usable; otherwise non-zero with the reason in @why.
+ */
+static int cuda_unusable(char *why, size_t len)
+{
+	ssize_t got = 0;
+	int fds[2], st = 0;
+	pid_t pid;
+
+	if (pipe(fds) || (pid = fork()) < 0) {
+		snprintf(why, len, "pipe or fork: %s", strerror(errno));
+		return -1;
+	}
+	if (!pid) {
+		cudaError_t e;
+		int n = 0;
+
+		close(fds[0]);
+		e = cudaGetDeviceCount(&n);
+		if (e == cudaSuccess && n)
+			_exit(0);
+		dprintf(fds[1], "%s", e != cudaSuccess ? cudaGetErrorString(e) :
+							 "no CUDA device");
+		_exit(1);
+	}
+	close(fds[1]);
+	if (len)
+		got = read(fds[0], why, len - 1);
+	close(fds[0]);
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) {
+		snprintf(why, len, "the CUDA probe died (status %#x)", st);
+		return -1;
+	}
+	why[got > 0 ? got : 0] = '\0';
+	return WEXITSTATUS(st);
+}
+
+int main(int argc, char *argv[])
+{
+	struct criterion_test_set *tests;
+	char why[512];
+	int ok = 1;
+
+	if (cuda_unusable(why, sizeof(why))) {
+		printf("SKIP: the CUDA runtime cannot run here: %s\n", why);
+		return 77;
+	}
+	tests = criterion_initialize();
+	/* 0: an option such as --help that ends the run at once. */
+	if (criterion_handle_args(argc, argv, true))
+		ok = criterion_run_all_tests(tests);
+	criterion_finalize(tests);
+	return ok ? 0 : 1;
 }
