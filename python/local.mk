@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: MIT
+# gmem-trace-capture: records a PyTorch job's dirty-page trace for
+# gmem-replay. The module python/gmem_trace.py is the library (TraceCapture)
+# and the program; the installed script finds it in $(pythondir).
+EXTRA_DIST += python/gmem-trace-capture.in
+if HAVE_PYTHON
+python_PYTHON = python/gmem_trace.py
+bin_SCRIPTS += python/gmem-trace-capture
+CLEANFILES += python/gmem-trace-capture
+python/gmem-trace-capture: $(srcdir)/python/gmem-trace-capture.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) python && \
+	sed -e 's|@PYTHON[@]|$(PYTHON)|g' -e 's|@pythondir[@]|$(pythondir)|g' \
+		$(srcdir)/python/gmem-trace-capture.in >$@.tmp && \
+	chmod +x $@.tmp && mv $@.tmp $@
+else
+EXTRA_DIST += python/gmem_trace.py
+endif
+# Its unit tests and the round trip through gmem-replay (skip without
+# python3).
+EXTRA_DIST += tests/trace-capture.py
+dist_check_SCRIPTS += tests/trace-capture.sh
+TESTS += tests/trace-capture.sh
