@@ -4,3 +4,4 @@
 # gmem-replay looks for them by name.
 tracesdir = $(pkgdatadir)/traces
 dist_traces_DATA = traces/gpt2-train.trace.gz traces/llama-infer.trace.gz
+EXTRA_DIST += docs/traces.md
