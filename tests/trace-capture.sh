@@ -9,5 +9,7 @@ GMEM_REPLAY=$top_builddir/bench/gmem-replay
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: no python3"; exit 77; }
 [ -x "$GMEM_REPLAY" ] || { echo "SKIP: $GMEM_REPLAY not built"; exit 77; }
 PYTHONPATH=$top_srcdir/python${PYTHONPATH:+:$PYTHONPATH}
-export GMEM_REPLAY PYTHONPATH
+# No __pycache__ in the source tree.
+PYTHONDONTWRITEBYTECODE=1
+export GMEM_REPLAY PYTHONPATH PYTHONDONTWRITEBYTECODE
 exec python3 "$top_srcdir/tests/trace-capture.py"
