@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # migrate-errors.sh - migrations that cannot succeed must say why, exit with
 # their documented code and leave the source's copy intact: a bad trace
-# file (gmem-replay exit 2, file and line named), gmem-migrate usage errors
+# file (gmem-replay exit 2, file and line named), a workload that cannot
+# start (scripts/migrate-local passes on its error), gmem-migrate usage errors
 # (2), a missing host (4), a source control socket that does not exist (3),
 # and a destination workload killed with SIGKILL during post-copy (non-zero,
 # the source replay still alive, paused, and passing verify).
@@ -101,6 +102,13 @@ expect_rc 2 "bad trace" "$replay" --trace "$dir/bad.trace" --quiet
 expect_msg "bad trace" "bad\.trace:3: .*dur_ns"
 expect_rc 2 "missing trace" "$replay" --trace "$dir/none.trace.gz" --quiet
 expect_msg "missing trace" "none\.trace\.gz: No such file"
+# A workload that cannot start: scripts/migrate-local gives its own error.
+expect_rc 1 "migrate-local, unknown trace" "$top_srcdir/scripts/migrate-local" \
+	--build "$top_builddir" --loopback --quiet --trace no-such-trace
+expect_msg "migrate-local, unknown trace" \
+	"source gmem-replay exited \(status 2\)"
+expect_msg "migrate-local, unknown trace" \
+	"^  gmem-replay: trace 'no-such-trace' not found: no no-such-trace\.trace\.gz in "
 
 # --- usage ---------------------------------------------------------------------
 expect_rc 0 "gmem-migrate --help" "$migrate" --help
