@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
 # gmem-trace-capture: records a PyTorch job's dirty-page trace for
 # gmem-replay. The module python/gmem_trace.py is the library (TraceCapture)
-# and the program; the installed script finds it in $(pythondir).
+# and the program; the installed script finds it in $(pythondir) (a plain
+# file there: Python compiles it when it is first imported).
 EXTRA_DIST += python/gmem-trace-capture.in
 if HAVE_PYTHON
-python_PYTHON = python/gmem_trace.py
+gmemtracedir = $(pythondir)
+dist_gmemtrace_DATA = python/gmem_trace.py
 bin_SCRIPTS += python/gmem-trace-capture
 CLEANFILES += python/gmem-trace-capture
 python/gmem-trace-capture: $(srcdir)/python/gmem-trace-capture.in Makefile
