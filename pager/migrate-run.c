@@ -223,9 +223,11 @@ int migrate_source(const struct migrate_opts *o)
 
 static int dest_observe(struct side *s, const struct migrate_opts *o)
 {
+	struct timespec ts = { .tv_sec = o->observe_ms / 1000,
+			       .tv_nsec = o->observe_ms % 1000 * 1000000L };
 	int ret = 0;
 
-	usleep(o->observe_ms * 1000);
+	nanosleep(&ts, NULL);
 	if (o->verify)
 		ret = wl_request(s, "verify", NULL, &s->w.verified);
 	if (ret == 0)
