@@ -11,7 +11,8 @@ bench_fault_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
 GMEM_BENCHES += bench/gmem-replay
 bench_gmem_replay_SOURCES = bench/replay.c bench/replay.h \
 	bench/replay-writer.c bench/replay-control.c \
-	bench/trace.c bench/trace.h bench/stats.c bench/stats.h
+	bench/trace.c bench/trace.h bench/stats.c bench/stats.h $(CLI_SOURCES)
+bench_gmem_replay_CPPFLAGS = $(CLI_CPPFLAGS)
 bench_gmem_replay_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
 bench_gmem_replay_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 	$(ZLIB_LIBS) -lpthread

@@ -40,9 +40,7 @@ void opt_fail(const char *fmt, ...)
 	vfail(true, fmt, ap);
 }
 
-/* A bad argument: the message says what the option takes, no hint. */
-__attribute__((noreturn, format(printf, 1, 2)))
-static void bad_arg(const char *fmt, ...)
+void opt_bad(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -106,7 +104,7 @@ long long opt_int(const char *opt, const char *arg, long long min,
 	long long v;
 
 	if (!parse_ll(arg, &v) || v < min || v > max)
-		bad_arg("%s: expected an integer from %lld to %lld, got '%s'",
+		opt_bad("%s: expected an integer from %lld to %lld, got '%s'",
 			opt, min, max, arg);
 	return v;
 }
@@ -117,7 +115,7 @@ unsigned int opt_pow2(const char *opt, const char *arg, unsigned int min,
 	long long v;
 
 	if (!parse_ll(arg, &v) || v < min || v > max || (v & (v - 1)))
-		bad_arg("%s: expected a power of 2 from %u to %u, got '%s'",
+		opt_bad("%s: expected a power of 2 from %u to %u, got '%s'",
 			opt, min, max, arg);
 	return v;
 }
@@ -127,7 +125,7 @@ int32_t opt_ms(const char *opt, const char *arg, int32_t min)
 	long long v;
 
 	if (!parse_ll(arg, &v) || (v != -1 && (v < min || v > INT32_MAX)))
-		bad_arg("%s: expected milliseconds from %d to %d, or -1 for no limit, got '%s'",
+		opt_bad("%s: expected milliseconds from %d to %d, or -1 for no limit, got '%s'",
 			opt, min, INT32_MAX, arg);
 	return v;
 }
@@ -141,7 +139,7 @@ double opt_double(const char *opt, const char *arg, double min, double max)
 	v = strtod(arg, &end);
 	if (!((arg[0] >= '0' && arg[0] <= '9') || arg[0] == '-' ||
 	      arg[0] == '.') || errno || *end || !(v >= min && v <= max))
-		bad_arg("%s: expected a number from %g to %g, got '%s'", opt,
+		opt_bad("%s: expected a number from %g to %g, got '%s'", opt,
 			min, max, arg);
 	return v;
 }
@@ -158,7 +156,7 @@ int opt_choice(const char *opt, const char *arg, const char *const *names)
 	for (i = 0; names[i] && n < sizeof(list); i++)
 		n += snprintf(list + n, sizeof(list) - n, "%s%s",
 			      !i ? "" : names[i + 1] ? ", " : " or ", names[i]);
-	bad_arg("%s: expected %s, got '%s'", opt, list, arg);
+	opt_bad("%s: expected %s, got '%s'", opt, list, arg);
 }
 
 /* Splits HOST:PORT as libgmem does (the last colon; [v6] brackets). */
@@ -187,7 +185,7 @@ void opt_hostport(const char *opt, const char *arg, bool passive)
 
 	if (!split(arg, host, sizeof(host), &port) || port < !passive ||
 	    port > 65535 || (!passive && !strcmp(host, "*")))
-		bad_arg("%s: expected HOST:PORT, PORT from %d to 65535, got '%s'",
+		opt_bad("%s: expected HOST:PORT, PORT from %d to 65535, got '%s'",
 			opt, !passive, arg);
 }
 

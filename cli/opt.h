@@ -25,6 +25,11 @@ const char *opt_prog(void);
 __attribute__((noreturn, format(printf, 1, 2)))
 void opt_fail(const char *fmt, ...);
 
+/* A bad argument, "PROG: --opt: expected ..., got 'x'" (the message says
+ * what the option takes: no hint), and exits OPT_EXIT_USAGE. */
+__attribute__((noreturn, format(printf, 1, 2)))
+void opt_bad(const char *fmt, ...);
+
 /*
  * Reports getopt_long()'s error return @c ('?': an unknown or ambiguous
  * option, or an argument where none is taken; ':' a missing argument) in
