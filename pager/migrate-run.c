@@ -204,7 +204,8 @@ static int finish(const struct migrate_opts *o, struct side *s,
 
 int migrate_source(const struct migrate_opts *o)
 {
-	struct side s = { .role = "source", .w = { .ctl = -1, .quiet = o->quiet } };
+	struct side s = { .role = "source",
+			  .w = { .ctl = -1, .quiet = o->quiet, .opts = o } };
 	struct gmem_migrate_ops ops = { .pause = wl_pause,
 					.progress = o->quiet ? NULL : progress_print,
 					.failed = migration_failed };
@@ -283,7 +284,8 @@ static int dest_prealloc(struct side *s, const struct migrate_opts *o,
 
 int migrate_dest(const struct migrate_opts *o)
 {
-	struct side s = { .role = "dest", .w = { .ctl = -1, .quiet = o->quiet } };
+	struct side s = { .role = "dest",
+			  .w = { .ctl = -1, .quiet = o->quiet, .opts = o } };
 	struct gmem_migrate_ops ops = { .resume = wl_resume,
 					.progress = o->quiet ? NULL : progress_print,
 					.failed = migration_failed };
