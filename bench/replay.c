@@ -125,7 +125,7 @@ static void parse_opts(int argc, char **argv, struct replay_opts *o)
 			usage(stdout);
 			exit(0);
 		default:
-			opt_getopt_fail(c, argv, shorts, lopts);
+			opt_getopt_fail(c, argv, lopts);
 		}
 	}
 	if (optind < argc)

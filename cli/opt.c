@@ -48,37 +48,41 @@ void opt_bad(const char *fmt, ...)
 	vfail(false, fmt, ap);
 }
 
-/* How many long options @name (up to '=') abbreviates; 1 for an exact one. */
-static int long_matches(const struct option *longs, const char *name)
+/* How many long options @name (up to '=') abbreviates, 1 for an exact
+ * one; *@val gets the val of the last. */
+static int long_matches(const struct option *longs, const char *name,
+			int *val)
 {
 	size_t n = strcspn(name, "=");
 	int hits = 0;
 
 	for (; longs->name; longs++) {
-		if (strlen(longs->name) == n && !strncmp(longs->name, name, n))
+		if (strncmp(longs->name, name, n))
+			continue;
+		*val = longs->val;
+		if (strlen(longs->name) == n)
 			return 1;
-		hits += !strncmp(longs->name, name, n);
+		hits++;
 	}
 	return hits;
 }
 
-void opt_getopt_fail(int c, char **argv, const char *shorts,
-		     const struct option *longs)
+void opt_getopt_fail(int c, char **argv, const struct option *longs)
 {
-	/* A long option is always a whole argument, the last one consumed;
-	 * a short one is named by optopt (its group may not be used up). */
+	/* A long option is always a whole argument, the last one consumed
+	 * (optopt is its val, or 0 when unknown); a short one is named by
+	 * optopt (its group may not be used up). */
 	const char *el = argv[optind - 1];
-	bool known = optopt > 0 && optopt < 256 && optopt != ':' &&
-		     strchr(shorts, optopt);
-	bool is_long = !strncmp(el, "--", 2) &&
-		       (optopt == 0 || optopt >= 256 || known);
+	bool dashes = !strncmp(el, "--", 2);
+	int val = 0, hits = dashes ? long_matches(longs, el + 2, &val) : 0;
+	bool is_long = dashes && (!optopt || (hits == 1 && val == optopt));
 	char name[3] = { '-', (char)optopt, '\0' };
 	int len = is_long ? (int)strcspn(el, "=") : 2;
 	const char *shown = is_long ? el : name;
 
 	if (c == ':')
 		opt_fail("option '%.*s' needs an argument", len, shown);
-	if (is_long && !optopt && long_matches(longs, el + 2) > 1)
+	if (is_long && !optopt && hits > 1)
 		opt_fail("ambiguous option '%.*s'", len, shown);
 	if (is_long && optopt)
 		opt_fail("option '%.*s' takes no argument", len, shown);

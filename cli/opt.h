@@ -34,12 +34,10 @@ void opt_bad(const char *fmt, ...);
  * Reports getopt_long()'s error return @c ('?': an unknown or ambiguous
  * option, or an argument where none is taken; ':' a missing argument) in
  * one line and exits OPT_EXIT_USAGE. The caller sets opterr = 0 and starts
- * @shorts with ':'. Long options without a short one must have a val of
- * 256 or more.
+ * its short options with ':'.
  */
 __attribute__((noreturn))
-void opt_getopt_fail(int c, char **argv, const char *shorts,
-		     const struct option *longs);
+void opt_getopt_fail(int c, char **argv, const struct option *longs);
 
 /*
  * The parsers: @opt is the option's long name ("--bulk"), @arg its

@@ -224,7 +224,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case 'k': o->key_file = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
-		default: opt_getopt_fail(c, argv, shorts, opts);
+		default: opt_getopt_fail(c, argv, opts);
 		}
 	}
 	if (optind == argc)

@@ -108,7 +108,7 @@ static void parse_opts(int argc, char **argv, struct pager_opts *o)
 		case 't': o->transport = transport_opt_parse(optarg); break;
 		case 'k': o->key_file = optarg; break;
 		case 'h': usage(stdout); exit(0);
-		default: opt_getopt_fail(c, argv, shorts, longopts);
+		default: opt_getopt_fail(c, argv, longopts);
 		}
 	}
 	if (optind != argc)
