@@ -83,6 +83,10 @@ endif
 EXTRA_DIST += tests/lsan.supp tests/lib.sh
 dist_check_SCRIPTS += tests/replay-control.sh
 TESTS += tests/replay-control.sh
+# The programs' command lines: usage errors, addresses, --help, short
+# options, the progress line of a peer that does not come.
+dist_check_SCRIPTS += tests/cli.sh
+TESTS += tests/cli.sh
 # gmem-migrate through scripts/migrate-local: every mode end to end, then
 # the error paths (bad trace, usage, missing host, a workload that dies).
 dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh
