@@ -30,7 +30,7 @@ static void usage(FILE *f)
 "  -l, --listen HOST:PORT source: where the destination connects\n"
 "  -c, --connect HOST:PORT dest: the source's --listen address\n"
 "  -m, --mode MODE        source: postcopy (default), precopy, hybrid,\n"
-"                         stop-and-copy (dest follows the source's mode)\n"
+"                         stop-and-copy (not on dest: it follows the source)\n"
 "  --max-rounds N         pre-copy rounds after the full pass (precopy: 30,\n"
 "                         hybrid: 2)\n"
 "  --downtime-ms MS       precopy: target freeze (300)\n"
