@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <gmem-cuda.h>
 #include <gmem.h>
 
+#include "opt.h"
 #include "stats.h"
 #include "trace.h"
 
@@ -149,31 +151,43 @@ static int run(const struct opts *o, const struct trace *t,
 	return 0;
 }
 
-static int parse(int argc, char **argv, struct opts *o)
+static void usage(void)
+{
+	printf("usage: cuda-bench --trace FILE [--scale 1/N] [--steps K] [--reps R]\n");
+}
+
+static void parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
 		{ "trace", required_argument, NULL, 't' },
 		{ "scale", required_argument, NULL, 's' },
 		{ "steps", required_argument, NULL, 'n' },
 		{ "reps", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	int ch;
 
 	*o = (struct opts){ .scale = 1, .steps = 4, .reps = 3 };
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 't': o->trace = optarg; break;
 		case 's':
 			if (trace_parse_scale(optarg, &o->scale))
-				return -1;
+				opt_bad("--scale: expected 1/N, N from 1 to %u, got '%s'",
+					TRACE_MAX_SCALE, optarg);
 			break;
-		case 'n': o->steps = atoi(optarg); break;
-		case 'r': o->reps = atoi(optarg); break;
-		default: return -1;
+		case 'n': o->steps = opt_int("--steps", optarg, 1, INT_MAX); break;
+		case 'r': o->reps = opt_int("--reps", optarg, 1, INT_MAX); break;
+		case 'h': usage(); exit(0);
+		default: opt_getopt_fail(ch, argv, lo);
 		}
 	}
-	return o->trace && o->steps && o->reps ? 0 : -1;
+	if (optind < argc)
+		opt_fail("unexpected argument '%s'", argv[optind]);
+	if (!o->trace)
+		opt_fail("--trace FILE is required");
 }
 
 int main(int argc, char **argv)
@@ -186,11 +200,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	int ret;
 
-	if (parse(argc, argv, &o)) {
-		fprintf(stderr, "usage: cuda-bench --trace FILE [--scale 1/N] "
-			"[--steps K] [--reps R]\n");
-		return 2;
-	}
+	parse(argc, argv, &o);
 	ret = trace_load(o.trace, o.scale, &t, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "cuda-bench: %s\n", err);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include <gmem.h>
 
+#include "opt.h"
 #include "stats.h"
 
 #define MAX_LIST 8
@@ -360,19 +362,28 @@ static void slowdown_bench(const struct opts *o, uint32_t backend)
 
 /* --- options ------------------------------------------------------------ */
 
-static unsigned int parse_list(const char *arg, double *out, double scale)
+/* Up to MAX_LIST numbers in [@min, @max], comma-separated. */
+static unsigned int parse_list(const char *opt, const char *arg, double *out,
+			       double min, double max)
 {
 	char *copy = strdup(arg), *save = NULL, *tok;
 	unsigned int n = 0;
 
-	for (tok = strtok_r(copy, ",", &save); tok && n < MAX_LIST;
-	     tok = strtok_r(NULL, ",", &save))
-		out[n++] = strtod(tok, NULL) * scale;
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n == MAX_LIST)
+			opt_bad("%s: expected at most %d numbers, got '%s'",
+				opt, MAX_LIST, arg);
+		out[n++] = opt_double(opt, tok, min, max);
+	}
 	free(copy);
+	if (!n)
+		opt_bad("%s: expected numbers separated by commas, got '%s'",
+			opt, arg);
 	return n;
 }
 
-static int parse_backends(const char *arg, struct opts *o)
+static void parse_backends(const char *arg, struct opts *o)
 {
 	static const uint32_t all[] = { GMEM_DIRTY_WP_ASYNC, GMEM_DIRTY_WP_SYNC,
 					GMEM_DIRTY_SOFT_DIRTY };
@@ -381,18 +392,19 @@ static int parse_backends(const char *arg, struct opts *o)
 		if (strstr(arg, gmem_dirty_backend_name(all[i])) ||
 		    !strcmp(arg, "all"))
 			o->backends[o->nr_backends++] = all[i];
-	return o->nr_backends ? 0 : -EINVAL;
+	if (!o->nr_backends)
+		opt_bad("--backends: expected all or some of wp-async,wp-sync,soft-dirty, got '%s'",
+			arg);
 }
 
-static void usage(const char *prog)
+static void usage(void)
 {
-	fprintf(stderr,
-		"usage: %s [--sizes MiB,...] [--fractions f,...] [--backends all|wp-async,wp-sync,soft-dirty]\n"
-		"          [--anon] [--reps N] [--budget-s S] [--slow-mib MiB] [--hot f,...]\n"
-		"          [--epoch-ms MS] [--run-ms MS] [--no-slowdown] [--no-collect]\n", prog);
+	printf("usage: dirty-bench [--sizes MiB,...] [--fractions f,...] [--backends all|wp-async,wp-sync,soft-dirty]\n"
+	       "          [--anon] [--reps N] [--budget-s S] [--slow-mib MiB] [--hot f,...]\n"
+	       "          [--epoch-ms MS] [--run-ms MS] [--no-slowdown] [--no-collect]\n");
 }
 
-static int parse_opts(int argc, char **argv, struct opts *o)
+static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
 		{ "sizes", required_argument, NULL, 's' },
@@ -407,38 +419,51 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "run-ms", required_argument, NULL, 'n' },
 		{ "no-slowdown", no_argument, NULL, 'S' },
 		{ "no-collect", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double sizes[MAX_LIST];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			o->nr_sizes = parse_list(optarg, sizes, 1);
+			o->nr_sizes = parse_list("--sizes", optarg, sizes, 1,
+						 1 << 20);
 			for (unsigned int i = 0; i < o->nr_sizes; i++)
 				o->sizes_mib[i] = sizes[i];
 			break;
 		case 'f':
-			o->nr_fractions = parse_list(optarg, o->fractions, 1);
+			o->nr_fractions = parse_list("--fractions", optarg,
+						     o->fractions, 0, 1);
 			break;
-		case 'b':
-			if (parse_backends(optarg, o))
-				return -EINVAL;
-			break;
+		case 'b': parse_backends(optarg, o); break;
 		case 'a': o->backing = GMEM_BACKING_ANON; break;
-		case 'r': o->reps = strtoul(optarg, NULL, 0); break;
-		case 'B': o->budget_s = strtod(optarg, NULL); break;
-		case 'm': o->slow_mib = strtoull(optarg, NULL, 0); break;
-		case 'h': o->nr_hot = parse_list(optarg, o->hot, 1); break;
-		case 'e': o->epoch_ms = strtoul(optarg, NULL, 0); break;
-		case 'n': o->run_ms = strtoul(optarg, NULL, 0); break;
+		case 'r': o->reps = opt_int("--reps", optarg, 1, UINT_MAX); break;
+		case 'B':
+			o->budget_s = opt_double("--budget-s", optarg, 0, 1e6);
+			break;
+		case 'm':
+			o->slow_mib = opt_int("--slow-mib", optarg, 1, 1 << 20);
+			break;
+		case 'h':
+			o->nr_hot = parse_list("--hot", optarg, o->hot, 0, 1);
+			break;
+		case 'e':
+			o->epoch_ms = opt_int("--epoch-ms", optarg, 1, INT32_MAX);
+			break;
+		case 'n':
+			o->run_ms = opt_int("--run-ms", optarg, 1, INT32_MAX);
+			break;
 		case 'S': o->slow_mib = 0; break;
 		case 'C': o->nr_sizes = 0; break;
-		default: return -EINVAL;
+		case 'H': usage(); exit(0);
+		default: opt_getopt_fail(c, argv, lo);
 		}
 	}
-	return o->reps && o->epoch_ms && o->run_ms ? 0 : -EINVAL;
+	if (optind < argc)
+		opt_fail("unexpected argument '%s'", argv[optind]);
 }
 
 int main(int argc, char **argv)
@@ -453,12 +478,9 @@ int main(int argc, char **argv)
 	char feat[1024];
 
 	parse_backends("all", &o);
-	if (parse_opts(argc, argv, &o) < 0) {
-		usage(argv[0]);
-		return 2;
-	}
+	parse_opts(argc, argv, &o);
 	if (gmem_features_report(feat, sizeof(feat)) < 0) {
-		fprintf(stderr, "%s: no userfaultfd on this machine\n", argv[0]);
+		fprintf(stderr, "%s: no userfaultfd on this machine\n", opt_prog());
 		return 1;
 	}
 	for (unsigned int b = 0; b < o.nr_backends; b++) {

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <gmem.h>
 
 #include "floor.h"
+#include "opt.h"
 #include "stats.h"
 
 #define PAGE 4096UL
@@ -289,13 +291,15 @@ static void usage(FILE *f)
 		   "Fault-engine latency and pages/s vs a bare userfaultfd\n"
 		   "handler, fault-around 1/16/64, 1-2 handler threads and\n"
 		   "as many faulting threads; the floor has one handler.\n"
-		   "  --pages N      4 KiB pages per run (default 16384 = 64 MiB)\n"
+		   "  --pages N      4 KiB pages per run, rounded down to 128\n"
+		   "                 (default 16384 = 64 MiB)\n"
 		   "  --repeat R     runs of each, median reported (default 3)\n"
 		   "  --page-sizes   instead: one thread writing every 4 KiB of a\n"
 		   "                 memfd region of 4 KiB pages, of 4 KiB pages with\n"
 		   "                 64 KiB fault-around, of 2 MiB pages (hugetlbfs:\n"
 		   "                 N / 512 reserved huge pages): faults, total time,\n"
-		   "                 write latency p50/p99/max\n");
+		   "                 write latency p50/p99/max\n"
+		   "  -h, --help     this text\n");
 }
 
 static int measure(uint8_t *src, uint64_t nr_pages, unsigned int fa,
@@ -348,31 +352,38 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	static const char shorts[] = ":p:r:sh";
 	static const unsigned int fas[] = { 1, 16, 64 };
+	const char *pages = NULL;
 	uint64_t nr_pages = 16384;
 	unsigned int repeat = 3;
 	bool sizes = false;
 	uint8_t *src;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:r:sh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
 		if (c == 's') {
 			sizes = true;
 		} else if (c == 'p') {
-			nr_pages = strtoull(optarg, NULL, 0);
+			pages = optarg;
 		} else if (c == 'r') {
-			repeat = atoi(optarg);
+			/* A median of at most 9 runs (the result arrays). */
+			repeat = opt_int("--repeat", optarg, 1, 9);
+		} else if (c == 'h') {
+			usage(stdout);
+			return 0;
 		} else {
-			usage(c == 'h' ? stdout : stderr);
-			return c == 'h' ? 0 : 2;
+			opt_getopt_fail(c, argv, opts);
 		}
 	}
+	if (optind < argc)
+		opt_fail("unexpected argument '%s'", argv[optind]);
+	/* --page-sizes needs whole 2 MiB pages. */
+	if (pages)
+		nr_pages = opt_int("--pages", pages, sizes ? 512 : 128,
+				   LLONG_MAX / PAGE);
 	nr_pages &= sizes ? ~511ULL : ~127ULL;
-	if (!nr_pages || repeat < 1 || repeat > 9) {
-		fprintf(stderr, "fault-bench: --pages must be >= 128 "
-				"(512 with --page-sizes), --repeat 1..9\n");
-		return 2;
-	}
 	src = malloc(nr_pages * PAGE);
 	if (!src)
 		return 1;

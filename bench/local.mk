@@ -3,7 +3,8 @@
 # workload. `make bench` builds only these.
 GMEM_BENCHES += bench/fault-bench
 bench_fault_bench_SOURCES = bench/fault-bench.c bench/stats.c bench/stats.h \
-	bench/floor.c bench/floor.h
+	bench/floor.c bench/floor.h $(CLI_SOURCES)
+bench_fault_bench_CPPFLAGS = $(CLI_CPPFLAGS)
 bench_fault_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 bench_fault_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
 
@@ -15,8 +16,8 @@ bin_PROGRAMS += bench/gmem-replay
 bench_gmem_replay_SOURCES = bench/replay.c bench/replay.h \
 	bench/replay-writer.c bench/replay-control.c \
 	bench/trace.c bench/trace.h bench/trace-find.c bench/trace-find.h \
-	bench/stats.c bench/stats.h
-bench_gmem_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	bench/stats.c bench/stats.h $(CLI_SOURCES)
+bench_gmem_replay_CPPFLAGS = $(CLI_CPPFLAGS) \
 	-DGMEM_SRC_TRACES_DIR='"$(abs_top_srcdir)/traces"' \
 	-DGMEM_PKG_TRACES_DIR='"$(tracesdir)"'
 bench_gmem_replay_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
@@ -28,7 +29,9 @@ EXTRA_DIST += bench/freeze bench/results/README.md
 
 # Dirty log: collect time vs size and dirty fraction, write-loop slowdown.
 GMEM_BENCHES += bench/dirty-bench
-bench_dirty_bench_SOURCES = bench/dirty-bench.c bench/stats.c bench/stats.h
+bench_dirty_bench_SOURCES = bench/dirty-bench.c bench/stats.c bench/stats.h \
+	$(CLI_SOURCES)
+bench_dirty_bench_CPPFLAGS = $(CLI_CPPFLAGS)
 bench_dirty_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XXHASH_CFLAGS)
 bench_dirty_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 	-lpthread
@@ -36,7 +39,8 @@ bench_dirty_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 # Remote paging: fault latency vs bare uffd + TCP RTT, push vs socket blast.
 GMEM_BENCHES += bench/remote-bench
 bench_remote_bench_SOURCES = bench/remote-bench.c bench/stats.c bench/stats.h \
-	bench/floor.c bench/floor.h
+	bench/floor.c bench/floor.h $(CLI_SOURCES)
+bench_remote_bench_CPPFLAGS = $(CLI_CPPFLAGS)
 bench_remote_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 bench_remote_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
 # The push, and whole migrations, on links of a NIC's rate (tc in a network

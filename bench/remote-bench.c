@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -29,11 +30,11 @@
 #include <gmem.h>
 
 #include "floor.h"
+#include "opt.h"
 #include "stats.h"
 
 #define PAGE 4096UL
 #define BLAST_CHUNK (256UL << 10)
-#define BULK_MAX 8U /* bulk connections of a remote, as gmem.h says */
 
 struct bench_opts {
 	unsigned int samples;  /* faults (and round trips) per figure */
@@ -191,7 +192,7 @@ static uint8_t *blast_mem(uint64_t bytes)
  * memory each way (the link and the memory a push must write). */
 static double raw_blast(uint64_t bytes, unsigned int streams, bool mem)
 {
-	struct blast b[BULK_MAX] = { 0 };
+	struct blast b[GMEM_MAX_BULK] = { 0 };
 	unsigned int n = 0;
 	uint64_t t0;
 	double gbps;
@@ -515,7 +516,7 @@ static int bench_push(const struct bench_opts *o)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
+	fprintf(f, "usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
 		   "                    [--bulk N] [--thp] [--rdma ADDR] [--push-only]\n"
 		   "Remote fault latency (fault-around 1 and 16, the region\n"
 		   "allocated as pages arrive and ahead) vs a bare uffd\n"
@@ -528,7 +529,9 @@ static void usage(FILE *f)
 		   "  --rdma ADDR  pages by RDMA READ at ADDR (an RDMA device's\n"
 		   "               IP address) instead of TCP on loopback\n"
 		   "  --thp        push into a region of transparent huge pages\n"
-		   "  --push-only  the push and the blasts, no fault latencies\n");
+		   "  --push-only  the push and the blasts, no fault latencies\n"
+		   "  --bulk N     bulk connections, 1..%u\n"
+		   "  -h, --help   this text\n", GMEM_MAX_BULK);
 }
 
 int main(int argc, char **argv)
@@ -546,26 +549,34 @@ int main(int argc, char **argv)
 	};
 	struct bench_opts o = { .samples = 2000, .push_mib = 256, .repeat = 3,
 				.bulk = 1 };
+	static const char shorts[] = ":s:p:r:b:th";
 	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "s:p:r:b:th", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': o.samples = strtoul(optarg, NULL, 0); break;
-		case 'p': o.push_mib = strtoull(optarg, NULL, 0); break;
-		case 'r': o.repeat = strtoul(optarg, NULL, 0); break;
-		case 'b': o.bulk = strtoul(optarg, NULL, 0); break;
+		case 's':
+			o.samples = opt_int("--samples", optarg, 1, UINT_MAX);
+			break;
+		case 'p':
+			o.push_mib = opt_int("--push-mib", optarg, 1,
+					     LLONG_MAX >> 20);
+			break;
+		case 'r':
+			o.repeat = opt_int("--repeat", optarg, 1, UINT_MAX);
+			break;
+		case 'b':
+			o.bulk = opt_int("--bulk", optarg, 1, GMEM_MAX_BULK);
+			break;
 		case 'R': o.rdma_ip = optarg; break;
 		case 't': o.thp = true; break;
 		case 'P': o.push_only = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default: opt_getopt_fail(c, argv, longopts);
 		}
 	}
-	if (!o.samples || !o.push_mib || !o.repeat || !o.bulk ||
-	    o.bulk > BULK_MAX) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind < argc)
+		opt_fail("unexpected argument '%s'", argv[optind]);
 	srand(1);
 	for (unsigned int i = 0; i < o.repeat && ret == 0 && !o.push_only; i++)
 		ret = bench_faults(&o);

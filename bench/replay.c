@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include <gmem.h>
 
+#include "opt.h"
 #include "replay.h"
 #include "trace-find.h"
 
@@ -27,6 +29,8 @@ enum {
 	EXIT_RUNTIME = 1, /* region, socket or thread failure */
 	EXIT_USAGE = 2,   /* bad options or a bad trace file */
 };
+
+_Static_assert(EXIT_USAGE == OPT_EXIT_USAGE, "one usage status");
 
 struct replay_opts {
 	const char *trace;
@@ -45,7 +49,7 @@ static void usage(FILE *f)
 	int i, n;
 
 	fprintf(f,
-"Usage: gmem-replay [OPTIONS] --trace FILE\n"
+"usage: gmem-replay [OPTIONS] --trace FILE\n"
 "Replay a GPU dirty-page trace into a gmem region at its real pace.\n"
 "\n"
 "  -t, --trace FILE      trace file (a path: holds a '/' or ends in .gz), or\n"
@@ -55,7 +59,7 @@ static void usage(FILE *f)
 "                        time (default 1/1)\n"
 "  -n, --steps K         stop writing after K steps (counted across a\n"
 "                        migration; the image is not a step); default: loop\n"
-"  -c, --control PATH    serve the control socket (JSON lines, bench/REPLAY.md)\n"
+"  -C, --control PATH    serve the control socket (JSON lines, bench/REPLAY.md)\n"
 "                        at PATH; with it, gmem-replay runs until \"quit\"\n"
 "  -i, --incoming        migration destination: all pages missing, wait for\n"
 "                        \"resume\" with the source's state (needs --control)\n"
@@ -69,7 +73,7 @@ static void usage(FILE *f)
 "\n"
 "At exit a JSON object goes to stdout (steps done, step times, freeze).\n"
 "Exit status: 0 done; 1 runtime failure (region, socket, thread);\n"
-"2 bad options or a bad trace file.\n"
+"2 bad options (one line names the option) or a bad trace file.\n"
 "\n"
 "A trace name NAME is the first NAME.trace.gz found in:\n");
 	n = trace_dirs(dirs);
@@ -79,54 +83,45 @@ static void usage(FILE *f)
 		fprintf(f, "  $GMEM_TRACES (not set)\n");
 }
 
-static int parse_opts(int argc, char **argv, struct replay_opts *o)
+static void parse_opts(int argc, char **argv, struct replay_opts *o)
 {
+	static const char shorts[] = ":t:s:n:C:p:iqh";
 	static const struct option lopts[] = {
 		{ "trace", required_argument, NULL, 't' },
 		{ "scale", required_argument, NULL, 's' },
 		{ "steps", required_argument, NULL, 'n' },
-		{ "control", required_argument, NULL, 'c' },
+		{ "control", required_argument, NULL, 'C' },
 		{ "incoming", no_argument, NULL, 'i' },
 		{ "page-size", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
 	int c;
 
 	*o = (struct replay_opts){ .scale = 1, .page_size = GMEM_PAGE_4K };
-	while ((c = getopt_long(argc, argv, "t:s:n:c:p:iqh", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shorts, lopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			o->trace = optarg;
 			break;
 		case 's':
-			if (trace_parse_scale(optarg, &o->scale)) {
-				fprintf(stderr, "gmem-replay: --scale %s: expected 1/N, N in 1..1048576\n",
-					optarg);
-				return -EINVAL;
-			}
+			if (trace_parse_scale(optarg, &o->scale))
+				opt_bad("--scale: expected 1/N, N from 1 to %u, got '%s'",
+					TRACE_MAX_SCALE, optarg);
 			break;
 		case 'n':
-			errno = 0;
-			o->steps = strtoull(optarg, &end, 10);
-			if (errno || *end || !o->steps || optarg[0] == '-') {
-				fprintf(stderr, "gmem-replay: --steps %s: expected a count >= 1\n",
-					optarg);
-				return -EINVAL;
-			}
+			o->steps = opt_int("--steps", optarg, 1, LLONG_MAX);
 			break;
-		case 'c':
+		case 'C':
 			o->control = optarg;
 			break;
 		case 'p':
 			if (strcasecmp(optarg, "4k") && strcasecmp(optarg, "2m") &&
-			    strcasecmp(optarg, "thp")) {
-				fprintf(stderr, "gmem-replay: --page-size %s: expected 4k, thp or 2m\n",
+			    strcasecmp(optarg, "thp"))
+				opt_bad("--page-size: expected 4k, thp or 2m, got '%s'",
 					optarg);
-				return -EINVAL;
-			}
 			o->page_size = strcasecmp(optarg, "2m") ? GMEM_PAGE_4K :
 								 GMEM_PAGE_2M;
 			o->thp = !strcasecmp(optarg, "thp");
@@ -141,17 +136,15 @@ static int parse_opts(int argc, char **argv, struct replay_opts *o)
 			usage(stdout);
 			exit(0);
 		default:
-			usage(stderr);
-			return -EINVAL;
+			opt_getopt_fail(c, argv, lopts);
 		}
 	}
-	if (optind < argc || !o->trace || (o->incoming && !o->control)) {
-		fprintf(stderr, "gmem-replay: %s\n", optind < argc ? "unexpected argument" :
-			!o->trace ? "--trace FILE is required" :
-			"--incoming needs --control PATH");
-		return -EINVAL;
-	}
-	return 0;
+	if (optind < argc)
+		opt_fail("unexpected argument '%s'", argv[optind]);
+	if (!o->trace)
+		opt_fail("--trace FILE is required");
+	if (o->incoming && !o->control)
+		opt_fail("--incoming needs --control PATH");
 }
 
 /* Loads --trace: a path, or a name found by trace_find(). */
@@ -284,7 +277,8 @@ int main(int argc, char **argv)
 	struct replay w;
 	int ret, stuck, sigfd = -1;
 
-	if (parse_opts(argc, argv, &o) || load_trace(&o, &t))
+	parse_opts(argc, argv, &o);
+	if (load_trace(&o, &t))
 		return EXIT_USAGE;
 	ret = create_region(&o, t, &region);
 	if (ret)

@@ -15,7 +15,6 @@
 
 #include "trace.h"
 
-#define MAX_SCALE (1U << 20)
 
 struct parser {
 	gzFile gz;
@@ -387,9 +386,9 @@ int trace_load(const char *path, uint32_t scale, struct trace **out,
 	struct parser p = { .path = path, .err = err, .errlen = errlen };
 	int ret;
 
-	if (!scale || scale > MAX_SCALE) {
+	if (!scale || scale > TRACE_MAX_SCALE) {
 		snprintf(err, errlen, "scale 1/%u out of range 1..%u", scale,
-			 MAX_SCALE);
+			 TRACE_MAX_SCALE);
 		return -EINVAL;
 	}
 	p.gz = gzopen(path, "rb");
@@ -433,7 +432,7 @@ int trace_parse_scale(const char *s, uint32_t *out)
 
 	if (!strncmp(s, "1/", 2))
 		s += 2;
-	if (!parse_u64(s, '\0', NULL, &n) || !n || n > MAX_SCALE)
+	if (!parse_u64(s, '\0', NULL, &n) || !n || n > TRACE_MAX_SCALE)
 		return -EINVAL;
 	*out = n;
 	return 0;

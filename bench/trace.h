@@ -23,6 +23,9 @@ struct trace_step {
 	uint64_t nr_pages;  /* scaled pages written in this step */
 };
 
+/* The smallest scale, 1/TRACE_MAX_SCALE. */
+#define TRACE_MAX_SCALE (1U << 20)
+
 /*
  * Scale rule: trace page p is kept iff p % scale == 0 and becomes page
  * p / scale, so a run p+n keeps the multiples of @scale in [p, p+n) as one
@@ -66,7 +69,7 @@ void trace_free(struct trace *t);
 
 /**
  * trace_parse_scale - Parse "1/N" or "N" into N.
- * Return: 0 and *@out = N (1..2^20); -EINVAL otherwise.
+ * Return: 0 and *@out = N (1..TRACE_MAX_SCALE); -EINVAL otherwise.
  */
 int trace_parse_scale(const char *s, uint32_t *out);
 

@@ -19,7 +19,7 @@ static int fault_params_check(const struct gmem_fault_params *p,
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
 			return -EINVAL;
-	if (p->nr_threads > 64)
+	if (p->nr_threads > GMEM_MAX_THREADS)
 		return -EINVAL;
 	if (p->fault_around > MAX_FAULT_AROUND ||
 	    (p->fault_around & (p->fault_around - 1)))

@@ -15,7 +15,7 @@
 #include "syscall.h"
 
 #define MSG_BATCH 64
-#define MAX_THREADS 64
+#define MAX_THREADS GMEM_MAX_THREADS
 
 struct fault_engine {
 	int stop_fd; /* eventfd: readable once the threads must stop */

@@ -15,7 +15,7 @@
 #include "gmem.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define MAX_FAULT_AROUND 512U
+#define MAX_FAULT_AROUND GMEM_MAX_FAULT_AROUND
 
 struct fault_engine;
 struct dirty_log;

@@ -12,6 +12,9 @@
 
 #include "remote.h"
 
+/* The wire's HELLO carries every bulk count gmem.h allows. */
+_Static_assert(GMEM_MAX_BULK <= PROTO_MAX_BULK, "GMEM_MAX_BULK");
+
 static int check_params(const struct gmem_remote_params *p,
 			unsigned int *nr_bulk, int *wait_ms, uint32_t *flags,
 			struct auth_key *key)
@@ -22,7 +25,7 @@ static int check_params(const struct gmem_remote_params *p,
 	if (!p)
 		return 0;
 	if ((p->flags & ~(GMEM_REMOTE_ON_DEMAND | GMEM_REMOTE_RDMA)) ||
-	    p->nr_bulk > PROTO_MAX_BULK || p->recover_ms < -1 || p->resv0)
+	    p->nr_bulk > GMEM_MAX_BULK || p->recover_ms < -1 || p->resv0)
 		return -EINVAL;
 	if ((p->key || p->key_len) && auth_key_set(key, p->key, p->key_len))
 		return -EINVAL;

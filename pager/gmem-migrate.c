@@ -6,11 +6,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "migrate-cli.h"
+#include "opt.h"
 #include "transport-opt.h"
 
 static void usage(FILE *f)
@@ -24,83 +26,67 @@ static void usage(FILE *f)
 "host. Run `source` on the source host and `dest` on the destination host,\n"
 "whose workload waits paused (gmem-replay --incoming).\n"
 "\n"
-"  --control PATH       the workload's control socket (required)\n"
-"  --listen HOST:PORT   source: where the destination connects\n"
-"  --connect HOST:PORT  dest: the source's --listen address\n"
-"  --mode MODE          source: postcopy (default), precopy, hybrid,\n"
-"                       stop-and-copy\n"
-"  --max-rounds N       pre-copy rounds after the full pass (precopy: 30,\n"
-"                       hybrid: 2)\n"
-"  --downtime-ms MS     precopy: target freeze (300)\n"
-"  --abort-unconverged  precopy: cancel instead of forcing the switchover\n"
-"  --bulk N             bulk connections, 1..8 (2)\n"
-"  --transport rdma|tcp post-copy pages by RDMA READ (source: HOST is an\n"
-"                       RDMA device's address) or TCP; both sides must\n"
-"                       agree (default: rdma when this host has an RDMA\n"
-"                       device, else tcp; the report's \"transport\")\n"
-"  --threads N          dest: fault handler threads (2)\n"
-"  --fault-around N     dest: pages per urgent request, power of 2 (16)\n"
-"  --numa-node N        dest: region pages, staging buffers and fault\n"
-"                       handlers on NUMA node N (default: no placement)\n"
-"  --pci ADDR           dest: on the node of PCI device ADDR (the GPU,\n"
-"                       DDDD:BB:DD.F); a device without a node is node 0\n"
-"                       on a one-node machine\n"
-"  --no-prealloc        dest: do not allocate the region's page cache\n"
-"                       before connecting (default: allocate it, so that\n"
-"                       post-copy copies pages into memory already there)\n"
-"  --wait-ms MS         give up on a silent peer (30000; -1 never)\n"
-"  --recover-ms MS      post-copy recovery: when the link breaks after the\n"
-"                       switchover, pause and let the destination reconnect\n"
-"                       for up to MS ms, both sides (30000; 0 off: fail at\n"
-"                       once; -1 forever); the source keeps every page\n"
-"  --key-file PATH      pre-shared key (16..256 bytes, file mode 600; else\n"
-"                       the GMEM_KEY variable): both sides must prove it\n"
-"                       (HMAC-SHA256 challenge) before any page moves\n"
-"  --observe-ms MS      dest: watch the workload after completion (3000)\n"
-"  --verify             dest: the workload checks every page at the end\n"
-"  --keep-source        source: leave the source workload running/paused\n"
-"                       (default: tell it to quit once the pages are safe)\n"
-"  --json FILE          also write the final report to FILE\n"
-"  --quiet              no progress line\n"
-"  -h, --help           this text\n"
+"  -C, --control PATH     the workload's control socket (required)\n"
+"  -l, --listen HOST:PORT source: where the destination connects\n"
+"  -c, --connect HOST:PORT dest: the source's --listen address\n"
+"  -m, --mode MODE        source: postcopy (default), precopy, hybrid,\n"
+"                         stop-and-copy (not on dest: it follows the source)\n"
+"  --max-rounds N         pre-copy rounds after the full pass (precopy: 30,\n"
+"                         hybrid: 2)\n"
+"  --downtime-ms MS       precopy: target freeze (300)\n"
+"  --abort-unconverged    precopy: cancel instead of forcing the switchover\n"
+"  --bulk N               bulk connections, 1..%u (2)\n"
+"  -t, --transport rdma|tcp  post-copy pages by RDMA READ (source: HOST is\n"
+"                         an RDMA device's address) or TCP; both sides must\n"
+"                         agree (default: rdma when this host has an RDMA\n"
+"                         device, else tcp; the report's \"transport\")\n"
+"  --threads N            dest: fault handler threads, 1..%u (2)\n"
+"  --fault-around N       dest: pages per urgent request, a power of 2,\n"
+"                         1..%u (16)\n"
+"  --numa-node N          dest: region pages, staging buffers and fault\n"
+"                         handlers on NUMA node N (default: no placement)\n"
+"  --pci ADDR             dest: on the node of PCI device ADDR (the GPU,\n"
+"                         DDDD:BB:DD.F); a device without a node is node 0\n"
+"                         on a one-node machine\n"
+"  --no-prealloc          dest: do not allocate the region's page cache\n"
+"                         before connecting (default: allocate it, so that\n"
+"                         post-copy copies pages into memory already there)\n"
+"  -w, --wait-ms MS       give up on a silent peer, and dest: on a source\n"
+"                         not listening yet (30000; -1 no limit)\n"
+"  --recover-ms MS        post-copy recovery: when the link breaks after the\n"
+"                         switchover, pause and let the destination reconnect\n"
+"                         for up to MS ms, both sides (30000; 0 off: fail at\n"
+"                         once; -1 no limit); the source keeps every page\n"
+"  -k, --key-file PATH    pre-shared key (16..256 bytes, file mode 600; else\n"
+"                         the GMEM_KEY variable): both sides must prove it\n"
+"                         (HMAC-SHA256 challenge) before any page moves\n"
+"  --observe-ms MS        dest: watch the workload after completion (3000)\n"
+"  --verify               dest: the workload checks every page at the end\n"
+"  --keep-source          source: leave the source workload running/paused\n"
+"                         (default: tell it to quit once the pages are safe)\n"
+"  --json FILE            also write the final report to FILE\n"
+"  -q, --quiet            no progress line\n"
+"  -h, --help             this text\n"
 "\n"
 "Prints a progress line on stderr and one JSON report on stdout.\n"
-"Exit status: 0 migrated and verified; 1 internal error; 2 bad options;\n"
-"3 workload control failed; 4 network or peer failure; 5 pages differ\n"
-"after migration; 6 pre-copy did not converge (--abort-unconverged);\n"
-"7 the peer failed authentication (another key, or none); 8 the link broke\n"
-"during post-copy and the peer did not come back within --recover-ms.\n");
-}
-
-static int parse_mode(const char *s, uint32_t *mode)
-{
-	for (uint32_t m = 0; gmem_migrate_mode_name(m); m++)
-		if (!strcmp(s, gmem_migrate_mode_name(m))) {
-			*mode = m;
-			return 0;
-		}
-	return -1;
+"Exit status: 0 migrated and verified; 1 internal error; 2 bad options\n"
+"(one line names the option); 3 workload control failed; 4 network or peer\n"
+"failure (a HOST that does not resolve too); 5 pages differ after\n"
+"migration; 6 pre-copy did not converge (--abort-unconverged); 7 the peer\n"
+"failed authentication (another key, or none); 8 the link broke during\n"
+"post-copy and the peer did not come back within --recover-ms.\n",
+		GMEM_MAX_BULK, GMEM_MAX_THREADS, GMEM_MAX_FAULT_AROUND);
 }
 
 /* --numa-node N, or the node of --pci ADDR from sysfs. */
-static int parse_node(const char *node, const char *pci, int *out)
+static void parse_node(const char *node, const char *pci, int *out)
 {
-	char *end;
-	long n;
-
-	if (node && pci) {
-		fprintf(stderr, "gmem-migrate: --numa-node or --pci, not both\n");
-		return -1;
-	}
+	if (node && pci)
+		opt_fail("--numa-node or --pci, not both");
 	if (node) {
-		n = strtol(node, &end, 10);
-		if (*end || end == node || n < 0 || n > 4095) {
-			fprintf(stderr, "gmem-migrate: --numa-node %s: expected a node number\n",
-				node);
-			return -1;
-		}
-		*out = n;
-		return 0;
+		/* Whether the node exists, gmem_region_set_numa_node() says. */
+		*out = opt_int("--numa-node", node, 0, INT_MAX);
+		return;
 	}
 	*out = gmem_numa_node_of_pci(NULL, pci);
 	if (*out == -ENODATA && gmem_numa_nodes() == 1) {
@@ -113,50 +99,67 @@ static int parse_node(const char *node, const char *pci, int *out)
 			*out == -ENODATA ? "the device has no NUMA node (numa_node -1): give --numa-node" :
 			*out == -EINVAL ? "expected a PCI address DDDD:BB:DD.F" :
 			strerror(-*out));
-		return -1;
+		exit(EXIT_USAGE);
 	}
-	return 0;
 }
 
-static int parse_key(struct migrate_opts *o)
+static void parse_key(struct migrate_opts *o)
 {
 	char err[256];
 
 	if (key_load(o->key_file, &o->key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "gmem-migrate: %s\n", err);
-		return -1;
+		exit(EXIT_USAGE);
 	}
 	if (o->key.len) {
 		o->params.key = o->key.bytes;
 		o->params.key_len = o->key.len;
 	}
-	return 0;
 }
 
-static int parse_opts(int argc, char **argv, struct migrate_opts *o)
+static uint32_t parse_mode(const char *arg)
 {
+	const char *names[8] = {};
+
+	for (uint32_t m = 0; m < 7 && gmem_migrate_mode_name(m); m++)
+		names[m] = gmem_migrate_mode_name(m);
+	return opt_choice("--mode", arg, names);
+}
+
+_Static_assert(EXIT_USAGE == OPT_EXIT_USAGE, "one usage status");
+
+/* Long options without a short one. */
+enum {
+	OPT_MAX_ROUNDS = 256, OPT_DOWNTIME, OPT_ABORT, OPT_BULK, OPT_THREADS,
+	OPT_FAULT_AROUND, OPT_NUMA_NODE, OPT_PCI, OPT_NO_PREALLOC, OPT_RECOVER,
+	OPT_OBSERVE, OPT_VERIFY, OPT_KEEP_SOURCE, OPT_JSON,
+};
+
+static void parse_opts(int argc, char **argv, struct migrate_opts *o)
+{
+	static const char shorts[] = ":C:l:c:m:t:w:k:qh";
 	static const struct option opts[] = {
-		{ "control", required_argument, NULL, 'c' },
+		{ "control", required_argument, NULL, 'C' },
 		{ "listen", required_argument, NULL, 'l' },
-		{ "connect", required_argument, NULL, 'C' },
+		{ "connect", required_argument, NULL, 'c' },
 		{ "mode", required_argument, NULL, 'm' },
-		{ "max-rounds", required_argument, NULL, 'r' },
-		{ "downtime-ms", required_argument, NULL, 'd' },
-		{ "abort-unconverged", no_argument, NULL, 'A' },
-		{ "bulk", required_argument, NULL, 'b' },
-		{ "transport", required_argument, NULL, 'T' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "fault-around", required_argument, NULL, 'f' },
-		{ "numa-node", required_argument, NULL, 'N' },
-		{ "pci", required_argument, NULL, 'P' },
-		{ "no-prealloc", no_argument, NULL, 'n' },
+		{ "max-rounds", required_argument, NULL, OPT_MAX_ROUNDS },
+		{ "downtime-ms", required_argument, NULL, OPT_DOWNTIME },
+		{ "abort-unconverged", no_argument, NULL, OPT_ABORT },
+		{ "bulk", required_argument, NULL, OPT_BULK },
+		{ "transport", required_argument, NULL, 't' },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
+		{ "numa-node", required_argument, NULL, OPT_NUMA_NODE },
+		{ "pci", required_argument, NULL, OPT_PCI },
+		{ "no-prealloc", no_argument, NULL, OPT_NO_PREALLOC },
 		{ "wait-ms", required_argument, NULL, 'w' },
-		{ "recover-ms", required_argument, NULL, 'R' },
-		{ "observe-ms", required_argument, NULL, 'o' },
-		{ "verify", no_argument, NULL, 'V' },
-		{ "keep-source", no_argument, NULL, 'k' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "key-file", required_argument, NULL, 'K' },
+		{ "recover-ms", required_argument, NULL, OPT_RECOVER },
+		{ "observe-ms", required_argument, NULL, OPT_OBSERVE },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "keep-source", no_argument, NULL, OPT_KEEP_SOURCE },
+		{ "json", required_argument, NULL, OPT_JSON },
+		{ "key-file", required_argument, NULL, 'k' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -164,86 +167,102 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 	struct gmem_migrate_params *p = &o->params;
 	enum transport_choice transport = TRANSPORT_DEFAULT;
 	const char *listen = NULL, *conn = NULL, *node = NULL, *pci = NULL;
+	const char *side;
+	bool mode_given = false;
 	int c;
 
 	o->observe_ms = 3000;
 	o->params.recover_ms = 30000;
+	o->params.wait_ms = 30000;
 	o->numa_node = -1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': o->control = optarg; break;
+		case 'C': o->control = optarg; break;
 		case 'l': listen = optarg; break;
-		case 'C': conn = optarg; break;
+		case 'c': conn = optarg; break;
 		case 'm':
-			if (parse_mode(optarg, &p->mode) < 0) {
-				fprintf(stderr, "gmem-migrate: unknown mode '%s'\n",
-					optarg);
-				return -1;
-			}
+			p->mode = parse_mode(optarg);
+			mode_given = true;
 			break;
-		case 'r': p->max_rounds = atoi(optarg); break;
-		case 'd': p->downtime_ms = atoi(optarg); break;
-		case 'A': p->flags |= GMEM_MIGRATE_ABORT_UNCONVERGED; break;
-		case 'b': p->nr_bulk = atoi(optarg); break;
-		case 'T':
-			if (transport_opt_parse("gmem-migrate", optarg,
-						&transport) < 0)
-				return -1;
+		case OPT_MAX_ROUNDS:
+			/* 0 would mean the library's default. */
+			p->max_rounds = opt_int("--max-rounds", optarg, 1,
+						INT32_MAX);
 			break;
-		case 't': p->nr_threads = atoi(optarg); break;
-		case 'f': p->fault_around = atoi(optarg); break;
-		case 'N': node = optarg; break;
-		case 'P': pci = optarg; break;
-		case 'n': o->no_prealloc = true; break;
-		case 'w': p->wait_ms = atoi(optarg); break;
-		case 'R': p->recover_ms = atoi(optarg); break;
-		case 'o': o->observe_ms = atoi(optarg); break;
-		case 'V': o->verify = true; break;
-		case 'k': o->keep_source = true; break;
-		case 'j': o->json_path = optarg; break;
-		case 'K': o->key_file = optarg; break;
+		case OPT_DOWNTIME:
+			p->downtime_ms = opt_int("--downtime-ms", optarg, 1,
+						 INT32_MAX);
+			break;
+		case OPT_ABORT: p->flags |= GMEM_MIGRATE_ABORT_UNCONVERGED; break;
+		case OPT_BULK:
+			p->nr_bulk = opt_int("--bulk", optarg, 1, GMEM_MAX_BULK);
+			break;
+		case 't': transport = transport_opt_parse(optarg); break;
+		case OPT_THREADS:
+			p->nr_threads = opt_int("--threads", optarg, 1,
+						GMEM_MAX_THREADS);
+			break;
+		case OPT_FAULT_AROUND:
+			p->fault_around = opt_pow2("--fault-around", optarg, 1,
+						   GMEM_MAX_FAULT_AROUND);
+			break;
+		case OPT_NUMA_NODE: node = optarg; break;
+		case OPT_PCI: pci = optarg; break;
+		case OPT_NO_PREALLOC: o->no_prealloc = true; break;
+		case 'w': p->wait_ms = opt_ms("--wait-ms", optarg, 1); break;
+		case OPT_RECOVER:
+			p->recover_ms = opt_ms("--recover-ms", optarg, 0);
+			break;
+		case OPT_OBSERVE:
+			o->observe_ms = opt_int("--observe-ms", optarg, 0,
+						INT32_MAX);
+			break;
+		case OPT_VERIFY: o->verify = true; break;
+		case OPT_KEEP_SOURCE: o->keep_source = true; break;
+		case OPT_JSON: o->json_path = optarg; break;
+		case 'k': o->key_file = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
-		default: return -1;
+		default: opt_getopt_fail(c, argv, opts);
 		}
 	}
-	if (optind != argc - 1 ||
-	    (strcmp(argv[optind], "source") && strcmp(argv[optind], "dest"))) {
-		fprintf(stderr, "gmem-migrate: say `source` or `dest`\n");
-		return -1;
-	}
-	o->dest = !strcmp(argv[optind], "dest");
+	if (optind == argc)
+		opt_fail("say `source` or `dest`");
+	side = argv[optind];
+	if (strcmp(side, "source") && strcmp(side, "dest"))
+		opt_fail("say `source` or `dest`, not '%s'", side);
+	if (optind + 1 < argc)
+		opt_fail("unexpected argument '%s'", argv[optind + 1]);
+	o->dest = !strcmp(side, "dest");
 	/* The report's "transport" says which was used. */
 	if (transport_opt_rdma(transport))
 		p->flags |= GMEM_MIGRATE_RDMA;
 	o->addr = o->dest ? conn : listen;
-	if (o->dest ? listen : conn) {
-		fprintf(stderr, "gmem-migrate: %s takes %s, not %s\n",
-			argv[optind], o->dest ? "--connect" : "--listen",
-			o->dest ? "--listen" : "--connect");
-		return -1;
-	}
-	if ((node || pci) && !o->dest) {
-		fprintf(stderr, "gmem-migrate: --numa-node and --pci are for dest\n");
-		return -1;
-	}
-	if ((node || pci) && parse_node(node, pci, &o->numa_node) < 0)
-		return -1;
-	if (!o->control || !o->addr) {
-		fprintf(stderr, "gmem-migrate: %s needs --control and %s\n",
-			argv[optind], o->dest ? "--connect" : "--listen");
-		return -1;
-	}
-	return parse_key(o);
+	if (o->dest ? listen : conn)
+		opt_fail("%s takes %s, not %s", side,
+			 o->dest ? "--connect" : "--listen",
+			 o->dest ? "--listen" : "--connect");
+	if (o->dest && mode_given)
+		opt_fail("--mode is for source: the destination follows the source's mode");
+	if ((node || pci) && !o->dest)
+		opt_fail("--numa-node and --pci are for dest");
+	if (!o->control || !o->addr)
+		opt_fail("%s needs --control and %s", side,
+			 o->dest ? "--connect" : "--listen");
+	opt_hostport(o->dest ? "--connect" : "--listen", o->addr, !o->dest);
+	if (node || pci)
+		parse_node(node, pci, &o->numa_node);
+	parse_key(o);
 }
 
 int main(int argc, char **argv)
 {
 	struct migrate_opts o = {};
 
-	if (parse_opts(argc, argv, &o) < 0) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	parse_opts(argc, argv, &o);
+	/* Before the workload is touched: a name that does not resolve. */
+	if (opt_resolve(o.dest ? "--connect" : "--listen", o.addr, !o.dest))
+		return EXIT_NETWORK;
 	return o.dest ? migrate_dest(&o) : migrate_source(&o);
 }

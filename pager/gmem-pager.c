@@ -20,6 +20,7 @@
 #include <gmem.h>
 
 #include "key.h"
+#include "opt.h"
 #include "transport-opt.h"
 #include "uffd-handler.h"
 
@@ -38,8 +39,8 @@ struct pager_opts {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: gmem-pager --listen HOST:PORT (--file PATH | --unix PATH) [options]\n"
-		"       gmem-pager --uffd-handler PATH (--file PATH | --connect HOST:PORT)\n"
+		"usage: gmem-pager --listen HOST:PORT (--file PATH | --unix PATH) [options]\n"
+		"       gmem-pager --uffd-handler PATH (--file PATH | --connect HOST:PORT) [options]\n"
 		"Serves a region to one destination (gmem_remote_connect()) over TCP,\n"
 		"or serves the faults of a VMM that sends its userfaultfd.\n"
 		"\n"
@@ -56,9 +57,9 @@ static void usage(FILE *f)
 		"                          faults from --file (a snapshot) or --connect\n"
 		"  -c, --connect HOST:PORT with --uffd-handler: pages come from this\n"
 		"                          page server\n"
-		"  -w, --wait-ms MS        give up after MS ms without the destination\n"
-		"                          connecting or sending a frame (default:\n"
-		"                          wait forever)\n"
+		"  -w, --wait-ms MS        give up after MS ms without the peer\n"
+		"                          connecting or sending a frame (30000;\n"
+		"                          -1 no limit)\n"
 		"  -t, --transport rdma|tcp  pages by one-sided RDMA READs of the\n"
 		"                          region (HOST must be the address of an\n"
 		"                          RDMA device's interface) or by TCP\n"
@@ -71,12 +72,14 @@ static void usage(FILE *f)
 		"  -h, --help              show this help\n"
 		"\n"
 		"Logs one line per connection event on stdout; exits 0 once the\n"
-		"destination reports every page present with equal digests, non-zero\n"
-		"with a message on stderr on any error.\n");
+		"destination reports every page present with equal digests, 1 with a\n"
+		"message on stderr on any error (a HOST that does not resolve too),\n"
+		"2 for bad options (one line names the option).\n");
 }
 
-static int parse_opts(int argc, char **argv, struct pager_opts *o)
+static void parse_opts(int argc, char **argv, struct pager_opts *o)
 {
+	static const char shorts[] = ":l:f:u:H:c:w:t:k:h";
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "file", required_argument, NULL, 'f' },
@@ -92,43 +95,38 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 	char err[256];
 	int c;
 
-	*o = (struct pager_opts){ .wait_ms = -1 };
-	while ((c = getopt_long(argc, argv, "l:f:u:H:c:w:t:k:h", longopts, NULL)) != -1) {
+	*o = (struct pager_opts){ .wait_ms = 30000 };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'f': o->file = optarg; break;
 		case 'u': o->unix_path = optarg; break;
 		case 'H': o->uffd_handler = optarg; break;
 		case 'c': o->connect = optarg; break;
-		case 'w': o->wait_ms = atoi(optarg); break;
-		case 't':
-			if (transport_opt_parse("gmem-pager", optarg,
-						&o->transport) < 0)
-				return -EINVAL;
-			break;
+		case 'w': o->wait_ms = opt_ms("--wait-ms", optarg, 1); break;
+		case 't': o->transport = transport_opt_parse(optarg); break;
 		case 'k': o->key_file = optarg; break;
 		case 'h': usage(stdout); exit(0);
-		default: return -EINVAL;
+		default: opt_getopt_fail(c, argv, longopts);
 		}
 	}
+	if (optind != argc)
+		opt_fail("unexpected argument '%s'", argv[optind]);
+	if (o->uffd_handler) {
+		if (!o->file == !o->connect || o->listen || o->unix_path)
+			opt_fail("--uffd-handler needs one of --file/--connect");
+	} else if (!o->listen || !o->file == !o->unix_path || o->connect) {
+		opt_fail("need --listen and one of --file/--unix");
+	}
+	if (o->listen)
+		opt_hostport("--listen", o->listen, true);
+	if (o->connect)
+		opt_hostport("--connect", o->connect, false);
 	if (key_load(o->key_file, &o->key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "gmem-pager: %s\n", err);
-		return -EINVAL;
+		exit(OPT_EXIT_USAGE);
 	}
-	if (o->uffd_handler) {
-		if (optind == argc && !o->file != !o->connect && !o->listen &&
-		    !o->unix_path)
-			return 0;
-		fprintf(stderr, "gmem-pager: --uffd-handler needs one of "
-			"--file/--connect\n");
-		return -EINVAL;
-	}
-	if (optind != argc || !o->listen || !o->file == !o->unix_path ||
-	    o->connect) {
-		fprintf(stderr, "gmem-pager: need --listen and one of --file/--unix\n");
-		return -EINVAL;
-	}
-	return 0;
 }
 
 /* A memfd-backed region holding the file's bytes. */
@@ -260,10 +258,10 @@ int main(int argc, char **argv)
 	struct pager_opts o;
 	int ret;
 
-	if (parse_opts(argc, argv, &o) < 0) {
-		usage(stderr);
-		return 2;
-	}
+	parse_opts(argc, argv, &o);
+	if ((o.listen && opt_resolve("--listen", o.listen, true)) ||
+	    (o.connect && opt_resolve("--connect", o.connect, false)))
+		return 1;
 	if (o.uffd_handler)
 		return uffd_handler_run(&(struct uffd_handler_opts){
 			.sock_path = o.uffd_handler, .file = o.file,

@@ -47,13 +47,15 @@ struct migrate_opts {
 struct workload {
 	int ctl;
 	bool quiet;
+	const struct migrate_opts *opts;
 	json_object *info;      /* query reply before the migration */
 	json_object *paused;    /* source: the pause reply */
 	json_object *after;     /* destination: query reply at the end */
 	json_object *verified;  /* destination: verify reply */
 	uint64_t src_last_write_ns; /* destination: from the device state */
 	json_object *src_steps; /* destination: the source's step times */
-	uint32_t shown_phase, shown_round; /* progress lines in a log */
+	bool shown;             /* progress lines in a log: the last one */
+	uint32_t shown_phase, shown_round;
 	uint64_t shown_ns;
 	uint32_t pause_round;   /* the pause on the progress line */
 	uint64_t pause_from_ns;

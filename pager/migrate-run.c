@@ -204,7 +204,8 @@ static int finish(const struct migrate_opts *o, struct side *s,
 
 int migrate_source(const struct migrate_opts *o)
 {
-	struct side s = { .role = "source", .w = { .ctl = -1, .quiet = o->quiet } };
+	struct side s = { .role = "source",
+			  .w = { .ctl = -1, .quiet = o->quiet, .opts = o } };
 	struct gmem_migrate_ops ops = { .pause = wl_pause,
 					.progress = o->quiet ? NULL : progress_print,
 					.failed = migration_failed };
@@ -223,9 +224,11 @@ int migrate_source(const struct migrate_opts *o)
 
 static int dest_observe(struct side *s, const struct migrate_opts *o)
 {
+	struct timespec ts = { .tv_sec = o->observe_ms / 1000,
+			       .tv_nsec = o->observe_ms % 1000 * 1000000L };
 	int ret = 0;
 
-	usleep(o->observe_ms * 1000);
+	nanosleep(&ts, NULL);
 	if (o->verify)
 		ret = wl_request(s, "verify", NULL, &s->w.verified);
 	if (ret == 0)
@@ -281,7 +284,8 @@ static int dest_prealloc(struct side *s, const struct migrate_opts *o,
 
 int migrate_dest(const struct migrate_opts *o)
 {
-	struct side s = { .role = "dest", .w = { .ctl = -1, .quiet = o->quiet } };
+	struct side s = { .role = "dest",
+			  .w = { .ctl = -1, .quiet = o->quiet, .opts = o } };
 	struct gmem_migrate_ops ops = { .resume = wl_resume,
 					.progress = o->quiet ? NULL : progress_print,
 					.failed = migration_failed };

@@ -29,6 +29,22 @@ static void pause_print(struct workload *w, const struct gmem_migrate_progress *
 		fprintf(stderr, ", gives up in %.1f s", p->eta_ns / 1e9);
 }
 
+/* Setup: the peer has not come yet; the destination retries while the
+ * source does not listen. */
+static void setup_print(const struct workload *w,
+			const struct gmem_migrate_progress *p)
+{
+	const struct migrate_opts *o = w->opts;
+	double left = o->params.wait_ms / 1e3 - p->elapsed_ns / 1e9;
+
+	fprintf(stderr, o->dest ? "waiting for source at %s, retrying" :
+		"waiting for destination on %s", o->addr);
+	if (o->params.wait_ms < 0)
+		fprintf(stderr, ", no time limit");
+	else
+		fprintf(stderr, ", gives up in %.1f s", left > 0 ? left : 0);
+}
+
 /* On a terminal the line is rewritten in place; in a log, one line per
  * phase change and then every 5 s. */
 void progress_print(void *ctx, const struct gmem_migrate_progress *p)
@@ -38,14 +54,25 @@ void progress_print(void *ctx, const struct gmem_migrate_progress *p)
 	bool tty = isatty(STDERR_FILENO);
 
 	if (!tty) {
-		if (p->phase == w->shown_phase && p->round == w->shown_round &&
+		if (w->shown && p->phase == w->shown_phase &&
+		    p->round == w->shown_round &&
 		    p->elapsed_ns < w->shown_ns + 5000000000ULL)
 			return;
+		w->shown = true;
 		w->shown_phase = p->phase;
 		w->shown_round = p->round;
 		w->shown_ns = p->elapsed_ns;
 	}
-	fprintf(stderr, tty ? "\r%-10s" : "%-10s", phase_names[p->phase]);
+	/* On a terminal, erase the longer line this one replaces. */
+	if (tty)
+		fputs("\r\033[K", stderr);
+	if (p->phase == GMEM_PHASE_SETUP) {
+		setup_print(w, p);
+		fputs(tty ? "" : "\n", stderr);
+		fflush(stderr);
+		return;
+	}
+	fprintf(stderr, "%-10s", phase_names[p->phase]);
 	if (p->phase == GMEM_PHASE_PAUSED) {
 		pause_print(w, p);
 		fprintf(stderr, " %.1f s   %s", p->elapsed_ns / 1e9, tty ? "" : "\n");
@@ -208,11 +235,12 @@ json_object *report_build(const struct migrate_opts *o,
 	if (st->complete_ns && st->resume_ns)
 		add_num(rep, "postcopy_s", (st->complete_ns - st->resume_ns) / 1e9);
 	add_int(rep, "rounds", st->rounds);
-	if (st->mode == GMEM_MIGRATE_PRECOPY) {
-		json_object_object_add(rep, "converged",
-				       json_object_new_boolean(st->converged));
+	/* Whether the switchover came as the mode plans it: only precopy
+	 * waits for the rest to fit --downtime-ms, and may give up. */
+	json_object_object_add(rep, "converged", json_object_new_boolean(
+		st->mode != GMEM_MIGRATE_PRECOPY || st->converged));
+	if (st->mode == GMEM_MIGRATE_PRECOPY)
 		add_int(rep, "expected_downtime_ms", st->expected_downtime_ms);
-	}
 	add_int(rep, "precopy_pages", st->precopy_pages);
 	add_int(rep, "freeze_pages", st->freeze_pages);
 	add_int(rep, "stale_pages", st->stale_pages);

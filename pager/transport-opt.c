@@ -3,26 +3,17 @@
  * transport-opt.c - parses --transport and picks the default transport
  * (rdma when libibverbs lists a device, tcp otherwise).
  */
-#include <stdio.h>
-#include <string.h>
-
 #include <gmem.h>
 
+#include "opt.h"
 #include "transport-opt.h"
 
-int transport_opt_parse(const char *prog, const char *arg,
-			enum transport_choice *c)
+enum transport_choice transport_opt_parse(const char *arg)
 {
-	if (!strcmp(arg, "rdma"))
-		*c = TRANSPORT_RDMA;
-	else if (!strcmp(arg, "tcp"))
-		*c = TRANSPORT_TCP;
-	else {
-		fprintf(stderr, "%s: --transport takes rdma or tcp, not '%s'\n",
-			prog, arg);
-		return -1;
-	}
-	return 0;
+	static const char *const names[] = { "tcp", "rdma", NULL };
+
+	return opt_choice("--transport", arg, names) ? TRANSPORT_RDMA :
+						       TRANSPORT_TCP;
 }
 
 bool transport_opt_rdma(enum transport_choice c)

@@ -14,9 +14,8 @@ enum transport_choice {
 	TRANSPORT_RDMA,
 };
 
-/* Parses @arg into *@c: 0, or -1 (and a message) for an unknown name. */
-int transport_opt_parse(const char *prog, const char *arg,
-			enum transport_choice *c);
+/* Parses @arg; another name is a usage error (opt.h: exit 2). */
+enum transport_choice transport_opt_parse(const char *arg);
 /* Whether to use RDMA: given, or by default when a device exists. */
 bool transport_opt_rdma(enum transport_choice c);
 

@@ -88,6 +88,10 @@ TESTS += tests/replay-control.sh
 # Where gmem-replay finds a trace by name (traces/, installed, $GMEM_TRACES).
 dist_check_SCRIPTS += tests/replay-traces.sh
 TESTS += tests/replay-traces.sh
+# The programs' command lines: usage errors, addresses, --help, short
+# options, the progress line of a peer that does not come.
+dist_check_SCRIPTS += tests/cli.sh
+TESTS += tests/cli.sh
 # gmem-migrate through scripts/migrate-local: every mode end to end, then
 # the error paths (bad trace, usage, missing host, a workload that dies).
 dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh

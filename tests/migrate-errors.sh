@@ -120,7 +120,7 @@ expect_rc 2 "dest with --listen" "$migrate" dest --control "$dir/x.sock" \
 expect_msg "dest with --listen" "dest takes --connect, not --listen"
 expect_rc 2 "unknown mode" "$migrate" source --control "$dir/x.sock" \
 	--listen 127.0.0.1:0 --mode warp
-expect_msg "unknown mode" "unknown mode 'warp'"
+expect_msg "unknown mode" "mode: expected .* got 'warp'"
 expect_rc 2 "unknown option" "$migrate" source --control "$dir/x.sock" \
 	--listen 127.0.0.1:0 --bogus
 

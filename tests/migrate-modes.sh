@@ -7,6 +7,9 @@
 # and the workload's own verify) and the replay running on at the
 # destination. The destination allocates the region's memory before it
 # connects, and says so, unless --no-prealloc (one more post-copy run).
+# Each side's JSON report has every field man/gmem-migrate.1 lists for it
+# and no other (converged in every mode); stop-and-copy sends every page
+# in the freeze.
 # Exit 77 = skipped, with the reason.
 set -euo pipefail
 
@@ -74,6 +77,50 @@ check() {
 	jq -e "$1" "$dir/report" >/dev/null 2>&1 || { fail "$2"; return 1; }
 }
 
+# The report's fields as man/gmem-migrate.1 (OUTPUT) lists them, each with
+# where it appears: all, dest, precopy (that mode only) or failure.
+fields=$(awk '
+/^\.SH OUTPUT/ { on = 1; next }
+/^\.SH / { on = 0 }
+!on { next }
+/^\.TP/ { want = 1; next }
+want == 1 && /^\.BR? / { sub(/^\.BR? /, ""); gsub(/"[^"]*"/, " "); names = $0; want = 2; next }
+want == 2 {
+	cls = "all"
+	if ($0 ~ /^\.IR? dest/) cls = "dest"
+	else if ($0 ~ /^\.IR? precopy/) cls = "precopy"
+	else if ($0 ~ /^On failure only/) cls = "failure"
+	n = split(names, a, " ")
+	for (i = 1; i <= n; i++) printf "%s %s\n", a[i], cls
+	want = 0
+}' "$top_srcdir/man/gmem-migrate.1" |
+	jq -R -s 'split("\n") | map(select(. != "") | split(" ") | {(.[0]): .[1]}) | add')
+[ "$(jq length <<<"$fields")" -ge 30 ] ||
+	{ echo "FAIL: man/gmem-migrate.1 lists no report fields"; exit 1; }
+
+# fields_check: both sides' reports carry every field the man page lists
+# for them, and only those; converged is a boolean, true outside precopy.
+fields_check() {
+	local bad
+	bad=$(jq -r --argjson f "$fields" '
+	  def side($r; $dest):
+	    ($r | keys) as $k |
+	    ([$f | to_entries[] | select(.value == "all" or
+	        ($dest and .value == "dest") or
+	        (.value == "precopy" and $r.mode == "precopy")) | .key] - $k
+	     | map("missing \(.)")) +
+	    ($k - [$f | to_entries[] | select(.value != "failure" and
+	        ($dest or .value != "dest") and
+	        (.value != "precopy" or $r.mode == "precopy")) | .key]
+	     | map("unexpected \(.)")) +
+	    (if ($r.converged | type) != "boolean" or
+	        ($r.mode != "precopy" and $r.converged != true)
+	     then ["converged \($r.converged)"] else [] end);
+	  (side(del(.source); true) | map("dest: " + .)) +
+	  (side(.source; false) | map("source: " + .)) | .[]' "$dir/report")
+	[ -z "$bad" ] || { fail "report fields against the man page: $(echo $bad)"; return 1; }
+}
+
 for run in postcopy precopy hybrid stop-and-copy postcopy:--no-prealloc; do
 	mode=${run%%:*} extra=()
 	[ "$run" = "$mode" ] || extra=("${run#*:}")
@@ -96,8 +143,12 @@ for run in postcopy precopy hybrid stop-and-copy postcopy:--no-prealloc; do
 		"the workload's verify found differing pages" &&
 	check '.step_time.after.count > 0' \
 		"the replay did not go on at the destination" &&
+	fields_check &&
 	if [ "$mode" = postcopy ]; then
 		check '.freeze_ms > 0' "postcopy report has no freeze_ms"
+	elif [ "$mode" = stop-and-copy ]; then
+		check '.freeze_pages == .nr_pages and .source.freeze_pages == .nr_pages and .nr_pages > 0' \
+			"stop-and-copy did not send every page in the freeze"
 	fi &&
 	if [ ${#extra[@]} = 0 ]; then
 		grep -q "dest: page cache of [0-9]* MiB allocated" "$dir/err" ||

@@ -31,7 +31,8 @@ libgmem/cuda/kernels.lo: $(srcdir)/libgmem/cuda/kernels.cu \
 # The freeze on a trace's write set vs stop-and-copy (README, "GPU memory").
 GMEM_BENCHES += bench/cuda-bench
 bench_cuda_bench_SOURCES = bench/cuda-bench.c bench/trace.c bench/trace.h \
-	bench/stats.c bench/stats.h
+	bench/stats.c bench/stats.h $(CLI_SOURCES)
+bench_cuda_bench_CPPFLAGS = $(CLI_CPPFLAGS)
 bench_cuda_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(CUDA_CFLAGS)
 bench_cuda_bench_LDADD = libgmem/cuda/libgmem-cuda.la libgmem/libgmem.la \
 	$(JSONC_LIBS) $(ZLIB_LIBS) $(CUDA_LIBS)

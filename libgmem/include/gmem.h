@@ -400,10 +400,17 @@ void gmem_source_destroy(struct gmem_source *s);
 /* The fault engine                                                          */
 /* ------------------------------------------------------------------------ */
 
+/* The largest values the parameter structures below accept (programs check
+ * their options against them before they call the library). */
+#define GMEM_MAX_THREADS 64U      /* nr_threads: fault handler threads */
+#define GMEM_MAX_FAULT_AROUND 512U /* fault_around: a power of two */
+#define GMEM_MAX_BULK 8U          /* nr_bulk: bulk connections */
+
 struct gmem_fault_params {
-	uint32_t nr_threads;   /* handler threads, 1..64; 0 = 1 */
+	uint32_t nr_threads;   /* handler threads, 1..GMEM_MAX_THREADS;
+				* 0 = 1 */
 	uint32_t fault_around; /* pages installed per fault, a power of two,
-				* 1..512; 0 = 16. The window is aligned to
+				* 1..GMEM_MAX_FAULT_AROUND; 0 = 16. The window is aligned to
 				* its size and clipped to the region; pages of
 				* it already present are skipped. */
 	uint32_t flags;        /* none yet: 0 */
@@ -959,7 +966,7 @@ void gmem_server_destroy(struct gmem_server *s);
 #define GMEM_REMOTE_RDMA (1U << 1)
 
 struct gmem_remote_params {
-	uint32_t nr_bulk;    /* bulk connections, 1..8; 0 = 1 */
+	uint32_t nr_bulk;    /* bulk connections, 1..GMEM_MAX_BULK; 0 = 1 */
 	uint32_t flags;      /* GMEM_REMOTE_* */
 	int32_t connect_ms;  /* connect + handshake limit; 0 = 10000 ms,
 			      * -1 = forever; refused connects are retried */
@@ -998,9 +1005,9 @@ struct gmem_remote_params {
  * say why (the server's refusal, the bad HELLO, the RDMA device and
  * operation): destroy it with gmem_remote_destroy() (NULL is fine too).
  * Context: any thread.
- * Return: 0; -EINVAL bad address, unknown flag, non-zero resv, nr_bulk > 8,
- *         key_len out of range; -ECONNREFUSED/-ETIMEDOUT/
- *         -EHOSTUNREACH; -EPROTO bad HELLO; -EACCES authentication failed
+ * Return: 0; -EINVAL bad address, unknown flag, non-zero resv,
+ *         nr_bulk > GMEM_MAX_BULK, key_len out of range;
+ *         -ECONNREFUSED/-ETIMEDOUT/-EHOSTUNREACH; -EPROTO bad HELLO; -EACCES authentication failed
  *         either way (gmem_remote_error() says which); -ENOMEM.
  *         With GMEM_REMOTE_RDMA also: -EPROTONOSUPPORT the server offers no
  *         RDMA; -EOPNOTSUPP built without it; -ENODEV no RDMA device;
@@ -1217,7 +1224,7 @@ struct gmem_migrate_params {
 	uint32_t max_rounds;  /* pre-copy rounds after the first full pass;
 			       * 0 = 30 (PRECOPY) or 2 (HYBRID) */
 	uint32_t downtime_ms; /* PRECOPY target freeze; 0 = 300 ms */
-	uint32_t nr_bulk;     /* bulk connections, 1..8; 0 = 2 */
+	uint32_t nr_bulk;     /* bulk connections, 1..GMEM_MAX_BULK; 0 = 2 */
 	uint32_t nr_threads;  /* destination fault handlers; 0 = 2 */
 	uint32_t fault_around;/* destination pages per urgent request; 0 = 16 */
 	int32_t wait_ms;      /* give up on a silent peer after this; 0 =
