@@ -2,9 +2,10 @@
 /*
  * lazy-restore.c - the smallest use of libgmem: a region whose pages are
  * all missing, filled from a snapshot file on first touch. The program
- * writes a 64 MiB snapshot, maps a region over it, reads a few pages (each
- * read faults, and a handler thread installs the page and its fault-around
- * run from the file), then checks every page against the snapshot.
+ * writes a 64 MiB snapshot, maps a region of as many missing pages and
+ * reads every page: a read of a missing page faults, and a handler thread
+ * installs the page and its fault-around run from the file. Each page is
+ * checked against the snapshot.
  *
  *   lazy-restore
  *
@@ -34,10 +35,18 @@ static int snapshot(void)
 	for (uint64_t i = 0; i < NR_PAGES; i++) {
 		for (size_t w = 0; w < GMEM_PAGE_4K / 8; w++)
 			page[w] = i * 0x9e3779b97f4a7c15ULL + w;
-		if (write(fd, page, sizeof(page)) != sizeof(page))
+		if (write(fd, page, sizeof(page)) != sizeof(page)) {
+			close(fd);
 			return -EIO;
+		}
 	}
 	return fd;
+}
+
+static int fail(const char *what, int err)
+{
+	fprintf(stderr, "lazy-restore: %s: %s\n", what, strerror(-err));
+	return err == -EPERM || err == -ENOSYS ? 77 : 1;
 }
 
 int main(void)
@@ -47,32 +56,28 @@ int main(void)
 	struct gmem_fault_stats st;
 	struct gmem_region *r;
 	struct gmem_source *src;
-	uint64_t bad = 0;
 	const uint64_t *mem;
-	int fd = snapshot(), ret;
+	uint64_t bad = 0;
+	int fd, ret;
 
-	if (fd < 0) {
-		fprintf(stderr, "lazy-restore: snapshot: %s\n", strerror(-fd));
-		return 1;
-	}
+	fd = snapshot();                        /* a file of NR_PAGES pages */
+	if (fd < 0)
+		return fail("snapshot", fd);
 	ret = gmem_region_create(&p, &r);       /* memfd, every page missing */
-	if (ret < 0) {
-		fprintf(stderr, "lazy-restore: region: %s\n", strerror(-ret));
-		return ret == -EPERM || ret == -ENOSYS ? 77 : 1;
-	}
+	if (ret < 0)
+		return fail("region", ret);
 	ret = gmem_source_file(fd, 0, &src);    /* pages come from the file */
-	if (!ret)
-		ret = gmem_region_attach(r, src, NULL); /* 1 thread, 16 a fault */
-	if (ret < 0) {
-		fprintf(stderr, "lazy-restore: attach: %s\n", strerror(-ret));
-		return 1;
-	}
+	if (ret < 0)
+		return fail("source", ret);
+	ret = gmem_region_attach(r, src, NULL); /* 1 thread, 16 pages a fault */
+	if (ret < 0)
+		return fail("attach", ret);
+
 	mem = gmem_region_addr(r);
-	printf("page 100 word 0: %#jx, present pages: %ju\n",
-	       (uintmax_t)mem[100 * 512], (uintmax_t)gmem_region_nr_present(r));
-	for (uint64_t i = 0; i < NR_PAGES; i++) /* faults in every page */
+	for (uint64_t i = 0; i < NR_PAGES; i++) /* each new run faults */
 		bad += mem[i * 512 + 7] != i * 0x9e3779b97f4a7c15ULL + 7;
-	gmem_region_detach(r);                  /* the counters are final */
+
+	gmem_region_detach(r);                  /* joins the handler threads */
 	gmem_region_fault_stats(r, &st);
 	printf("%ju faults, %ju pages installed, %ju pages differ\n",
 	       (uintmax_t)st.faults, (uintmax_t)st.pages_installed,
