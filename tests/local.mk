@@ -117,6 +117,14 @@ TESTS += tests/uffd-handler.sh
 dist_check_SCRIPTS += tests/exported-symbols.sh
 TESTS += tests/exported-symbols.sh
 
+# man/gmem.3 names every function gmem.h declares.
+dist_check_SCRIPTS += tests/man-functions.sh
+TESTS += tests/man-functions.sh
+
+# README.md and docs/: short, no history, nothing outside the checkout.
+dist_check_SCRIPTS += tests/docs.sh
+TESTS += tests/docs.sh
+
 # gmem_region_adopt_uffd(): list checks and serving a mapping list.
 if HAVE_CRITERION
 check_PROGRAMS += tests/test-external
