@@ -45,6 +45,15 @@ tests_test_remote_SOURCES = tests/test-remote.c tests/helpers.c tests/helpers.h
 tests_test_remote_CFLAGS = $(TEST_CFLAGS)
 tests_test_remote_LDADD = $(TEST_LDADD) -lpthread
 # The wire protocol's encoder and checks, compiled in directly.
+check_PROGRAMS += tests/test-seal
+TESTS += tests/test-seal
+tests_test_seal_SOURCES = tests/test-seal.c libgmem/seal.c libgmem/seal.h \
+	libgmem/wire.c libgmem/wire.h libgmem/proto.c libgmem/proto.h
+tests_test_seal_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem \
+	-I$(srcdir)/libgmem/include
+tests_test_seal_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS)
+tests_test_seal_LDADD = $(CRITERION_LIBS) $(ISAL_LIBS) $(SODIUM_LIBS)
+
 check_PROGRAMS += tests/test-proto
 TESTS += tests/test-proto
 tests_test_proto_SOURCES = tests/test-proto.c libgmem/proto.c libgmem/proto.h
