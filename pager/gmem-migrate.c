@@ -55,7 +55,12 @@ static void usage(FILE *f)
 "                       once; -1 forever); the source keeps every page\n"
 "  --key-file PATH      pre-shared key (16..256 bytes, file mode 600; else\n"
 "                       the GMEM_KEY variable): both sides must prove it\n"
-"                       (HMAC-SHA256 challenge) before any page moves\n"
+"                       (HMAC-SHA256 challenge) before any page moves, and\n"
+"                       every frame is encrypted (AES-256-GCM or\n"
+"                       XChaCha20-Poly1305); make one with\n"
+"                       `head -c 32 /dev/urandom > KEY; chmod 600 KEY`\n"
+"  --insecure           allow a non-loopback --listen/--connect without a\n"
+"                       key: pages in the clear, any peer served\n"
 "  --observe-ms MS      dest: watch the workload after completion (3000)\n"
 "  --verify             dest: the workload checks every page at the end\n"
 "  --keep-source        source: leave the source workload running/paused\n"
@@ -126,6 +131,11 @@ static int parse_key(struct migrate_opts *o)
 		fprintf(stderr, "gmem-migrate: %s\n", err);
 		return -1;
 	}
+	if (key_require(&o->key, o->dest ? "--connect" : "--listen", o->addr,
+			o->insecure, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gmem-migrate: %s\n", err);
+		exit(EXIT_USAGE);
+	}
 	if (o->key.len) {
 		o->params.key = o->key.bytes;
 		o->params.key_len = o->key.len;
@@ -157,6 +167,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "keep-source", no_argument, NULL, 'k' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "key-file", required_argument, NULL, 'K' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -202,6 +213,7 @@ static int parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case 'k': o->keep_source = true; break;
 		case 'j': o->json_path = optarg; break;
 		case 'K': o->key_file = optarg; break;
+		case 'I': o->insecure = true; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
 		default: return -1;

@@ -33,6 +33,7 @@ struct pager_opts {
 	enum transport_choice transport;
 	const char *key_file;
 	struct key key;        /* empty: serve without authentication */
+	bool insecure;         /* --insecure: keyless off loopback */
 };
 
 static void usage(FILE *f)
@@ -67,7 +68,11 @@ static void usage(FILE *f)
 		"  -k, --key-file PATH     pre-shared key (16..256 bytes, file mode 600;\n"
 		"                          else the GMEM_KEY variable): the peer must\n"
 		"                          prove it (HMAC-SHA256 challenge) before any\n"
-		"                          page moves\n"
+		"                          page moves, and every frame is encrypted;\n"
+		"                          make one with `head -c 32 /dev/urandom\n"
+		"                          > KEY; chmod 600 KEY`\n"
+		"      --insecure          allow a non-loopback --listen/--connect\n"
+		"                          without a key (pages in the clear)\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"Logs one line per connection event on stdout; exits 0 once the\n"
@@ -86,6 +91,7 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "transport", required_argument, NULL, 't' },
 		{ "key-file", required_argument, NULL, 'k' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -107,6 +113,7 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 				return -EINVAL;
 			break;
 		case 'k': o->key_file = optarg; break;
+		case 'I': o->insecure = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -114,6 +121,12 @@ static int parse_opts(int argc, char **argv, struct pager_opts *o)
 	if (key_load(o->key_file, &o->key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "gmem-pager: %s\n", err);
 		return -EINVAL;
+	}
+	if (key_require(&o->key, o->listen ? "--listen" : "--connect",
+			o->listen ? o->listen : o->connect, o->insecure, err,
+			sizeof(err)) < 0) {
+		fprintf(stderr, "gmem-pager: %s\n", err);
+		exit(2);
 	}
 	if (o->uffd_handler) {
 		if (optind == argc && !o->file != !o->connect && !o->listen &&

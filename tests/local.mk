@@ -106,6 +106,8 @@ tests_pager_client_SOURCES = tests/pager-client.c
 tests_pager_client_LDADD = libgmem/libgmem.la -lpthread
 dist_check_SCRIPTS += tests/netns-pager.sh
 TESTS += tests/netns-pager.sh
+dist_check_SCRIPTS += tests/netns-crypto.sh
+TESTS += tests/netns-crypto.sh
 
 # gmem-pager --uffd-handler serving a second process's userfaultfd.
 check_PROGRAMS += tests/uffd-vmm

@@ -189,7 +189,7 @@ start_source() {
 	local i
 	"${src[@]}" "$migrate" source --control "$dir/src.sock" --keep-source \
 		--listen "$src_ip:$port" --wait-ms 4000 --recover-ms "$recover" \
-		"${src_key[@]}" \
+		--insecure "${src_key[@]}" \
 		>"$dir/msrc.json" 2>"$dir/msrc.err" &
 	msrc=$!
 	pids+=($msrc)
@@ -236,7 +236,7 @@ one() {
 	start_source
 	"${dst[@]}" "$migrate" dest --control "$dir/dst.sock" --connect "$to" \
 		--wait-ms 4000 --recover-ms "$recover" --verify --observe-ms 200 \
-		"${dst_key[@]}" \
+		--insecure "${dst_key[@]}" \
 		>"$dir/mdst.json" 2>"$dir/mdst.err" &
 	mdst=$!
 	pids+=($mdst)
