@@ -284,6 +284,14 @@ one "page server killed, restarted" fail action restart_source
 must_say="did not come back"
 one "destination killed" fail action kill_migrator dest
 one "same key both sides" complete keys=key,key
+# Keyed, every frame sealed: the same flipped byte fails to open, which
+# recovery takes as a broken link (fresh keys on the new connections; the
+# source kept every page); without recovery the run fails, saying why.
+one "byte flipped, keyed, recovered" complete keys=key,key \
+	proxy "--conn 1 --flip-at 3000000"
+must_say="failed authentication"
+one "byte flipped, keyed, no recovery" fail keys=key,key recover=0 \
+	proxy "--conn 1 --flip-at 3000000"
 must_say="authentication"
 one "another key" fail keys=key,other-key
 must_say="authentication"
