@@ -41,9 +41,12 @@ tests_test_replay_LDADD = $(TEST_LDADD) $(JSONC_LIBS)
 # Page server and remote source: two processes on loopback.
 check_PROGRAMS += tests/test-remote
 TESTS += tests/test-remote
-tests_test_remote_SOURCES = tests/test-remote.c tests/helpers.c tests/helpers.h
-tests_test_remote_CFLAGS = $(TEST_CFLAGS)
-tests_test_remote_LDADD = $(TEST_LDADD) -lpthread
+# proto.c: the peers of an older gmem, built frame by frame.
+tests_test_remote_SOURCES = tests/test-remote.c tests/helpers.c tests/helpers.h \
+	libgmem/proto.c libgmem/proto.h
+tests_test_remote_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
+tests_test_remote_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS)
+tests_test_remote_LDADD = $(TEST_LDADD) $(ISAL_LIBS) -lpthread
 # The wire protocol's encoder and checks, compiled in directly.
 check_PROGRAMS += tests/test-seal
 TESTS += tests/test-seal
