@@ -44,7 +44,12 @@ struct bench_opts {
 	const char *rdma_ip;   /* RDMA at this address; NULL: TCP loopback */
 	bool thp;              /* push into a region of transparent huge pages */
 	bool push_only;        /* no fault latencies (bench/link-push) */
+	bool encrypt;          /* both ends keyed: every frame sealed */
 };
+
+/* --encrypt: the key both ends hold (a bench's, not a secret). */
+static const char *bench_key;
+#define BENCH_KEY "remote-bench fixed key, 32 byte"
 
 /* --- floor 1: a bare userfaultfd fault (UFFDIO_COPY from memory) -------- */
 
@@ -252,6 +257,8 @@ static pid_t server_fork(uint64_t nr_pages, const char *rdma_ip,
 		if (gmem_region_create(&p, &r) == 0) {
 			memset(gmem_region_addr(r), 0x5a, nr_pages * PAGE);
 			if (gmem_server_listen(r, addr, &srv) == 0 &&
+			    (!bench_key || gmem_server_set_key(srv, bench_key,
+						strlen(bench_key)) == 0) &&
 			    (!rdma_ip || gmem_server_offer_rdma(srv, addr) == 0))
 				pt = gmem_server_port(srv);
 		}
@@ -293,7 +300,10 @@ static int dest_open(struct dest *d, uint64_t nr_pages, uint32_t flags,
 		.nr_pages = nr_pages,
 		.flags = GMEM_REGION_MISSING | region_flags,
 	};
-	struct gmem_remote_params rp = { .flags = flags, .nr_bulk = bulk };
+	struct gmem_remote_params rp = {
+		.flags = flags, .nr_bulk = bulk, .key = bench_key,
+		.key_len = bench_key ? strlen(bench_key) : 0,
+	};
 	struct gmem_fault_params fp = { .nr_threads = 1, .fault_around = fa };
 	char addr[80];
 	uint16_t port;
@@ -420,6 +430,8 @@ static json_object *line(const char *what, const struct bench_opts *o)
 	json_object_object_add(j, "what", json_object_new_string(what));
 	json_object_object_add(j, "link", json_object_new_string(
 				       o->rdma_ip ? "rdma" : "loopback"));
+	json_object_object_add(j, "encrypted",
+			       json_object_new_boolean(o->encrypt));
 	return j;
 }
 
@@ -518,6 +530,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: remote-bench [--samples N] [--push-mib MIB] [--repeat N]\n"
 		   "                    [--bulk N] [--thp] [--rdma ADDR] [--push-only]\n"
+		   "                    [--encrypt]\n"
 		   "Remote fault latency (fault-around 1 and 16, the region\n"
 		   "allocated as pages arrive and ahead) vs a bare uffd\n"
 		   "fault + 4 KiB TCP round trip, and push bandwidth over N bulk\n"
@@ -531,6 +544,8 @@ static void usage(FILE *f)
 		   "  --thp        push into a region of transparent huge pages\n"
 		   "  --push-only  the push and the blasts, no fault latencies\n"
 		   "  --bulk N     bulk connections, 1..%u\n"
+		   "  --encrypt    both ends hold a (fixed) key: every frame\n"
+		   "               encrypted and authenticated\n"
 		   "  -h, --help   this text\n", GMEM_MAX_BULK);
 }
 
@@ -544,6 +559,7 @@ int main(int argc, char **argv)
 		{ "rdma", required_argument, NULL, 'R' },
 		{ "thp", no_argument, NULL, 't' },
 		{ "push-only", no_argument, NULL, 'P' },
+		{ "encrypt", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -571,6 +587,7 @@ int main(int argc, char **argv)
 		case 'R': o.rdma_ip = optarg; break;
 		case 't': o.thp = true; break;
 		case 'P': o.push_only = true; break;
+		case 'E': o.encrypt = true; bench_key = BENCH_KEY; break;
 		case 'h': usage(stdout); return 0;
 		default: opt_getopt_fail(c, argv, longopts);
 		}

@@ -3,12 +3,16 @@
  * fuzz-wire.c - libFuzzer harness for what a page server or destination
  * reads from the network: the receive state machine and frame checks
  * (wire.c, proto.c), the HELLO negotiation and the AUTH exchange (auth.c)
- * as a keyed server runs them, then any frames that follow. A fake
- * transport feeds the input in reads of a size the input chooses.
+ * as a keyed server runs them, then any frames that follow, in the clear
+ * or sealed (seal.c) with a fixed test key. A fake transport feeds the
+ * input in reads of a size the input chooses.
  *
- * Input: byte 0 = mode (bit 0: recompute each frame's crc32c so the
- * fuzzer gets past it; bit 1: run the AUTH exchange after HELLO), byte 1 =
- * bytes per read (0 = 1), then the byte stream.
+ * Input: byte 0 = mode (bit 0: recompute each frame's crc32c, or seal it
+ * with the test key, so the fuzzer gets past the check; bit 1: run the
+ * AUTH exchange after HELLO; bit 2: frames after HELLO are sealed with the
+ * test key, as after AUTH; bit 3: ... by AES-256-GCM where this CPU has
+ * it, else XChaCha20-Poly1305), byte 1 = bytes per read (0 = 1), then the
+ * byte stream.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -88,25 +92,37 @@ static const struct transport_ops fake_ops = {
 	.shutdown = fake_shutdown,
 };
 
+/* The test key's secret, as auth.c would have derived it. */
+static const uint8_t test_secret[SEAL_SECRET_LEN] = "fuzzing secret, 32 bytes long..";
+
 /* Gives every whole frame in @buf its right crc32c (seed ~0, no final
- * xor, header bytes 0..27 then the payload: pager/PROTOCOL.md). */
-static void fix_crcs(uint8_t *buf, size_t len)
+ * xor, header bytes 0..27 then the payload: pager/PROTOCOL.md); with @tx,
+ * every frame after the first (HELLO) is sealed instead, its tag after
+ * its payload. */
+static void fix_frames(uint8_t *buf, size_t len, struct seal *tx)
 {
 	size_t off = 0;
 
 	while (len - off >= PROTO_HDR_LEN) {
 		uint8_t *h = buf + off;
-		uint32_t plen, crc;
+		uint32_t plen, crc, tag = off && tx ? SEAL_TAG_LEN : 0;
 
 		memcpy(&plen, h + 8, 4);
 		plen = le32toh(plen);
-		if (plen > len - off - PROTO_HDR_LEN)
-			plen = len - off - PROTO_HDR_LEN;
-		crc = crc32_iscsi(h, 28, 0xffffffffU);
-		crc = crc32_iscsi(h + PROTO_HDR_LEN, (int)plen, crc);
-		crc = htole32(crc);
-		memcpy(h + 28, &crc, 4);
-		off += PROTO_HDR_LEN + plen;
+		if (len - off - PROTO_HDR_LEN < tag)
+			return;
+		if (plen > len - off - PROTO_HDR_LEN - tag)
+			plen = len - off - PROTO_HDR_LEN - tag;
+		if (tag) {
+			seal_encrypt(tx, h + PROTO_HDR_LEN, h + PROTO_HDR_LEN,
+				     plen, h, PROTO_HDR_LEN);
+		} else {
+			crc = crc32_iscsi(h, 28, 0xffffffffU);
+			crc = crc32_iscsi(h + PROTO_HDR_LEN, (int)plen, crc);
+			crc = htole32(crc);
+			memcpy(h + 28, &crc, 4);
+		}
+		off += PROTO_HDR_LEN + plen + tag;
 	}
 }
 
@@ -141,7 +157,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t rxbuf[PROTO_HDR_LEN + RX_CAP + 4096];
 	static uint8_t txbuf[PROTO_HDR_LEN + PROTO_AUTH_LEN];
+	uint8_t secret[SEAL_SECRET_LEN];
 	struct auth_key key = { 0 };
+	struct seal srv_tx, srv_rx;
+	enum seal_cipher cipher = SEAL_NONE;
 	struct fake f = { 0 };
 	struct transport t = { .ops = &fake_ops, .priv = &f };
 	struct proto_hello hello;
@@ -157,8 +176,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!in)
 		return 0;
 	memcpy(in, data + 2, size - 2);
+	if (data[0] & 4)
+		cipher = (data[0] & 8) && seal_aes_available()
+				 ? SEAL_AES256GCM : SEAL_XCHACHA20POLY1305;
+	if (cipher)
+		seal_derive(test_secret, cipher, true, &srv_tx, &srv_rx);
 	if (data[0] & 1)
-		fix_crcs(in, size - 2);
+		fix_frames(in, size - 2, cipher ? &srv_tx : NULL);
 	f = (struct fake){ .in = in, .len = size - 2,
 			   .chunk = data[1] ? data[1] : 1 };
 	wire_rx_init(&rx, 0, rxbuf, sizeof(rxbuf), RX_CAP);
@@ -166,7 +190,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret == 0 && (data[0] & 2) &&
 	    auth_key_set(&key, "fuzzing-key-0123456789", 22) == 0)
 		ret = auth_server(&t, &rx, txbuf, &seq, &key, 42, hello.role,
-				  1000000000LL, &why);
+				  1000000000LL, secret, &why);
+	/* As a destination after AUTH: what the server seals opens here. */
+	if (ret == 0 && cipher)
+		seal_derive(test_secret, cipher, false, &srv_rx, &rx.open);
 	if (ret == 0)
 		frames(&t, &rx);
 	free(in);

@@ -6,11 +6,13 @@
 FUZZ_CC = clang
 FUZZ_SECONDS = 60
 FUZZ_SRCS = $(srcdir)/fuzz/fuzz-wire.c $(srcdir)/libgmem/wire.c \
-	$(srcdir)/libgmem/proto.c $(srcdir)/libgmem/auth.c
+	$(srcdir)/libgmem/proto.c $(srcdir)/libgmem/auth.c \
+	$(srcdir)/libgmem/seal.c
 EXTRA_DIST += fuzz/fuzz-wire.c fuzz/corpus
 
 fuzz/fuzz-wire: $(FUZZ_SRCS) $(srcdir)/libgmem/wire.h \
-		$(srcdir)/libgmem/proto.h $(srcdir)/libgmem/auth.h
+		$(srcdir)/libgmem/proto.h $(srcdir)/libgmem/auth.h \
+		$(srcdir)/libgmem/seal.h
 	@mkdir -p fuzz
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -D_GNU_SOURCE \

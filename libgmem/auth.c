@@ -17,6 +17,8 @@
  * accepted for the other. */
 static const char label_dst[] = "gmem auth v1 destination";
 static const char label_src[] = "gmem auth v1 page server";
+/* The connection's secret, never sent: seal.c derives its keys from it. */
+static const char label_seal[] = "gmem seal v1";
 
 int auth_key_set(struct auth_key *k, const void *key, size_t len)
 {
@@ -101,7 +103,8 @@ static int auth_check(const struct auth_key *k, const char *label,
 
 int auth_server(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 		uint32_t *seq, const struct auth_key *k, uint64_t session,
-		uint32_t role, int64_t wait_ns, const char **why)
+		uint32_t role, int64_t wait_ns, uint8_t *secret,
+		const char **why)
 {
 	uint8_t mine[PROTO_AUTH_LEN] = { 0 }, theirs[PROTO_AUTH_LEN];
 	int ret;
@@ -115,6 +118,7 @@ int auth_server(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 				"(another key?)", why);
 	if (ret < 0)
 		return ret;
+	auth_mac(k, label_seal, session, role, mine, theirs, secret);
 	/* The proof goes out only to a peer that proved the key first. */
 	auth_mac(k, label_src, session, role, theirs, mine,
 		 mine + PROTO_AUTH_NONCE_LEN);
@@ -125,7 +129,8 @@ int auth_server(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 
 int auth_client(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 		uint32_t *seq, const struct auth_key *k, uint64_t session,
-		uint32_t role, int64_t wait_ns, const char **why)
+		uint32_t role, int64_t wait_ns, uint8_t *secret,
+		const char **why)
 {
 	uint8_t mine[PROTO_AUTH_LEN], challenge[PROTO_AUTH_LEN];
 	uint8_t proof[PROTO_AUTH_LEN];
@@ -140,7 +145,10 @@ int auth_client(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 	ret = auth_send(t, rx, buf, seq, PROTO_AUTH_CLIENT, mine, wait_ns,
 			why);
 	ret = ret ?: auth_recv(t, rx, PROTO_AUTH_SERVER, proof, wait_ns, why);
-	return ret ?: auth_check(k, label_src, session, role, mine, challenge,
-				 proof, "the page server failed authentication "
-				 "(another key?)", why);
+	ret = ret ?: auth_check(k, label_src, session, role, mine, challenge,
+				proof, "the page server failed authentication "
+				"(another key?)", why);
+	if (ret == 0)
+		auth_mac(k, label_seal, session, role, challenge, mine, secret);
+	return ret;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seal.h"
 #include "wire.h"
 
 #define AUTH_KEY_MIN 16U
@@ -35,15 +36,18 @@ static inline bool auth_on(const struct auth_key *k)
  * One connection's exchange after HELLO, synchronous (nothing else may be in
  * flight on @t). @buf is PROTO_HDR_LEN + PROTO_AUTH_LEN bytes of scratch,
  * *@seq the next frame number this side sends (advanced). Both bind the
- * proofs to @session and the connection's @role. Return 0; -EACCES the peer
- * holds another key (or none), @why says which; -EPROTO; -ETIMEDOUT;
- * -ECONNRESET.
+ * proofs to @session and the connection's @role. On success @secret holds
+ * the connection's secret for seal_derive(), which both ends compute from
+ * the key and both fresh nonces. Return 0; -EACCES the peer holds another
+ * key (or none), @why says which; -EPROTO; -ETIMEDOUT; -ECONNRESET.
  */
 int auth_server(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 		uint32_t *seq, const struct auth_key *k, uint64_t session,
-		uint32_t role, int64_t wait_ns, const char **why);
+		uint32_t role, int64_t wait_ns, uint8_t *secret,
+		const char **why);
 int auth_client(struct transport *t, struct wire_rx *rx, uint8_t *buf,
 		uint32_t *seq, const struct auth_key *k, uint64_t session,
-		uint32_t role, int64_t wait_ns, const char **why);
+		uint32_t role, int64_t wait_ns, uint8_t *secret,
+		const char **why);
 
 #endif /* GMEM_AUTH_H */

@@ -18,6 +18,7 @@ libgmem_libgmem_la_SOURCES = \
 	libgmem/transport/transport.h libgmem/transport/tcp.c \
 	libgmem/wire.h libgmem/wire.c \
 	libgmem/auth.h libgmem/auth.c \
+	libgmem/seal.h libgmem/seal.c \
 	libgmem/server.c \
 	libgmem/server.h \
 	libgmem/server-accept.c \

@@ -83,10 +83,8 @@ static uint32_t frame_crc(const uint8_t *hdr, const void *payload,
 	return crc;
 }
 
-void proto_encode(void *buf, const struct proto_hdr *h, const void *payload)
+static void encode_fields(uint8_t *p, const struct proto_hdr *h)
 {
-	uint8_t *p = buf;
-
 	put32(p, PROTO_MAGIC);
 	p[4] = PROTO_VERSION;
 	p[5] = h->type;
@@ -95,7 +93,22 @@ void proto_encode(void *buf, const struct proto_hdr *h, const void *payload)
 	put32(p + 12, h->seq);
 	put64(p + 16, h->pgoff);
 	put32(p + 24, h->nr);
+}
+
+void proto_encode(void *buf, const struct proto_hdr *h, const void *payload)
+{
+	uint8_t *p = buf;
+
+	encode_fields(p, h);
 	put32(p + HDR_CRC_OFF, frame_crc(p, payload, h->len));
+}
+
+void proto_encode_sealed(void *buf, const struct proto_hdr *h)
+{
+	uint8_t *p = buf;
+
+	encode_fields(p, h);
+	put32(p + HDR_CRC_OFF, 0);
 }
 
 bool proto_crc_ok(const void *hdr_buf, const void *payload, uint32_t len)

@@ -77,6 +77,13 @@ enum proto_role {
  * those behind the push (QEMU's postcopy-preempt channel, the other way
  * round). */
 #define PROTO_FEAT_PREFETCH (1ULL << 5)
+/* With AUTH: every frame after it is encrypted and authenticated (the
+ * header as associated data, a tag after the payload, no crc32c): seal.h.
+ * Offered only with a key; a keyed end refuses a peer without it. */
+#define PROTO_FEAT_SEAL (1ULL << 6)
+/* With SEAL: this end runs AES-256-GCM at speed (AES-NI); both offering it
+ * selects it, else XChaCha20-Poly1305. */
+#define PROTO_FEAT_AES256GCM (1ULL << 7)
 #define PROTO_FEATURES \
 	(PROTO_FEAT_CRC32C | PROTO_FEAT_DIGEST | PROTO_FEAT_PREFETCH)
 
@@ -122,6 +129,9 @@ struct proto_geom {
 
 /* Writes a header (and its crc over @payload) into @buf. */
 void proto_encode(void *buf, const struct proto_hdr *h, const void *payload);
+/* Writes a header with a zero crc field: a sealed frame's, whose tag
+ * covers it and the payload. */
+void proto_encode_sealed(void *buf, const struct proto_hdr *h);
 /*
  * Checks a received header: magic, version, type, length and every range
  * against @g (ranges need a geometry: before HELLO only HELLO, AUTH and

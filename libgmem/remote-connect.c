@@ -75,6 +75,12 @@ static int remote_alloc(struct gmem_remote *rm, unsigned int nr_conns)
 	rm->mem = aligned_alloc(4096, rm->mem_len);
 	if (!rm->mem)
 		return -ENOMEM;
+	if (auth_on(&rm->key)) {
+		rm->ctl_buf = malloc(PROTO_HDR_LEN + PROTO_MAX_BITMAP_LEN +
+				     SEAL_TAG_LEN);
+		if (!rm->ctl_buf)
+			return -ENOMEM;
+	}
 	pthread_mutex_init(&rm->lock, NULL);
 	pthread_mutex_init(&rm->ctl_lock, NULL);
 	pthread_condattr_init(&ca);
@@ -94,7 +100,9 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 			: idx <= rm->nr_bulk ? PROTO_ROLE_BULK
 					     : PROTO_ROLE_PREFETCH,
 		.features = PROTO_FEATURES |
-			    (auth_on(&rm->key) ? PROTO_FEAT_AUTH : 0) |
+			    (auth_on(&rm->key) ? PROTO_FEAT_AUTH |
+			     PROTO_FEAT_SEAL | (seal_aes_available() ?
+						PROTO_FEAT_AES256GCM : 0) : 0) |
 			    (resume && !idx ? PROTO_FEAT_RESUME : 0),
 		.session = rm->session, .nr_bulk = idx ? 0 : rm->nr_bulk,
 	};
@@ -102,6 +110,8 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	int wait_ms = rm->wait_ms;
 	int64_t wait_ns = wait_ms < 0 ? -1 : wait_ms * 1000000LL;
 	struct transport *t = &rm->t[idx];
+	uint8_t secret[SEAL_SECRET_LEN];
+	struct seal unused;
 	const char *why = "";
 	int fd, ret;
 
@@ -149,12 +159,22 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	if (ret == 0 && auth_on(&rm->key) && !(srv.features & PROTO_FEAT_AUTH))
 		ret = -EACCES, why = "the page server offers no authentication "
 				     "(no key there?)";
+	if (ret == 0 && auth_on(&rm->key) && !(srv.features & PROTO_FEAT_SEAL))
+		ret = -EACCES, why = "the page server does not encrypt (an "
+				     "older gmem?)";
 	if (ret == 0 && auth_on(&rm->key))
 		ret = auth_client(t, &rm->rx[idx], buf, &seq, &rm->key,
-				  srv.session, me.role, wait_ns, &why);
+				  srv.session, me.role, wait_ns, secret, &why);
 	if (ret < 0) {
 		snprintf(why_buf, why_len, "connection %u: %s", idx, why);
 		return ret;
+	}
+	if (auth_on(&rm->key)) {
+		/* Only the control connection carries frames of ours. */
+		seal_derive(secret, seal_cipher_of(srv.features), false,
+			    idx ? &unused : &rm->ctl_tx, &rm->rx[idx].open);
+		seal_clear(&unused);
+		sodium_memzero(secret, sizeof(secret));
 	}
 	if (!idx) { /* the control connection's next frame number */
 		rm->ctl_seq = seq;

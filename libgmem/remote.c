@@ -91,10 +91,17 @@ int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 		return 1;
 	}
 	h->seq = rm->ctl_seq++;
-	proto_encode(hdr, h, payload);
-	ret = rm->t[0].ops->send_now(&rm->t[0], 0, hdr, sizeof(hdr));
-	if (ret == 0 && h->len)
-		ret = rm->t[0].ops->send_now(&rm->t[0], 0, payload, h->len);
+	if (seal_on(&rm->ctl_tx)) {
+		uint32_t len = wire_seal(&rm->ctl_tx, rm->ctl_buf, h, payload);
+
+		ret = rm->t[0].ops->send_now(&rm->t[0], 0, rm->ctl_buf, len);
+	} else {
+		proto_encode(hdr, h, payload);
+		ret = rm->t[0].ops->send_now(&rm->t[0], 0, hdr, sizeof(hdr));
+		if (ret == 0 && h->len)
+			ret = rm->t[0].ops->send_now(&rm->t[0], 0, payload,
+						     h->len);
+	}
 	pthread_mutex_unlock(&rm->ctl_lock);
 	if (ret < 0 && rm_pause(rm, "control connection: send: %s", strerror(-ret)))
 		return 1;
@@ -458,6 +465,10 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 	bitmap_free(&rm->valid);
 	bitmap_free(&rm->requested);
 	auth_key_clear(&rm->key);
+	seal_clear(&rm->ctl_tx);
+	for (unsigned int i = 0; i < RM_MAX_CONNS; i++)
+		seal_clear(&rm->rx[i].open);
+	free(rm->ctl_buf);
 	pthread_mutex_destroy(&rm->lock);
 	pthread_mutex_destroy(&rm->ctl_lock);
 	pthread_cond_destroy(&rm->cond);

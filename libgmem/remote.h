@@ -89,6 +89,10 @@ struct gmem_remote {
 	 * receive thread: @ctl_lock orders them and guards @reqs. */
 	pthread_mutex_t ctl_lock;
 	uint32_t ctl_seq;
+	/* With a key: the control connection's sending seal, and where its
+	 * frames are sealed (PROTO_HDR_LEN + a bitmap chunk + tag). */
+	struct seal ctl_tx;
+	uint8_t *ctl_buf;
 	struct rm_req reqs[RM_OUTSTANDING];
 
 	struct bitmap received; /* pre-copy pages in the page cache (atomic) */

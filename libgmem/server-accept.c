@@ -23,7 +23,8 @@ static uint32_t rx_size(uint32_t rx_cap)
 static size_t conn_bytes(unsigned int nr_slots, uint32_t slot_cap,
 			 uint32_t rx_cap)
 {
-	return nr_slots * (size_t)(PROTO_HDR_LEN + slot_cap) + rx_size(rx_cap);
+	return nr_slots * (size_t)(PROTO_HDR_LEN + slot_cap + SEAL_TAG_LEN) +
+	       rx_size(rx_cap);
 }
 
 /* Carves the registered buffer: each connection's send slots, then its
@@ -40,7 +41,7 @@ static void conns_layout(struct gmem_server *s)
 		c->nr_slots = i ? BULK_SLOTS : CTL_SLOTS;
 		for (unsigned int j = 0; j < c->nr_slots; j++) {
 			c->slots[j].buf = p;
-			p += PROTO_HDR_LEN + s->slot_cap;
+			p += PROTO_HDR_LEN + s->slot_cap + SEAL_TAG_LEN;
 		}
 		wire_rx_init(&c->rx, i, p, rx_size(rx_cap), rx_cap);
 		p += rx_size(rx_cap);
@@ -117,7 +118,8 @@ uint16_t gmem_server_port(const struct gmem_server *s)
 void srv_send_error(struct gmem_server *s, unsigned int conn, int err,
 		    const char *why)
 {
-	uint8_t buf[PROTO_HDR_LEN + PROTO_MAX_ERROR_LEN];
+	uint8_t buf[PROTO_HDR_LEN + PROTO_MAX_ERROR_LEN + SEAL_TAG_LEN];
+	struct seal *tx = &s->conns[conn].tx;
 	struct proto_hdr h = {
 		.type = PROTO_ERROR, .len = strlen(why) + 1,
 		.seq = s->conns[conn].tx_seq++, .pgoff = err,
@@ -126,8 +128,11 @@ void srv_send_error(struct gmem_server *s, unsigned int conn, int err,
 	if (h.len > PROTO_MAX_ERROR_LEN)
 		h.len = PROTO_MAX_ERROR_LEN;
 	memcpy(buf + PROTO_HDR_LEN, why, h.len);
-	proto_encode(buf, &h, buf + PROTO_HDR_LEN);
-	s->t.ops->send_now(&s->t, conn, buf, PROTO_HDR_LEN + h.len);
+	if (seal_on(tx))
+		wire_seal(tx, buf, &h, buf + PROTO_HDR_LEN);
+	else
+		proto_encode(buf, &h, buf + PROTO_HDR_LEN);
+	s->t.ops->send_now(&s->t, conn, buf, wire_frame_len(tx, h.len));
 }
 
 /* Accepts connection @idx, of @role, and checks its HELLO; answers it. */
@@ -142,6 +147,7 @@ static int accept_conn(struct gmem_server *s, unsigned int idx,
 		.session = s->session,
 	};
 	int64_t wait_ns = wait_ms < 0 ? -1 : wait_ms * 1000000LL;
+	uint8_t secret[SEAL_SECRET_LEN];
 	const char *why = "";
 	int fd, ret;
 
@@ -172,9 +178,14 @@ static int accept_conn(struct gmem_server *s, unsigned int idx,
 	if (!ret && auth_on(&s->key) && !(hello->features & PROTO_FEAT_AUTH))
 		ret = -EACCES, why = "the page server needs a key; the "
 				     "destination offered none";
+	if (!ret && auth_on(&s->key) && !(hello->features & PROTO_FEAT_SEAL))
+		ret = -EACCES, why = "the page server encrypts; the "
+				     "destination does not (an older gmem?)";
 	if (ret < 0)
 		goto refuse;
-	me.features |= auth_on(&s->key) ? PROTO_FEAT_AUTH : 0;
+	if (auth_on(&s->key))
+		me.features |= PROTO_FEAT_AUTH | PROTO_FEAT_SEAL |
+			       (seal_aes_available() ? PROTO_FEAT_AES256GCM : 0);
 	me.features |= resume ? PROTO_FEAT_RESUME : 0;
 	/* The key is no secret: only queue pairs this server accepts (after
 	 * every HELLO and AUTH) belong to its protection domain. */
@@ -193,9 +204,14 @@ static int accept_conn(struct gmem_server *s, unsigned int idx,
 	if (!auth_on(&s->key))
 		return 0;
 	ret = auth_server(&s->t, &c->rx, c->slots[0].buf, &c->tx_seq, &s->key,
-			  s->session, hello->role, wait_ns, &why);
-	if (ret == 0)
+			  s->session, hello->role, wait_ns, secret, &why);
+	if (ret == 0) {
+		/* Every frame after the AUTH ones, both ways, is sealed. */
+		seal_derive(secret, seal_cipher_of(me.features), true, &c->tx,
+			    &c->rx.open);
+		sodium_memzero(secret, sizeof(secret));
 		return 0;
+	}
 refuse:
 	if (ret == -EPROTO || ret == -EACCES)
 		srv_send_error(s, idx, -ret, why);

@@ -11,6 +11,7 @@
  */
 #include <endian.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -78,12 +79,15 @@ static uint32_t take_prefetch(struct gmem_server *s, uint64_t *pgoff,
 	return n;
 }
 
-/* Header, then the pages straight from the region: no copy of ours. */
-static int push_frame(struct gmem_server *s, unsigned int conn,
+/* Header, then the pages straight from the region: no copy of ours. A
+ * sealed connection's pages are encrypted from the region into @buf
+ * (the pusher's own), then sent with their header and tag at once. */
+static int push_frame(struct gmem_server *s, unsigned int conn, uint8_t *buf,
 		      uint64_t pgoff, uint32_t nr, uint16_t why)
 {
 	unsigned int shift = s->r->page_shift;
 	const uint8_t *pages = s->base + (pgoff << shift);
+	struct seal *tx = &s->conns[conn].tx;
 	struct proto_hdr h = {
 		.type = PROTO_PAGES, .flags = why, .len = nr << shift,
 		.seq = s->conns[conn].tx_seq++, .pgoff = pgoff, .nr = nr,
@@ -91,11 +95,18 @@ static int push_frame(struct gmem_server *s, unsigned int conn,
 	uint8_t hdr[PROTO_HDR_LEN];
 	int ret;
 
-	proto_encode(hdr, &h, pages);
-	wire_simd_clean();
-	ret = s->t.ops->send_now(&s->t, conn, hdr, sizeof(hdr));
-	if (ret == 0)
-		ret = s->t.ops->send_now(&s->t, conn, pages, h.len);
+	if (seal_on(tx)) {
+		uint32_t len = wire_seal(tx, buf, &h, pages);
+
+		wire_simd_clean();
+		ret = s->t.ops->send_now(&s->t, conn, buf, len);
+	} else {
+		proto_encode(hdr, &h, pages);
+		wire_simd_clean();
+		ret = s->t.ops->send_now(&s->t, conn, hdr, sizeof(hdr));
+		if (ret == 0)
+			ret = s->t.ops->send_now(&s->t, conn, pages, h.len);
+	}
 	if (ret < 0)
 		return ret;
 	stat_add(why == PROTO_F_PUSH ? &s->stats.pushed_pages
@@ -121,7 +132,15 @@ static void *pusher(void *arg)
 	struct gmem_server *s = p->s;
 	struct srv_push *push = &s->push;
 	uint32_t max = s->slot_cap >> s->r->page_shift;
+	uint8_t *buf = NULL;
 
+	if (seal_on(&s->conns[p->conn].tx)) {
+		buf = malloc(PROTO_HDR_LEN + s->slot_cap + SEAL_TAG_LEN);
+		if (!buf) {
+			push_fail(push, p->conn, -ENOMEM);
+			return NULL;
+		}
+	}
 	for (;;) {
 		uint16_t why = 0;
 		uint64_t pgoff = 0;
@@ -149,12 +168,13 @@ static void *pusher(void *arg)
 		pthread_mutex_unlock(&push->lock);
 		if (stop)
 			break;
-		ret = push_frame(s, p->conn, pgoff, n, why);
+		ret = push_frame(s, p->conn, buf, pgoff, n, why);
 		if (ret < 0) {
 			push_fail(push, p->conn, ret);
 			break;
 		}
 	}
+	free(buf);
 	return NULL;
 }
 

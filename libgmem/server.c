@@ -35,21 +35,34 @@ static struct srv_slot *slot_get(struct srv_conn *c)
 	return NULL;
 }
 
-/* Seals a frame whose payload is in @slot and queues it for the next
- * submit. */
+/*
+ * Finishes a frame whose payload is in @slot, or at @src (NULL: in the
+ * slot), and queues it for the next submit. A sealed connection's payload
+ * is encrypted from @src into the slot, one pass over the bytes.
+ */
 static void frame_queue(struct gmem_server *s, unsigned int conn,
-			struct srv_slot *slot, struct proto_hdr *h)
+			struct srv_slot *slot, struct proto_hdr *h,
+			const void *src)
 {
 	struct srv_conn *c = &s->conns[conn];
+	uint8_t *payload = slot->buf + PROTO_HDR_LEN;
+	uint32_t len;
 
 	h->seq = c->tx_seq++;
 	s->precopy_frames += h->type == PROTO_PAGES &&
 			     (h->flags & PROTO_F_PRECOPY);
-	proto_encode(slot->buf, h, slot->buf + PROTO_HDR_LEN);
+	if (seal_on(&c->tx)) {
+		len = wire_seal(&c->tx, slot->buf, h, src ? src : payload);
+	} else {
+		if (src)
+			memcpy(payload, src, h->len);
+		proto_encode(slot->buf, h, payload);
+		len = PROTO_HDR_LEN + h->len;
+	}
 	wire_simd_clean();
 	slot->req = (struct transport_req){
 		.conn = conn, .dir = TRANSPORT_SEND, .buf = slot->buf,
-		.len = PROTO_HDR_LEN + h->len, .user = slot,
+		.len = len, .user = slot,
 	};
 	slot->busy = true;
 	c->busy++;
@@ -72,8 +85,7 @@ static void queue_pages(struct gmem_server *s, unsigned int conn,
 		.pgoff = pgoff, .nr = nr,
 	};
 
-	memcpy(slot->buf + PROTO_HDR_LEN, s->base + (pgoff << shift), h.len);
-	frame_queue(s, conn, slot, &h);
+	frame_queue(s, conn, slot, &h, s->base + (pgoff << shift));
 	stat_add(&s->stats.bytes, h.len);
 }
 
@@ -90,7 +102,7 @@ static int queue_digests(struct gmem_server *s, struct srv_slot *slot,
 		return srv_err(s, ret, "digest: %s", strerror(-ret));
 	for (uint32_t i = 0; i < nr; i++)
 		d[i] = htole64(d[i]);
-	frame_queue(s, 0, slot, &h);
+	frame_queue(s, 0, slot, &h, NULL);
 	return 0;
 }
 
@@ -359,7 +371,7 @@ static int queue_stale(struct gmem_server *s, const uint64_t *stale,
 			d[i] = htole64(stale[p / 64 + i]);
 		if (nr % 64)
 			d[nw - 1] &= htole64((1ULL << (nr % 64)) - 1);
-		frame_queue(s, 0, slot, &h);
+		frame_queue(s, 0, slot, &h, NULL);
 	}
 	return 0;
 }
@@ -386,9 +398,7 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
 		ret = server_step(s, IDLE_WAIT_NS);
 	if (ret < 0)
 		return ret;
-	if (len)
-		memcpy(slot->buf + PROTO_HDR_LEN, blob, len);
-	frame_queue(s, 0, slot, &h);
+	frame_queue(s, 0, slot, &h, len ? blob : NULL);
 	s->state_sent = true;
 	return server_step(s, 0);
 }
@@ -499,6 +509,8 @@ void gmem_server_destroy(struct gmem_server *s)
 		close(s->lfd);
 	bitmap_free(&s->need);
 	auth_key_clear(&s->key);
+	/* The connections' keys. */
+	sodium_memzero(s->conns, sizeof(s->conns));
 	free(s->mem);
 	free(s);
 }

@@ -44,6 +44,9 @@ struct srv_conn {
 	unsigned int nr_slots;
 	unsigned int busy;
 	uint32_t tx_seq;
+	/* Sealed connection: what this server sends (by whoever sends on
+	 * it: the caller's thread, or the connection's pusher). */
+	struct seal tx;
 	struct srv_slot slots[CTL_SLOTS];
 	struct wire_rx rx;
 };

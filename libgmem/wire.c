@@ -5,6 +5,7 @@
  * by crc32c, before the caller may look at it. Also the synchronous
  * handshake helpers used while nothing else is in flight.
  */
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
@@ -37,7 +38,8 @@ void wire_simd_clean(void)
 int wire_rx_start(struct transport *t, struct wire_rx *rx)
 {
 	struct transport_req *q = &rx->req;
-	uint32_t need = PROTO_HDR_LEN + (rx->have_hdr ? rx->hdr.len : 0);
+	uint32_t need = rx->have_hdr ? wire_frame_len(&rx->open, rx->hdr.len)
+				     : PROTO_HDR_LEN;
 
 	if (rx->head == rx->tail) {
 		rx->head = 0;
@@ -73,12 +75,48 @@ static int rx_header(struct wire_rx *rx, const struct proto_geom *g,
 	return 0;
 }
 
+/*
+ * A sealed frame's header is trusted only once the frame opened: until then
+ * only its length is read, to know where the tag ends. A length beyond the
+ * connection's cap cannot come from the peer holding the key.
+ */
+static int rx_sealed_len(struct wire_rx *rx, const char **why)
+{
+	uint32_t len;
+
+	memcpy(&len, rx->buf + rx->head + 8, sizeof(len));
+	len = le32toh(len);
+	if (len > rx->cap) {
+		*why = "sealed frame failed authentication (bad length)";
+		return -EBADMSG;
+	}
+	rx->hdr.len = len;
+	rx->have_hdr = true;
+	return 0;
+}
+
+/* Opens the whole sealed frame at @head in place, then checks its header
+ * as any other. */
+static int rx_open(struct wire_rx *rx, const struct proto_geom *g,
+		   const char **why)
+{
+	uint8_t *hdr = rx->buf + rx->head;
+
+	if (seal_decrypt(&rx->open, hdr + PROTO_HDR_LEN, rx->hdr.len, hdr,
+			 PROTO_HDR_LEN) < 0) {
+		*why = "sealed frame failed authentication (changed, replayed, "
+		       "reordered, cut or another key)";
+		return -EBADMSG;
+	}
+	return rx_header(rx, g, why);
+}
+
 /* Drops the frame handed out last. */
 static void rx_consume(struct wire_rx *rx)
 {
 	if (!rx->have_frame)
 		return;
-	rx->head += PROTO_HDR_LEN + rx->hdr.len;
+	rx->head += wire_frame_len(&rx->open, rx->hdr.len);
 	rx->have_frame = false;
 	rx->have_hdr = false;
 }
@@ -90,11 +128,22 @@ int wire_rx_next(struct transport *t, struct wire_rx *rx,
 
 	rx_consume(rx);
 	if (!rx->have_hdr && rx->tail - rx->head >= PROTO_HDR_LEN) {
-		ret = rx_header(rx, g, why);
+		ret = seal_on(&rx->open) ? rx_sealed_len(rx, why)
+					 : rx_header(rx, g, why);
 		if (ret < 0)
 			return ret;
 	}
-	if (rx->have_hdr && rx->tail - rx->head >= PROTO_HDR_LEN + rx->hdr.len) {
+	if (rx->have_hdr && seal_on(&rx->open) &&
+	    rx->tail - rx->head >= wire_frame_len(&rx->open, rx->hdr.len)) {
+		ret = rx_open(rx, g, why);
+		if (ret < 0)
+			return ret;
+		rx->seq++;
+		rx->have_frame = true;
+		return 1;
+	}
+	if (rx->have_hdr && !seal_on(&rx->open) &&
+	    rx->tail - rx->head >= PROTO_HDR_LEN + rx->hdr.len) {
 		bool ok = proto_crc_ok(rx->buf + rx->head, wire_payload(rx),
 				       rx->hdr.len);
 
@@ -175,6 +224,16 @@ int wire_frame_send(struct transport *t, unsigned int conn, uint8_t *buf,
 	memcpy(buf + PROTO_HDR_LEN, payload, h->len);
 	proto_encode(buf, h, buf + PROTO_HDR_LEN);
 	return wire_xfer_sync(t, &q, wait_ns);
+}
+
+uint32_t wire_seal(struct seal *tx, uint8_t *buf, const struct proto_hdr *h,
+		   const void *payload)
+{
+	proto_encode_sealed(buf, h);
+	seal_encrypt(tx, buf + PROTO_HDR_LEN,
+		     payload ? payload : buf + PROTO_HDR_LEN, h->len, buf,
+		     PROTO_HDR_LEN);
+	return wire_frame_len(tx, h->len);
 }
 
 int wire_hello_send(struct transport *t, unsigned int conn, uint8_t *buf,

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "seal.h"
 #include "transport/transport.h"
 
 /*
@@ -30,6 +31,9 @@ struct wire_rx {
 	bool have_hdr;       /* @hdr holds the header at @head */
 	bool have_frame;     /* ...and its payload is in: handed out */
 	struct proto_hdr hdr;
+	/* Frames after AUTH on a sealed connection: each is opened (-EBADMSG
+	 * when it fails) before its header is decoded; off: crc32c. */
+	struct seal open;
 };
 
 void wire_rx_init(struct wire_rx *rx, unsigned int conn, uint8_t *buf,
@@ -47,7 +51,10 @@ int wire_rx_done(struct transport *t, struct wire_rx *rx,
  * Drops the frame handed out last, if any, and returns 1 when the next whole,
  * checked frame is buffered (rx->hdr, payload at wire_payload(rx), valid
  * until the next call), 0 when a read was submitted for more, or a negative
- * errno with a reason in @why (-EPROTO malformed, -ECONNRESET peer gone).
+ * errno with a reason in @why (-EPROTO malformed, -ECONNRESET peer gone,
+ * -EBADMSG a sealed frame that fails authentication: changed, replayed,
+ * reordered, cut, or sealed with another key; the caller treats it as a
+ * broken link, as nothing of it can be trusted).
  */
 int wire_rx_next(struct transport *t, struct wire_rx *rx,
 		 const struct proto_geom *g, const char **why);
@@ -81,6 +88,22 @@ int wire_frame_send(struct transport *t, unsigned int conn, uint8_t *buf,
 int wire_frame_recv(struct transport *t, struct wire_rx *rx, uint8_t type,
 		    void *payload, uint32_t len, int64_t wait_ns,
 		    const char **why);
+/* Bytes a frame of @len payload bytes takes on a connection (sealed: +tag). */
+static inline uint32_t wire_frame_len(const struct seal *s, uint32_t len)
+{
+	return PROTO_HDR_LEN + len + (seal_on(s) ? SEAL_TAG_LEN : 0);
+}
+
+/*
+ * Writes the sealed frame of header @h (its seq included) and @h->len
+ * bytes of @payload into @buf: the header, the ciphertext (from @payload,
+ * which may be @buf + PROTO_HDR_LEN itself), the tag; returns its bytes,
+ * wire_frame_len(). @tx is this direction's seal, its counter advanced:
+ * frames must be sent in the order they were sealed.
+ */
+uint32_t wire_seal(struct seal *tx, uint8_t *buf, const struct proto_hdr *h,
+		   const void *payload);
+
 /* Sends HELLO (@buf: PROTO_HDR_LEN + PROTO_HELLO_LEN bytes of scratch). */
 int wire_hello_send(struct transport *t, unsigned int conn, uint8_t *buf,
 		    uint32_t seq, const struct proto_hello *hello,

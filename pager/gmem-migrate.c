@@ -59,7 +59,12 @@ static void usage(FILE *f)
 "                         once; -1 no limit); the source keeps every page\n"
 "  -k, --key-file PATH    pre-shared key (16..256 bytes, file mode 600; else\n"
 "                         the GMEM_KEY variable): both sides must prove it\n"
-"                         (HMAC-SHA256 challenge) before any page moves\n"
+"                         (HMAC-SHA256 challenge) before any page moves, and\n"
+"                         every frame is encrypted (AES-256-GCM or\n"
+"                         XChaCha20-Poly1305); make one with\n"
+"                         `head -c 32 /dev/urandom > KEY; chmod 600 KEY`\n"
+"  --insecure             allow a non-loopback --listen/--connect without a\n"
+"                         key: pages in the clear, any peer served\n"
 "  --observe-ms MS        dest: watch the workload after completion (3000)\n"
 "  --verify               dest: the workload checks every page at the end\n"
 "  --keep-source          source: leave the source workload running/paused\n"
@@ -111,6 +116,11 @@ static void parse_key(struct migrate_opts *o)
 		fprintf(stderr, "gmem-migrate: %s\n", err);
 		exit(EXIT_USAGE);
 	}
+	if (key_require(&o->key, o->dest ? "--connect" : "--listen", o->addr,
+			o->insecure, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gmem-migrate: %s\n", err);
+		exit(EXIT_USAGE);
+	}
 	if (o->key.len) {
 		o->params.key = o->key.bytes;
 		o->params.key_len = o->key.len;
@@ -132,7 +142,7 @@ _Static_assert(EXIT_USAGE == OPT_EXIT_USAGE, "one usage status");
 enum {
 	OPT_MAX_ROUNDS = 256, OPT_DOWNTIME, OPT_ABORT, OPT_BULK, OPT_THREADS,
 	OPT_FAULT_AROUND, OPT_NUMA_NODE, OPT_PCI, OPT_NO_PREALLOC, OPT_RECOVER,
-	OPT_OBSERVE, OPT_VERIFY, OPT_KEEP_SOURCE, OPT_JSON,
+	OPT_OBSERVE, OPT_VERIFY, OPT_KEEP_SOURCE, OPT_JSON, OPT_INSECURE,
 };
 
 static void parse_opts(int argc, char **argv, struct migrate_opts *o)
@@ -160,6 +170,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "keep-source", no_argument, NULL, OPT_KEEP_SOURCE },
 		{ "json", required_argument, NULL, OPT_JSON },
 		{ "key-file", required_argument, NULL, 'k' },
+		{ "insecure", no_argument, NULL, OPT_INSECURE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -222,6 +233,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case OPT_KEEP_SOURCE: o->keep_source = true; break;
 		case OPT_JSON: o->json_path = optarg; break;
 		case 'k': o->key_file = optarg; break;
+		case OPT_INSECURE: o->insecure = true; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
 		default: opt_getopt_fail(c, argv, opts);

@@ -34,6 +34,7 @@ struct pager_opts {
 	enum transport_choice transport;
 	const char *key_file;
 	struct key key;        /* empty: serve without authentication */
+	bool insecure;         /* --insecure: keyless off loopback */
 };
 
 static void usage(FILE *f)
@@ -68,7 +69,11 @@ static void usage(FILE *f)
 		"  -k, --key-file PATH     pre-shared key (16..256 bytes, file mode 600;\n"
 		"                          else the GMEM_KEY variable): the peer must\n"
 		"                          prove it (HMAC-SHA256 challenge) before any\n"
-		"                          page moves\n"
+		"                          page moves, and every frame is encrypted;\n"
+		"                          make one with `head -c 32 /dev/urandom\n"
+		"                          > KEY; chmod 600 KEY`\n"
+		"      --insecure          allow a non-loopback --listen/--connect\n"
+		"                          without a key (pages in the clear)\n"
 		"  -h, --help              show this help\n"
 		"\n"
 		"Logs one line per connection event on stdout; exits 0 once the\n"
@@ -89,6 +94,7 @@ static void parse_opts(int argc, char **argv, struct pager_opts *o)
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "transport", required_argument, NULL, 't' },
 		{ "key-file", required_argument, NULL, 'k' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -107,6 +113,7 @@ static void parse_opts(int argc, char **argv, struct pager_opts *o)
 		case 'w': o->wait_ms = opt_ms("--wait-ms", optarg, 1); break;
 		case 't': o->transport = transport_opt_parse(optarg); break;
 		case 'k': o->key_file = optarg; break;
+		case 'I': o->insecure = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: opt_getopt_fail(c, argv, longopts);
 		}
@@ -124,6 +131,12 @@ static void parse_opts(int argc, char **argv, struct pager_opts *o)
 	if (o->connect)
 		opt_hostport("--connect", o->connect, false);
 	if (key_load(o->key_file, &o->key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gmem-pager: %s\n", err);
+		exit(OPT_EXIT_USAGE);
+	}
+	if (key_require(&o->key, o->listen ? "--listen" : "--connect",
+			o->listen ? o->listen : o->connect, o->insecure, err,
+			sizeof(err)) < 0) {
 		fprintf(stderr, "gmem-pager: %s\n", err);
 		exit(OPT_EXIT_USAGE);
 	}

@@ -6,9 +6,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,4 +79,56 @@ int key_load(const char *path, struct key *k, char *err, size_t err_len)
 		return 0;
 	}
 	return key_check_len(k, err, err_len);
+}
+
+static bool sa_loopback(const struct sockaddr *sa)
+{
+	const struct sockaddr_in6 *s6 = (const void *)sa;
+	const uint8_t *b = s6->sin6_addr.s6_addr;
+
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >>
+			24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return false;
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return b[12] == 127;
+	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+}
+
+/* Whether every address @addr's host resolves to is a loopback one; "" and
+ * "*" (any address) are not. */
+static bool addr_loopback(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *p;
+	char host[256];
+	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+	bool lo = true;
+
+	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+		addr++;
+		n -= 2;
+	}
+	if (!n || n >= sizeof(host) || (n == 1 && addr[0] == '*'))
+		return false;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	if (getaddrinfo(host, NULL, &hints, &ai))
+		return true;
+	for (p = ai; p; p = p->ai_next)
+		lo = lo && sa_loopback(p->ai_addr);
+	freeaddrinfo(ai);
+	return lo;
+}
+
+int key_require(const struct key *k, const char *opt, const char *addr,
+		bool insecure, char *err, size_t err_len)
+{
+	if (k->len || insecure || !addr || addr_loopback(addr))
+		return 0;
+	snprintf(err, err_len, "%s %s is not a loopback address: give a key "
+		 "(--key-file or GMEM_KEY) to authenticate and encrypt, or "
+		 "--insecure to send pages in the clear", opt, addr);
+	return -1;
 }

@@ -6,6 +6,7 @@
 #ifndef GMEM_PAGER_KEY_H
 #define GMEM_PAGER_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,16 @@ struct key {
  * others. Returns 0, or -1 with the reason in @err.
  */
 int key_load(const char *path, struct key *k, char *err, size_t err_len);
+
+/*
+ * No open door by default: without a key (which also encrypts every
+ * frame), @addr ("host:port", "[v6]:port") must be a loopback address
+ * (127.0.0.0/8, ::1) unless @insecure (--insecure). A name that does not
+ * resolve passes: connecting to it fails with its own message. @opt names
+ * the option that gave @addr. Returns 0, or -1 with the one-line reason
+ * in @err.
+ */
+int key_require(const struct key *k, const char *opt, const char *addr,
+		bool insecure, char *err, size_t err_len);
 
 #endif

@@ -41,6 +41,7 @@ struct migrate_opts {
 	bool no_prealloc;      /* destination: leave the page cache to post-copy */
 	const char *key_file;  /* --key-file; else GMEM_KEY */
 	struct key key;
+	bool insecure;         /* --insecure: keyless off loopback */
 };
 
 /* The workload on one side and what the migration learnt of it. */

@@ -154,6 +154,7 @@ static int exit_code(const struct side *s, const struct gmem_migrate_stats *st,
 	case EACCES:
 		return EXIT_AUTH;
 	case ECONNREFUSED: case ECONNRESET: case ETIMEDOUT: case EPROTO:
+	case EBADMSG: /* a sealed frame changed on the path */
 	case EHOSTUNREACH: case ENETUNREACH: case EPIPE: case EADDRINUSE:
 	case ENOTCONN:
 		return EXIT_NETWORK;

@@ -43,10 +43,22 @@ tests_test_replay_LDADD = $(TEST_LDADD) $(JSONC_LIBS)
 # Page server and remote source: two processes on loopback.
 check_PROGRAMS += tests/test-remote
 TESTS += tests/test-remote
-tests_test_remote_SOURCES = tests/test-remote.c tests/helpers.c tests/helpers.h
-tests_test_remote_CFLAGS = $(TEST_CFLAGS)
-tests_test_remote_LDADD = $(TEST_LDADD) -lpthread
+# proto.c: the peers of an older gmem, built frame by frame.
+tests_test_remote_SOURCES = tests/test-remote.c tests/helpers.c tests/helpers.h \
+	libgmem/proto.c libgmem/proto.h
+tests_test_remote_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
+tests_test_remote_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS)
+tests_test_remote_LDADD = $(TEST_LDADD) $(ISAL_LIBS) -lpthread
 # The wire protocol's encoder and checks, compiled in directly.
+check_PROGRAMS += tests/test-seal
+TESTS += tests/test-seal
+tests_test_seal_SOURCES = tests/test-seal.c libgmem/seal.c libgmem/seal.h \
+	libgmem/wire.c libgmem/wire.h libgmem/proto.c libgmem/proto.h
+tests_test_seal_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem \
+	-I$(srcdir)/libgmem/include
+tests_test_seal_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS)
+tests_test_seal_LDADD = $(CRITERION_LIBS) $(ISAL_LIBS) $(SODIUM_LIBS)
+
 check_PROGRAMS += tests/test-proto
 TESTS += tests/test-proto
 tests_test_proto_SOURCES = tests/test-proto.c libgmem/proto.c libgmem/proto.h
@@ -106,6 +118,8 @@ tests_pager_client_SOURCES = tests/pager-client.c
 tests_pager_client_LDADD = libgmem/libgmem.la -lpthread
 dist_check_SCRIPTS += tests/netns-pager.sh
 TESTS += tests/netns-pager.sh
+dist_check_SCRIPTS += tests/netns-crypto.sh
+TESTS += tests/netns-crypto.sh
 
 # gmem-pager --uffd-handler serving a second process's userfaultfd.
 check_PROGRAMS += tests/uffd-vmm

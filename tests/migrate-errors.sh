@@ -124,6 +124,37 @@ expect_msg "unknown mode" "mode: expected .* got 'warp'"
 expect_rc 2 "unknown option" "$migrate" source --control "$dir/x.sock" \
 	--listen 127.0.0.1:0 --bogus
 
+# --- no open door: a keyless run off loopback needs --insecure ---------------
+pager=$top_builddir/pager/gmem-pager
+# expect_one_line WHAT OPT ADDR: refused in one line that names the address.
+expect_one_line() {
+	expect_msg "$1" "^gmem-[a-z]+: $2 $3 is not a loopback address: .*--insecure"
+	[ "$(wc -l <"$dir/cmd.err")" = 1 ] || fail "$1: more than one line"
+}
+expect_rc 2 "keyless source off loopback" env -u GMEM_KEY "$migrate" source \
+	--control "$dir/x.sock" --listen 10.77.0.9:7000
+expect_one_line "keyless source off loopback" --listen 10.77.0.9:7000
+expect_rc 2 "keyless dest off loopback" env -u GMEM_KEY "$migrate" dest \
+	--control "$dir/x.sock" --connect 10.77.0.9:7000
+expect_one_line "keyless dest off loopback" --connect 10.77.0.9:7000
+expect_rc 2 "keyless source on every address" env -u GMEM_KEY "$migrate" \
+	source --control "$dir/x.sock" --listen '*:7000'
+expect_one_line "keyless source on every address" --listen '\*:7000'
+expect_rc 2 "keyless pager off loopback" env -u GMEM_KEY "$pager" \
+	--listen 0.0.0.0:0 --file "$dir/x.sock"
+expect_one_line "keyless pager off loopback" --listen 0.0.0.0:0
+# Loopback without a key, --insecure, or a key: past the check (to the
+# missing control socket).
+expect_rc 3 "keyless source on ::1" env -u GMEM_KEY "$migrate" source \
+	--control "$dir/none.sock" --listen '[::1]:0' --quiet
+expect_rc 3 "--insecure source off loopback" env -u GMEM_KEY "$migrate" \
+	source --control "$dir/none.sock" --listen 10.77.0.9:0 --insecure --quiet
+expect_rc 3 "keyed source off loopback" env GMEM_KEY=a-key-of-16-bytes-or-more \
+	"$migrate" source --control "$dir/none.sock" --listen 10.77.0.9:0 --quiet
+# Every run below is keyed, as an operator's would be.
+GMEM_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export GMEM_KEY
+
 # --- the workload's control socket does not exist -----------------------------
 expect_rc 3 "missing source control socket" "$migrate" source \
 	--control "$dir/none.sock" --listen 127.0.0.1:0 --quiet

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "proto.h"
 
 TestSuite(remote, .init = require_uffd);
 
@@ -999,4 +1000,88 @@ Test(auth, key_length_is_checked, .timeout = 10, .init = require_uffd)
 	cr_assert_eq(gmem_server_set_key(srv, NULL, 16), -EINVAL);
 	gmem_server_destroy(srv);
 	gmem_region_destroy(src);
+}
+
+/* Writes HELLO(@role, @features) as a peer of an older gmem would. */
+static void old_hello(int fd, uint32_t role, uint64_t features,
+		      uint64_t session)
+{
+	uint8_t buf[PROTO_HDR_LEN + PROTO_HELLO_LEN];
+	struct proto_hello hello = {
+		.role = role, .features = features, .session = session,
+		.nr_bulk = role == PROTO_ROLE_CONTROL,
+		.page_size = role == PROTO_ROLE_SERVER ? 4096 : 0,
+		.nr_pages = role == PROTO_ROLE_SERVER ? NR_PAGES : 0,
+	};
+	struct proto_hdr h = { .type = PROTO_HELLO, .len = PROTO_HELLO_LEN };
+
+	proto_hello_encode(buf + PROTO_HDR_LEN, &hello);
+	proto_encode(buf, &h, buf + PROTO_HDR_LEN);
+	if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+		_exit(1);
+}
+
+/* A keyed server and a keyed destination of a gmem that authenticates but
+ * does not encrypt (AUTH offered, no SEAL): refused before any frame after
+ * HELLO, saying why. There is no keyed session in the clear. */
+Test(auth, keyed_server_refuses_a_destination_that_does_not_encrypt,
+     .timeout = 30)
+{
+	struct gmem_region *src = source_region();
+	struct gmem_server *srv;
+	pid_t pid;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	cr_assert_eq(gmem_server_set_key(srv, KEY_A, strlen(KEY_A)), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = connect_port(gmem_server_port(srv));
+		uint8_t junk[256];
+
+		old_hello(fd, PROTO_ROLE_CONTROL,
+			  PROTO_FEAT_CRC32C | PROTO_FEAT_AUTH, 0);
+		while (read(fd, junk, sizeof(junk)) > 0)
+			;
+		_exit(0);
+	}
+	cr_assert_eq(gmem_server_accept(srv, 3000), -EACCES);
+	cr_assert(strstr(gmem_server_error(srv), "destination does not"), "%s",
+		  gmem_server_error(srv));
+	gmem_server_destroy(srv);
+	wait_child(pid);
+	gmem_region_destroy(src);
+}
+
+Test(auth, keyed_destination_refuses_a_server_that_does_not_encrypt,
+     .timeout = 30)
+{
+	struct gmem_remote_params p = { .key = KEY_A, .key_len = strlen(KEY_A),
+					.connect_ms = 3000 };
+	struct gmem_remote *rm;
+	uint16_t port;
+	int lfd = listen_any(&port);
+	char addr[32];
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = accept(lfd, NULL, NULL);
+		uint8_t in[PROTO_HDR_LEN + PROTO_HELLO_LEN];
+
+		if (fd < 0 || read(fd, in, sizeof(in)) <= 0)
+			_exit(1);
+		old_hello(fd, PROTO_ROLE_SERVER,
+			  PROTO_FEAT_CRC32C | PROTO_FEAT_AUTH, 42);
+		while (read(fd, in, sizeof(in)) > 0)
+			;
+		_exit(0);
+	}
+	close(lfd);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	cr_assert_eq(gmem_remote_connect(addr, &p, &rm), -EACCES);
+	cr_assert(strstr(gmem_remote_error(rm), "does not encrypt"), "%s",
+		  gmem_remote_error(rm));
+	gmem_remote_destroy(rm);
+	wait_child(pid);
 }

@@ -39,7 +39,7 @@ fail=0
 start_pager() {
 	port=$((port + 1))
 	"$pager" --listen "$ip:$port" --file "$tmp/image" --wait-ms 60000 \
-		"$@" >"$tmp/pager.log" 2>&1 &
+		--insecure "$@" >"$tmp/pager.log" 2>&1 &
 	pager_pid=$!
 	wait_until 20 "$pager_pid" grep -q "transport" "$tmp/pager.log" &&
 		return 0
@@ -94,7 +94,7 @@ expect "tcp-only server: reason" grep -q "offers no RDMA" "$tmp/err"
 kill "$pager_pid" 2>/dev/null; wait "$pager_pid" 2>/dev/null; pager_pid=
 
 # A wildcard address names no device.
-timeout 30 "$pager" --listen "*:0" --file "$tmp/image" --transport rdma \
+timeout 30 "$pager" --listen "*:0" --file "$tmp/image" --transport rdma --insecure \
 	>"$tmp/pager.log" 2>&1
 expect "wildcard refused" [ $? != 0 ]
 cat "$tmp/pager.log"

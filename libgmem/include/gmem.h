@@ -789,7 +789,7 @@ uint16_t gmem_server_port(const struct gmem_server *s);
 int gmem_server_accept(struct gmem_server *s, int wait_ms);
 
 /**
- * gmem_server_set_key - Require destinations to prove a pre-shared key.
+ * gmem_server_set_key - Require a pre-shared key, and encrypt with it.
  * @s:   server from gmem_server_listen(), not yet accepted.
  * @key: the key's bytes (any bytes; copied, wiped at destroy).
  * @len: 16..256 bytes.
@@ -798,7 +798,17 @@ int gmem_server_accept(struct gmem_server *s, int wait_ms);
  * pager/PROTOCOL.md: an HMAC-SHA256 challenge each way (libsodium) over
  * random nonces, the session and the connection's role, so a peer without
  * the key can neither take pages nor send any, and a recorded exchange
- * cannot be replayed. Without a key any destination is served.
+ * cannot be replayed. Every frame after it, both ways on every TCP
+ * connection, is then encrypted and authenticated (AES-256-GCM where both
+ * CPUs have AES-NI, else XChaCha20-Poly1305; keys derived per connection
+ * and direction from the key and the exchange's fresh nonces): pages
+ * cannot be read or changed on the path, and a frame changed, replayed,
+ * reordered or cut fails its connection with -EBADMSG and installs
+ * nothing, which post-copy recovery takes as a broken link (this server
+ * keeps every page). A destination that does not encrypt is refused
+ * (-EACCES). Frame headers (type, page offsets, lengths) stay readable;
+ * RDMA reads (gmem_server_offer_rdma()) are not encrypted.
+ * Without a key any destination is served, in the clear.
  * Context: the server's thread.
  * Return: 0; -EINVAL @key NULL or @len out of range; -EALREADY accepted
  *         already; -ENOSYS libsodium failed to initialise.
@@ -886,6 +896,8 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
  * Return: 0 destination complete, digests equal; -EIO digests differed
  *         (count in stats.mismatches); -ECONNRESET destination vanished;
  *         -EPROTO malformed frame (gmem_server_error() says which);
+ *         -EBADMSG with a key, a frame failed authentication (changed,
+ *         replayed, cut on the path; a broken link to recovery);
  *         -ETIMEDOUT destination silent, or it did not come back within the
  *         recovery time ("destination did not come back within N ms"; every
  *         page is kept); -ENOTCONN.
@@ -972,7 +984,8 @@ struct gmem_remote_params {
 			      * -1 = forever; refused connects are retried */
 	uint32_t key_len;    /* bytes of @key, 16..256; 0 = no key */
 	const void *key;     /* pre-shared key: the server must prove it
-			      * (AUTH, see gmem_server_set_key()); copied */
+			      * (AUTH), and every frame is encrypted with
+			      * it (gmem_server_set_key()); copied */
 	int32_t recover_ms;  /* post-copy recovery (gmem_remote_recover()):
 			      * how long to try to reconnect after a broken
 			      * link; 0 = never (fail at once); -1 = forever */
@@ -997,8 +1010,11 @@ struct gmem_remote_params {
  * tc-prio(8)): urgent requests and answers leave the host's priority
  * queueing ahead of the push.
  * With a key, every connection also runs the AUTH exchange and a server that
- * cannot prove the same key (or offers no AUTH) is refused before any page
- * moves.
+ * cannot prove the same key (or offers no AUTH, or does not encrypt) is
+ * refused before any page moves; every frame after it is encrypted and
+ * authenticated as gmem_server_set_key() describes, and a frame that fails
+ * fails its connection with -EBADMSG (a broken link: with @recover_ms the
+ * session pauses and reconnects, else it fails) and installs nothing.
  * On failure *@out is NULL when the arguments are refused or the local
  * set-up fails (-EINVAL, -ENOMEM, an io_uring error); once connecting has
  * begun it is the failed remote end, kept so that gmem_remote_error() can
@@ -1086,7 +1102,8 @@ int gmem_remote_source(struct gmem_remote *rm, struct gmem_source **out);
  * Context: any thread.
  * Return: 0 complete and equal; -EIO pages differ (gmem_remote_mismatches());
  *         -ETIMEDOUT; -ECONNRESET server vanished; -EPROTO malformed frame
- *         (gmem_remote_error()); -ETIMEDOUT also when the server did not
+ *         (gmem_remote_error()); -EBADMSG with a key, a frame failed
+ *         authentication (nothing of it installed); -ETIMEDOUT also when the server did not
  *         come back within recover_ms. Pages installed before an error stay.
  */
 int gmem_remote_wait(struct gmem_remote *rm, int wait_ms);
@@ -1230,7 +1247,8 @@ struct gmem_migrate_params {
 	int32_t wait_ms;      /* give up on a silent peer after this; 0 =
 			       * 30000 ms, -1 = never */
 	const void *key;      /* pre-shared key, both sides: peers must prove
-			       * it (gmem_server_set_key()); NULL = none */
+			       * it and every frame is encrypted with it
+			       * (gmem_server_set_key()); NULL = none */
 	uint32_t key_len;     /* bytes of @key, 16..256 */
 	int32_t recover_ms;   /* post-copy recovery, both sides: how long a
 			       * broken link may pause the migration while

@@ -187,7 +187,7 @@ start_source() {
 	local i
 	"${src[@]}" "$migrate" source --control "$dir/src.sock" --keep-source \
 		--listen "$src_ip:$port" --wait-ms 4000 --recover-ms "$recover" \
-		"${src_key[@]}" \
+		--insecure "${src_key[@]}" \
 		>"$dir/msrc.json" 2>"$dir/msrc.err" &
 	msrc=$!
 	pids+=($msrc)
@@ -234,7 +234,7 @@ one() {
 	start_source
 	"${dst[@]}" "$migrate" dest --control "$dir/dst.sock" --connect "$to" \
 		--wait-ms 4000 --recover-ms "$recover" --verify --observe-ms 200 \
-		"${dst_key[@]}" \
+		--insecure "${dst_key[@]}" \
 		>"$dir/mdst.json" 2>"$dir/mdst.err" &
 	mdst=$!
 	pids+=($mdst)
@@ -282,6 +282,14 @@ one "page server killed, restarted" fail action restart_source
 must_say="did not come back"
 one "destination killed" fail action kill_migrator dest
 one "same key both sides" complete keys=key,key
+# Keyed, every frame sealed: the same flipped byte fails to open, which
+# recovery takes as a broken link (fresh keys on the new connections; the
+# source kept every page); without recovery the run fails, saying why.
+one "byte flipped, keyed, recovered" complete keys=key,key \
+	proxy "--conn 1 --flip-at 3000000"
+must_say="failed authentication"
+one "byte flipped, keyed, no recovery" fail keys=key,key recover=0 \
+	proxy "--conn 1 --flip-at 3000000"
 must_say="authentication"
 one "another key" fail keys=key,other-key
 must_say="authentication"
