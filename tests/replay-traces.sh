@@ -10,7 +10,9 @@ set -euo pipefail
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 replay=$top_builddir/bench/gmem-replay
-src_traces=$(cd "$top_srcdir/traces" && pwd)
+# The folder as the build compiled it in (abs_top_srcdir, not normalised:
+# make distcheck builds in _build/sub with ../.. in it).
+src_traces=$top_srcdir/traces
 
 skip() {
 	echo "SKIP: $*"
