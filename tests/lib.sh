@@ -29,3 +29,21 @@ gone() {
 	done
 	return 0
 }
+
+# netns_pair NS_A NS_B IF NET: network namespaces NS_A and NS_B joined by a
+# veth pair (IF-a in NS_A with NET.1/24, IF-b in NS_B with NET.2/24), links
+# and loopback up. Returns 77 with "SKIP: reason" on stdout where the machine
+# cannot make them, 99 on any later failure. The caller deletes NS_A and NS_B.
+netns_pair() {
+	command -v ip >/dev/null || { echo "SKIP: no ip(8) (iproute2)"; return 77; }
+	_np_err=$(ip netns add "$1" 2>&1) ||
+		{ echo "SKIP: ip netns add: $_np_err"; return 77; }
+	ip netns add "$2" || { echo "SKIP: ip netns add failed"; return 77; }
+	_np_err=$(ip link add "$3-a" type veth peer name "$3-b" 2>&1) ||
+		{ echo "SKIP: veth: $_np_err"; return 77; }
+	ip link set "$3-a" netns "$1" && ip link set "$3-b" netns "$2" &&
+	ip -n "$1" addr add "$4.1/24" dev "$3-a" &&
+	ip -n "$2" addr add "$4.2/24" dev "$3-b" &&
+	ip -n "$1" link set "$3-a" up && ip -n "$2" link set "$3-b" up &&
+	ip -n "$1" link set lo up && ip -n "$2" link set lo up || return 99
+}

@@ -33,18 +33,8 @@ skip() {
 	exit 77
 }
 
-command -v ip >/dev/null || skip "no ip(8) (iproute2)"
 command -v python3 >/dev/null || skip "no python3 (the recording proxy)"
-ip netns add "$ns_a" 2>"$tmp/err" || skip "ip netns add: $(cat "$tmp/err")"
-ip netns add "$ns_b" || skip "ip netns add failed"
-ip link add gmc-a-$$ type veth peer name gmc-b-$$ 2>"$tmp/err" ||
-	skip "veth: $(cat "$tmp/err")"
-ip link set gmc-a-$$ netns "$ns_a" && ip link set gmc-b-$$ netns "$ns_b" ||
-	exit 99
-ip -n "$ns_a" addr add 10.202.7.1/24 dev gmc-a-$$ &&
-ip -n "$ns_b" addr add 10.202.7.2/24 dev gmc-b-$$ &&
-ip -n "$ns_a" link set gmc-a-$$ up && ip -n "$ns_b" link set gmc-b-$$ up &&
-ip -n "$ns_a" link set lo up && ip -n "$ns_b" link set lo up || exit 99
+netns_pair "$ns_a" "$ns_b" gmc-$$ 10.202.7 || exit $?
 
 # 8 MiB of one 32-byte pattern: any 32 bytes of a page in the clear show.
 pattern=GMEM-PAGE-PATTERN-SEEN-IN-CLEAR!

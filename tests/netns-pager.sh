@@ -22,22 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
-command -v ip >/dev/null || skip "no ip(8) (iproute2)"
-ip netns add "$ns_a" 2>"$tmp/err" || skip "ip netns add: $(cat "$tmp/err")"
-ip netns add "$ns_b" || skip "ip netns add failed"
-ip link add gmv-a-$$ type veth peer name gmv-b-$$ 2>"$tmp/err" ||
-	skip "veth: $(cat "$tmp/err")"
-ip link set gmv-a-$$ netns "$ns_a" && ip link set gmv-b-$$ netns "$ns_b" ||
-	exit 99
-ip -n "$ns_a" addr add 10.201.7.1/24 dev gmv-a-$$ &&
-ip -n "$ns_b" addr add 10.201.7.2/24 dev gmv-b-$$ &&
-ip -n "$ns_a" link set gmv-a-$$ up && ip -n "$ns_b" link set gmv-b-$$ up &&
-ip -n "$ns_a" link set lo up && ip -n "$ns_b" link set lo up || exit 99
+netns_pair "$ns_a" "$ns_b" gmv-$$ 10.201.7 || exit $?
 
 # 24 MiB and a bit: the last page is partial (padded with zeros).
 head -c $((24 * 1024 * 1024 + 1000)) /dev/urandom >"$tmp/image" || exit 99
