@@ -163,8 +163,9 @@ int opt_choice(const char *opt, const char *arg, const char *const *names)
 	opt_bad("%s: expected %s, got '%s'", opt, list, arg);
 }
 
-/* Splits HOST:PORT as libgmem does (the last colon; [v6] brackets). */
-static bool split(const char *arg, char *host, size_t host_len, long long *port)
+/* As libgmem splits it (the last colon; [v6] brackets). */
+bool opt_split_hostport(const char *arg, char *host, size_t host_len,
+			long long *port)
 {
 	const char *colon = strrchr(arg, ':');
 	size_t n = colon ? (size_t)(colon - arg) : 0;
@@ -187,7 +188,7 @@ void opt_hostport(const char *opt, const char *arg, bool passive)
 	char host[256];
 	long long port;
 
-	if (!split(arg, host, sizeof(host), &port) || port < !passive ||
+	if (!opt_split_hostport(arg, host, sizeof(host), &port) || port < !passive ||
 	    port > 65535 || (!passive && !strcmp(host, "*")))
 		opt_bad("%s: expected HOST:PORT, PORT from %d to 65535, got '%s'",
 			opt, !passive, arg);
@@ -203,7 +204,7 @@ int opt_resolve(const char *opt, const char *arg, bool passive)
 	long long port;
 	int ret;
 
-	if (!split(arg, host, sizeof(host), &port) || !strcmp(host, "*"))
+	if (!opt_split_hostport(arg, host, sizeof(host), &port) || !strcmp(host, "*"))
 		return 0;
 	ret = getaddrinfo(host, NULL, &hints, &ai);
 	if (ret) {

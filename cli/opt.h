@@ -13,6 +13,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The exit status of a usage error, in every program. */
@@ -57,6 +58,15 @@ double opt_double(const char *opt, const char *arg, double min, double max);
 
 /* One of @names (NULL-terminated): its index. */
 int opt_choice(const char *opt, const char *arg, const char *const *names);
+
+/*
+ * Splits HOST:PORT at its last colon, [v6] brackets taken off HOST: true
+ * with @host (NUL-terminated, < @host_len bytes, not empty) and @port (not
+ * range-checked), false when @arg has no colon, an empty HOST or a PORT
+ * that is not a number.
+ */
+bool opt_split_hostport(const char *arg, char *host, size_t host_len,
+			long long *port);
 
 /*
  * HOST:PORT ("10.0.0.1:7400", "[::1]:7400", "name:7400"; with @passive

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "key.h"
+#include "opt.h"
 
 static int key_check_len(struct key *k, char *err, size_t err_len)
 {
@@ -96,24 +97,18 @@ static bool sa_loopback(const struct sockaddr *sa)
 	return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
 }
 
-/* Whether every address @addr's host resolves to is a loopback one; "" and
- * "*" (any address) are not. */
+/* Whether every address @addr's host resolves to is a loopback one; "*"
+ * (any address) is not. @addr is a HOST:PORT the caller has checked. */
 static bool addr_loopback(const char *addr)
 {
-	const char *colon = strrchr(addr, ':');
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *p;
 	char host[256];
-	size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+	long long port;
 	bool lo = true;
 
-	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
-		addr++;
-		n -= 2;
-	}
-	if (!n || n >= sizeof(host) || (n == 1 && addr[0] == '*'))
+	if (!opt_split_hostport(addr, host, sizeof(host), &port) ||
+	    !strcmp(host, "*"))
 		return false;
-	memcpy(host, addr, n);
-	host[n] = '\0';
 	if (getaddrinfo(host, NULL, &hints, &ai))
 		return true;
 	for (p = ai; p; p = p->ai_next)
