@@ -92,7 +92,7 @@ int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 	}
 	h->seq = rm->ctl_seq++;
 	if (seal_on(&rm->ctl_tx)) {
-		uint32_t len = wire_seal(&rm->ctl_tx, rm->ctl_buf, h, payload);
+		uint32_t len = wire_encode(&rm->ctl_tx, rm->ctl_buf, h, payload);
 
 		ret = rm->t[0].ops->send_now(&rm->t[0], 0, rm->ctl_buf, len);
 	} else {

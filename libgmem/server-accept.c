@@ -128,11 +128,7 @@ void srv_send_error(struct gmem_server *s, unsigned int conn, int err,
 	if (h.len > PROTO_MAX_ERROR_LEN)
 		h.len = PROTO_MAX_ERROR_LEN;
 	memcpy(buf + PROTO_HDR_LEN, why, h.len);
-	if (seal_on(tx))
-		wire_seal(tx, buf, &h, buf + PROTO_HDR_LEN);
-	else
-		proto_encode(buf, &h, buf + PROTO_HDR_LEN);
-	s->t.ops->send_now(&s->t, conn, buf, wire_frame_len(tx, h.len));
+	s->t.ops->send_now(&s->t, conn, buf, wire_encode(tx, buf, &h, NULL));
 }
 
 /* Accepts connection @idx, of @role, and checks its HELLO; answers it. */

@@ -96,7 +96,7 @@ static int push_frame(struct gmem_server *s, unsigned int conn, uint8_t *buf,
 	int ret;
 
 	if (seal_on(tx)) {
-		uint32_t len = wire_seal(tx, buf, &h, pages);
+		uint32_t len = wire_encode(tx, buf, &h, pages);
 
 		wire_simd_clean();
 		ret = s->t.ops->send_now(&s->t, conn, buf, len);

@@ -45,20 +45,12 @@ static void frame_queue(struct gmem_server *s, unsigned int conn,
 			const void *src)
 {
 	struct srv_conn *c = &s->conns[conn];
-	uint8_t *payload = slot->buf + PROTO_HDR_LEN;
 	uint32_t len;
 
 	h->seq = c->tx_seq++;
 	s->precopy_frames += h->type == PROTO_PAGES &&
 			     (h->flags & PROTO_F_PRECOPY);
-	if (seal_on(&c->tx)) {
-		len = wire_seal(&c->tx, slot->buf, h, src ? src : payload);
-	} else {
-		if (src)
-			memcpy(payload, src, h->len);
-		proto_encode(slot->buf, h, payload);
-		len = PROTO_HDR_LEN + h->len;
-	}
+	len = wire_encode(&c->tx, slot->buf, h, src);
 	wire_simd_clean();
 	slot->req = (struct transport_req){
 		.conn = conn, .dir = TRANSPORT_SEND, .buf = slot->buf,

@@ -226,13 +226,21 @@ int wire_frame_send(struct transport *t, unsigned int conn, uint8_t *buf,
 	return wire_xfer_sync(t, &q, wait_ns);
 }
 
-uint32_t wire_seal(struct seal *tx, uint8_t *buf, const struct proto_hdr *h,
-		   const void *payload)
+uint32_t wire_encode(struct seal *tx, uint8_t *buf, const struct proto_hdr *h,
+		     const void *payload)
 {
-	proto_encode_sealed(buf, h);
-	seal_encrypt(tx, buf + PROTO_HDR_LEN,
-		     payload ? payload : buf + PROTO_HDR_LEN, h->len, buf,
-		     PROTO_HDR_LEN);
+	uint8_t *body = buf + PROTO_HDR_LEN;
+
+	if (!payload)
+		payload = body;
+	if (seal_on(tx)) {
+		proto_encode_sealed(buf, h);
+		seal_encrypt(tx, body, payload, h->len, buf, PROTO_HDR_LEN);
+	} else {
+		if (payload != body)
+			memcpy(body, payload, h->len);
+		proto_encode(buf, h, body);
+	}
 	return wire_frame_len(tx, h->len);
 }
 

@@ -95,14 +95,15 @@ static inline uint32_t wire_frame_len(const struct seal *s, uint32_t len)
 }
 
 /*
- * Writes the sealed frame of header @h (its seq included) and @h->len
- * bytes of @payload into @buf: the header, the ciphertext (from @payload,
- * which may be @buf + PROTO_HDR_LEN itself), the tag; returns its bytes,
- * wire_frame_len(). @tx is this direction's seal, its counter advanced:
- * frames must be sent in the order they were sealed.
+ * Writes the frame of header @h (its seq included) and @h->len bytes of
+ * @payload (NULL: already at @buf + PROTO_HDR_LEN) into @buf, as connection
+ * direction @tx carries it: sealed (header, ciphertext, tag; the counter of
+ * @tx advanced, so frames must be sent in the order they were encoded) or
+ * in the clear (header with its crc32c, payload). Returns its bytes,
+ * wire_frame_len().
  */
-uint32_t wire_seal(struct seal *tx, uint8_t *buf, const struct proto_hdr *h,
-		   const void *payload);
+uint32_t wire_encode(struct seal *tx, uint8_t *buf, const struct proto_hdr *h,
+		     const void *payload);
 
 /* Sends HELLO (@buf: PROTO_HDR_LEN + PROTO_HELLO_LEN bytes of scratch). */
 int wire_hello_send(struct transport *t, unsigned int conn, uint8_t *buf,

@@ -73,7 +73,7 @@ static uint8_t *seal_pages(uint32_t seq, uint64_t pgoff)
 	uint8_t *at = f.in + f.len;
 
 	cr_assert_leq(f.len + FRAME, sizeof(f.in));
-	cr_assert_eq(wire_seal(&srv_tx, at, &h, pages), FRAME);
+	cr_assert_eq(wire_encode(&srv_tx, at, &h, pages), FRAME);
 	f.len += FRAME;
 	return at;
 }
