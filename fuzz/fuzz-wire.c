@@ -2,7 +2,7 @@
 /*
  * fuzz-wire.c - libFuzzer harness for what a page server or destination
  * reads from the network: the receive state machine and frame checks
- * (wire.c, proto.c), the HELLO negotiation and the AUTH exchange (auth.c)
+ * (wire/frame.c, proto.c), the HELLO negotiation and the AUTH exchange (auth.c)
  * as a keyed server runs them, then any frames that follow, in the clear
  * or sealed (seal.c) with a fixed test key. A fake transport feeds the
  * input in reads of a size the input chooses.
@@ -20,8 +20,8 @@
 
 #include <isa-l/crc.h>
 
-#include "auth.h"
-#include "wire.h"
+#include "wire/auth.h"
+#include "wire/frame.h"
 
 #define RX_CAP (64U << 10)
 #define MAX_PENDING 4
@@ -96,7 +96,7 @@ static const struct transport_ops fake_ops = {
 static const uint8_t test_secret[SEAL_SECRET_LEN] = "fuzzing secret, 32 bytes long..";
 
 /* Gives every whole frame in @buf its right crc32c (seed ~0, no final
- * xor, header bytes 0..27 then the payload: pager/PROTOCOL.md); with @tx,
+ * xor, header bytes 0..27 then the payload: libgmem/wire/PROTOCOL.md); with @tx,
  * every frame after the first (HELLO) is sealed instead, its tag after
  * its payload. */
 static void fix_frames(uint8_t *buf, size_t len, struct seal *tx)

@@ -5,14 +5,14 @@
 # fuzz/work, crashes to fuzz/crash-* (both in the build folder).
 FUZZ_CC = clang
 FUZZ_SECONDS = 60
-FUZZ_SRCS = $(srcdir)/fuzz/fuzz-wire.c $(srcdir)/libgmem/wire.c \
-	$(srcdir)/libgmem/proto.c $(srcdir)/libgmem/auth.c \
-	$(srcdir)/libgmem/seal.c
+FUZZ_SRCS = $(srcdir)/fuzz/fuzz-wire.c $(srcdir)/libgmem/wire/frame.c \
+	$(srcdir)/libgmem/wire/proto.c $(srcdir)/libgmem/wire/auth.c \
+	$(srcdir)/libgmem/wire/seal.c
 EXTRA_DIST += fuzz/fuzz-wire.c fuzz/corpus
 
-fuzz/fuzz-wire: $(FUZZ_SRCS) $(srcdir)/libgmem/wire.h \
-		$(srcdir)/libgmem/proto.h $(srcdir)/libgmem/auth.h \
-		$(srcdir)/libgmem/seal.h
+fuzz/fuzz-wire: $(FUZZ_SRCS) $(srcdir)/libgmem/wire/frame.h \
+		$(srcdir)/libgmem/wire/proto.h $(srcdir)/libgmem/wire/auth.h \
+		$(srcdir)/libgmem/wire/seal.h
 	@mkdir -p fuzz
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -D_GNU_SOURCE \

@@ -8,7 +8,6 @@ pager_gmem_pager_SOURCES = pager/gmem-pager.c \
 pager_gmem_pager_CPPFLAGS = $(CLI_CPPFLAGS)
 pager_gmem_pager_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 pager_gmem_pager_LDADD = libgmem/libgmem.la $(JSONC_LIBS)
-EXTRA_DIST += pager/PROTOCOL.md
 bin_PROGRAMS += pager/gmem-migrate
 pager_gmem_migrate_SOURCES = pager/gmem-migrate.c pager/migrate-run.c \
 	pager/migrate-cli.h pager/report.c pager/control.c pager/control.h \

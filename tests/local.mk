@@ -45,15 +45,15 @@ check_PROGRAMS += tests/test-remote
 TESTS += tests/test-remote
 # proto.c: the peers of an older gmem, built frame by frame.
 tests_test_remote_SOURCES = tests/test-remote.c tests/helpers.c tests/helpers.h \
-	libgmem/proto.c libgmem/proto.h
+	libgmem/wire/proto.c libgmem/wire/proto.h
 tests_test_remote_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
 tests_test_remote_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS)
 tests_test_remote_LDADD = $(TEST_LDADD) $(ISAL_LIBS) -lpthread
 # The wire protocol's encoder and checks, compiled in directly.
 check_PROGRAMS += tests/test-seal
 TESTS += tests/test-seal
-tests_test_seal_SOURCES = tests/test-seal.c libgmem/seal.c libgmem/seal.h \
-	libgmem/wire.c libgmem/wire.h libgmem/proto.c libgmem/proto.h
+tests_test_seal_SOURCES = tests/test-seal.c libgmem/wire/seal.c libgmem/wire/seal.h \
+	libgmem/wire/frame.c libgmem/wire/frame.h libgmem/wire/proto.c libgmem/wire/proto.h
 tests_test_seal_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem \
 	-I$(srcdir)/libgmem/include
 tests_test_seal_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS)
@@ -61,7 +61,7 @@ tests_test_seal_LDADD = $(CRITERION_LIBS) $(ISAL_LIBS) $(SODIUM_LIBS)
 
 check_PROGRAMS += tests/test-proto
 TESTS += tests/test-proto
-tests_test_proto_SOURCES = tests/test-proto.c libgmem/proto.c libgmem/proto.h
+tests_test_proto_SOURCES = tests/test-proto.c libgmem/wire/proto.c libgmem/wire/proto.h
 tests_test_proto_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
 tests_test_proto_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS)
 tests_test_proto_LDADD = $(CRITERION_LIBS) $(ISAL_LIBS)

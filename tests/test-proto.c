@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "proto.h"
+#include "wire/proto.h"
 
 static const struct proto_geom geom = { .page_size = 4096, .nr_pages = 1000 };
 static uint8_t frame[PROTO_HDR_LEN + 2 * 4096];

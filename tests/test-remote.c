@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "proto.h"
+#include "wire/proto.h"
 
 TestSuite(remote, .init = require_uffd);
 
@@ -457,7 +457,7 @@ static int cut_all(struct pair *pairs, int nr)
 }
 
 /* Bytes of the server's HELLO frame (a 32-byte header and a 48-byte
- * payload, pager/PROTOCOL.md), which HOLD_FAULT_AROUND lets through. */
+ * payload, libgmem/wire/PROTOCOL.md), which HOLD_FAULT_AROUND lets through. */
 #define HELLO_BYTES 80U
 
 static void proxy_run(int lfd, uint16_t server_port, enum damage d)

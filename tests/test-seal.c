@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
- * test-seal.c - sealed frames (pager/PROTOCOL.md, "Encryption") through the
+ * test-seal.c - sealed frames (libgmem/wire/PROTOCOL.md, "Encryption") through the
  * receive state machine, with a fixed test key and both ciphers: a frame
  * sealed by one end opens at the other with its payload intact and none of
  * it in the clear on the wire; a flipped ciphertext, tag or header byte, a
  * replayed, reordered or truncated frame, and another key are each refused
- * with -EBADMSG and no frame handed out. wire.c, proto.c, seal.c are
+ * with -EBADMSG and no frame handed out. frame.c, proto.c, seal.c are
  * compiled in; a fake transport feeds the bytes.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
 
-#include "seal.h"
-#include "wire.h"
+#include "wire/seal.h"
+#include "wire/frame.h"
 
 #define PAGE 4096U
 #define NR 2U

@@ -9,11 +9,11 @@ lib_LTLIBRARIES += libgmem/cuda/libgmem-cuda.la
 include_HEADERS += libgmem/include/gmem-cuda.h
 libgmem_cuda_libgmem_cuda_la_SOURCES = libgmem/cuda/mirror.h \
 	libgmem/cuda/kernels.h libgmem/cuda/attach.c libgmem/cuda/sync.c \
-	libgmem/cuda/restore.c libgmem/bitmap.c libgmem/bitmap.h
+	libgmem/cuda/restore.c
 libgmem_cuda_libgmem_cuda_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem \
 	$(CUDA_CFLAGS)
 libgmem_cuda_libgmem_cuda_la_LIBADD = libgmem/cuda/kernels.lo \
-	libgmem/libgmem.la $(CUDA_LIBS) -lstdc++
+	libgmem/libbitmap.la libgmem/libgmem.la $(CUDA_LIBS) -lstdc++
 libgmem_cuda_libgmem_cuda_la_LDFLAGS = -version-info $(GMEM_LT_VERSION) \
 	-Wl,--version-script=$(srcdir)/libgmem/cuda/libgmem-cuda.map
 EXTRA_libgmem_cuda_libgmem_cuda_la_DEPENDENCIES = \

@@ -703,7 +703,7 @@ uint64_t gmem_dirty_bitmap_words(const struct gmem_region *r);
 /*
  * A page server (struct gmem_server) serves one region, page by page, to one
  * destination (struct gmem_remote) over TCP (io_uring), with the protocol of
- * pager/PROTOCOL.md: one control connection that carries urgent requests and
+ * libgmem/wire/PROTOCOL.md: one control connection that carries urgent requests and
  * their pages (so they never queue behind bulk data) and 1..8 bulk
  * connections for pre-copy pages and the background push.
  *
@@ -795,7 +795,7 @@ int gmem_server_accept(struct gmem_server *s, int wait_ms);
  * @len: 16..256 bytes.
  *
  * After HELLO, each connection then runs the AUTH exchange of
- * pager/PROTOCOL.md: an HMAC-SHA256 challenge each way (libsodium) over
+ * libgmem/wire/PROTOCOL.md: an HMAC-SHA256 challenge each way (libsodium) over
  * random nonces, the session and the connection's role, so a peer without
  * the key can neither take pages nor send any, and a recorded exchange
  * cannot be replayed. Every frame after it, both ways on every TCP
@@ -828,7 +828,7 @@ int gmem_server_set_key(struct gmem_server *s, const void *key, size_t len);
  * stays open after gmem_server_accept(). When the link breaks after the
  * switchover, the server stops its pushers, closes every connection, keeps
  * every page, and accepts a connection set whose control HELLO resumes this
- * session (pager/PROTOCOL.md, PROTO_FEAT_RESUME; with a key it must pass
+ * session (libgmem/wire/PROTOCOL.md, PROTO_FEAT_RESUME; with a key it must pass
  * AUTH as before); any other destination is refused and the wait goes on.
  * The push then starts over from the destination's new NEED. A destination
  * that reconnects while the old connections still look alive ends them too.
@@ -1002,7 +1002,7 @@ struct gmem_remote_params {
  * Opens the control connection and the bulk ones, exchanges HELLO and
  * learns the served region's geometry (gmem_remote_page_size(),
  * gmem_remote_nr_pages()), so that a matching region can be created.
- * Over TCP, where the server agrees (pager/PROTOCOL.md, feature bit 5), one
+ * Over TCP, where the server agrees (libgmem/wire/PROTOCOL.md, feature bit 5), one
  * more connection carries the pages of each fault-around run other than
  * the faulting page, so that an urgent answer never waits behind them
  * (counted in gmem_remote_stats.prefetched_pages). Both ends of the

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "rdma.h"
+#include "transport/rdma.h"
 
 #define NOT_BUILT "RDMA transport not built (configure found no libibverbs/librdmacm)"
 

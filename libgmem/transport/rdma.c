@@ -18,7 +18,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
-#include "rdma.h"
+#include "transport/rdma.h"
 
 /* RDMA READs one side may have outstanding at the responder (the IB
  * "initiator depth"/"responder resources"; soft-RoCE allows 128). */

@@ -23,8 +23,8 @@
 #include <linux/pkt_sched.h>
 #include <liburing.h>
 
-#include "../syscall.h"
-#include "transport.h"
+#include "syscall.h"
+#include "transport/transport.h"
 
 #define MAX_CONNS 16
 #define RETRY_MS 20
