@@ -272,17 +272,19 @@ class _Hooks:
     """Calls TraceCapture.step() on every @every-th event after @skip."""
 
     def __init__(self, cap, at, every, skip, steps):
-        import torch
+        # torch.optim deletes its submodules' names from itself: import the
+        # hook registrars from their modules.
+        from torch.nn.modules import module as mod
+        from torch.optim.optimizer import register_optimizer_step_post_hook
         self.cap, self.every, self.skip, self.steps = cap, every, skip, steps
         self.events = 0
         self.depth = 0
         self.closed = False
         self.handles = []
         if at == "optimizer":
-            reg = torch.optim.optimizer.register_optimizer_step_post_hook
-            self.handles.append(reg(lambda *a: self._event()))
+            self.handles.append(register_optimizer_step_post_hook(
+                lambda *a: self._event()))
         else:
-            mod = torch.nn.modules.module
             self.handles.append(mod.register_module_forward_pre_hook(
                 lambda *a: self._enter()))
             self.handles.append(mod.register_module_forward_hook(
