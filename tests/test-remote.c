@@ -397,10 +397,12 @@ Test(remote, precopy_then_stale_pages_are_fetched_again, .timeout = 60)
  * holds back everything the server sends on the fault-around connection
  * after its HELLO; or it flips a byte of a bulk payload and gives the frame
  * its right crc32c again (a server that sends wrong bytes), which only the
- * completion's digests can tell.
+ * completion's digests can tell; or, besides, answers a DIGEST_REQ with the
+ * digests of the second half of the region twice, never the first.
  */
 enum damage {
-	CORRUPT, GARBAGE, VANISH, CUT, HOLD_FAULT_AROUND, RECRC, NO_DAMAGE
+	CORRUPT, GARBAGE, VANISH, CUT, HOLD_FAULT_AROUND, RECRC, REPEAT_DIGEST,
+	NO_DAMAGE
 };
 
 /* Control, one bulk and the fault-around connection. */
@@ -480,16 +482,20 @@ static bool read_full(int fd, uint8_t *buf, size_t len)
 	return true;
 }
 
-/* RECRC: forwards the bulk stream frame by frame (HELLO first, so frames
- * are followed from the start) until the first PAGES frame past 1 MiB,
- * whose byte 100 is flipped under a recomputed crc32c. */
-static bool forward_recrc(struct pair *p)
+/* RECRC and REPEAT_DIGEST: forward the bulk stream (RECRC), or the bulk and
+ * the control stream (REPEAT_DIGEST), frame by frame (HELLO first, so
+ * frames are followed from the start) until the damage is done: the first
+ * PAGES frame past 1 MiB gets byte 100 flipped under a recomputed crc32c;
+ * the first DIGEST frame, for pages [p, p + n), goes out as two frames for
+ * [p + n / 2, p + n), the second one numbered one more. */
+static bool forward_frame(struct pair *p)
 {
 	static uint8_t f[PROTO_HDR_LEN + PROTO_MAX_PAYLOAD];
 	static const struct proto_geom g = { .page_size = PS,
 					     .nr_pages = NR_PAGES };
 	const char *why = "";
 	struct proto_hdr h;
+	uint32_t len;
 
 	if (!read_full(p->up, f, PROTO_HDR_LEN) ||
 	    proto_decode(f, &g, &h, &why) < 0 ||
@@ -500,9 +506,25 @@ static bool forward_recrc(struct pair *p)
 		proto_encode(f, &h, f + PROTO_HDR_LEN);
 		p->damaged = true;
 	}
-	p->to_down += PROTO_HDR_LEN + h.len;
-	return write(p->down, f, PROTO_HDR_LEN + h.len) ==
-	       (ssize_t)(PROTO_HDR_LEN + h.len);
+	if (h.type == PROTO_DIGEST) {
+		uint32_t half = h.nr / 2;
+
+		memmove(f + PROTO_HDR_LEN, f + PROTO_HDR_LEN + half * 8,
+			(h.nr - half) * 8);
+		h.pgoff += half;
+		h.nr -= half;
+		h.len = h.nr * 8;
+		proto_encode(f, &h, f + PROTO_HDR_LEN);
+		if (write(p->down, f, PROTO_HDR_LEN + h.len) !=
+		    (ssize_t)(PROTO_HDR_LEN + h.len))
+			return false;
+		h.seq++;
+		proto_encode(f, &h, f + PROTO_HDR_LEN);
+		p->damaged = true;
+	}
+	len = PROTO_HDR_LEN + h.len;
+	p->to_down += len;
+	return write(p->down, f, len) == (ssize_t)len;
 }
 
 /* Closes every connection, both ways (the cut). */
@@ -557,9 +579,10 @@ static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 				if (len <= 0 || write(pairs[i].up, buf, len) != len)
 					_exit(0);
 			}
-			if (pfd[2 + 2 * i].revents && d == RECRC && i == 1 &&
-			    !pairs[i].damaged) {
-				if (!forward_recrc(&pairs[i]))
+			if (pfd[2 + 2 * i].revents && !pairs[i].damaged &&
+			    ((d == RECRC && i == 1) ||
+			     (d == REPEAT_DIGEST && i < 2))) {
+				if (!forward_frame(&pairs[i]))
 					_exit(0);
 			} else if (pfd[2 + 2 * i].revents) {
 				len = read(pairs[i].up, buf,
@@ -642,32 +665,45 @@ Test(remote, server_vanishing_mid_stream_is_reported, .timeout = 60)
 	check_damage(VANISH, -ECONNRESET, "closed");
 }
 
-/* A server that sends one wrong byte under a right crc32c: every page
- * arrives, but the completion's digests tell, on both ends (-EIO), naming
- * the page; the source keeps every page as it was. */
-Test(remote, wrong_byte_under_right_crc_is_caught_at_completion,
-     .timeout = 60)
+/* Runs a migration through a proxy doing @d; returns the server's result. */
+static int run_damaged(enum damage d, struct dest_result *res,
+		       struct gmem_remote_stats *sst)
 {
 	struct gmem_region *src = source_region();
-	struct dest_result *res = shared_result();
 	struct dest_cfg c = { .work = IDLE, .backing = GMEM_BACKING_MEMFD,
 			      .fault_around = 16 };
-	struct gmem_remote_stats sst;
 	struct gmem_server *srv;
 	uint16_t pport;
 	pid_t proxy, pid;
 	int ret;
 
 	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
-	proxy = proxy_fork(srv, RECRC, &pport);
+	proxy = proxy_fork(srv, d, &pport);
 	pid = dest_fork(pport, &c, res);
-	ret = serve_one(srv, &sst);
+	ret = serve_one(srv, sst);
 	wait_child(pid);
 	kill(proxy, SIGKILL);
 	waitpid(proxy, NULL, 0);
+	cr_assert_eq(gmem_region_nr_present(src), NR_PAGES);
+	cr_assert_eq(present_bad(src, NULL), 0, "the source's copy is intact");
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+	return ret;
+}
+
+/* A server that sends one wrong byte under a right crc32c: every page
+ * arrives, but the completion's digests tell, on both ends (-EIO), naming
+ * the page; the source keeps every page as it was. */
+Test(remote, wrong_byte_under_right_crc_is_caught_at_completion,
+     .timeout = 60)
+{
+	struct dest_result *res = shared_result();
+	struct gmem_remote_stats sst;
+	int ret = run_damaged(RECRC, res, &sst);
+
 	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
 	cr_assert_eq(res->wait_ret, -EIO, "wait: %d %s", res->wait_ret, res->err);
-	cr_assert_eq(ret, -EIO, "server: %d %s", ret, gmem_server_error(srv));
+	cr_assert_eq(ret, -EIO, "server: %d", ret);
 	/* The flip passed every frame check: all pages came, one wrong. */
 	cr_assert_eq(res->present, NR_PAGES);
 	cr_assert_eq(res->bad, 1);
@@ -677,10 +713,22 @@ Test(remote, wrong_byte_under_right_crc_is_caught_at_completion,
 	cr_assert_eq(res->mismatch[0], res->first_bad,
 		     "mismatch reported at page %lu, wrong bytes at page %lu",
 		     res->mismatch[0], res->first_bad);
-	cr_assert_eq(gmem_region_nr_present(src), NR_PAGES);
-	cr_assert_eq(present_bad(src, NULL), 0, "the source's copy is intact");
-	gmem_server_destroy(srv);
-	gmem_region_destroy(src);
+}
+
+/* The same wrong page, and digests that cover the second half of the
+ * region twice: completion must not pass with the first half unchecked. */
+Test(remote, repeated_digests_do_not_complete_the_check, .timeout = 60)
+{
+	struct dest_result *res = shared_result();
+	struct gmem_remote_stats sst;
+	int ret = run_damaged(REPEAT_DIGEST, res, &sst);
+
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
+	cr_assert_eq(res->bad, 1, "the wrong page came");
+	cr_assert_eq(res->wait_ret, -EPROTO, "wait: %d %s", res->wait_ret,
+		     res->err);
+	cr_assert(strstr(res->err, "DIGEST"), "%s", res->err);
+	cr_assert_lt(ret, 0, "server: %d", ret);
 }
 
 /* Runs a migration through a proxy that breaks the link mid post-copy
