@@ -62,7 +62,7 @@ struct fake_ep {
 };
 
 /* This input's run. */
-static struct {
+static struct fuzz_run {
 	bool dest;
 	const uint8_t *frames;
 	size_t frames_len;
@@ -119,8 +119,8 @@ static void sent(const struct transport_req *q)
 	struct proto_hello hello;
 	const char *why;
 
-	if (run.dest || run.session || q->len != PROTO_HDR_LEN + PROTO_HELLO_LEN ||
-	    q->buf[5] != PROTO_HELLO)
+	if (run.dest || run.session ||
+	    q->len != PROTO_HDR_LEN + PROTO_HELLO_LEN || q->buf[5] != PROTO_HELLO)
 		return;
 	if (proto_hello_decode(q->buf + PROTO_HDR_LEN, &hello, &why) == 0)
 		run.session = hello.session;
@@ -418,7 +418,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		frames = malloc(MAX_STREAM);
 	if (!frames)
 		abort();
-	run = (typeof(run)){
+	run = (struct fuzz_run){
 		.dest = data[0] & 1, .chunk = data[1], .frames = frames,
 		.frames_len = fix_frames(data + 2, size - 2, frames),
 	};

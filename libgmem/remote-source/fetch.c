@@ -227,7 +227,8 @@ int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
 	 * answered in order: a chunk repeated or out of place would count
 	 * pages as checked that never were. */
 	if (h->pgoff != rm->digests_checked)
-		return rm_fail(rm, -EPROTO, "DIGEST for page %llu, expected %llu",
+		return rm_fail(rm, -EPROTO,
+			       "DIGEST for page %llu, expected %llu",
 			       (unsigned long long)h->pgoff,
 			       (unsigned long long)rm->digests_checked);
 	memcpy(rm->digests, rm->r->installed_digests + h->pgoff, h->nr * 8);
