@@ -10,6 +10,7 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/version.h>
 
 #include "shim.h"
 
@@ -67,6 +68,19 @@ static int fault_page(struct gmem_shim_region *r, unsigned long addr,
 	}
 }
 
+/* Linux 6.5 dropped pin_user_pages_remote()'s vmas argument. */
+static long shim_pin_remote(struct mm_struct *mm, unsigned long addr,
+			    unsigned long nr_pages, unsigned int gup,
+			    struct page **pages)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+	return pin_user_pages_remote(mm, addr, nr_pages, gup, pages, NULL);
+#else
+	return pin_user_pages_remote(mm, addr, nr_pages, gup, pages, NULL,
+				     NULL);
+#endif
+}
+
 /*
  * Pin what is mapped without faulting (FOLL_NOFAULT: GUP's own fault path
  * would get SIGBUS from userfaultfd, as it passes no ALLOW_RETRY without a
@@ -88,8 +102,8 @@ static int pin_range(struct gmem_shim_region *r, unsigned long addr,
 			err = -EINTR;
 			break;
 		}
-		got = pin_user_pages_remote(r->mm, at, nr_pages - done, gup,
-					    pages + done, NULL, NULL);
+		got = shim_pin_remote(r->mm, at, nr_pages - done, gup,
+				      pages + done);
 		mmap_read_unlock(r->mm);
 		if (got > 0) {
 			done += got;

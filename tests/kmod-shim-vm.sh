@@ -25,7 +25,13 @@ guest() {
 	read -r -a before <<<"$(pins)"
 	insmod "$kobj/gmem_shim.ko" || fail "insmod gmem_shim.ko"
 	[ -c /dev/gmem-shim ] || fail "no /dev/gmem-shim after insmod"
-	CRITERION_VERBOSITY_LEVEL=1 "$test_bin" || rc=1
+	CRITERION_VERBOSITY_LEVEL=1 "$test_bin" 2>&1 | tee "$kobj/test.log"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc=1
+	# From 6.7 the kernel has WP_ASYNC: its device-write case must run.
+	if [ "$(printf '%s\n' 6.7 "$(uname -r)" | sort -V | head -1)" = 6.7 ] &&
+	   grep -q 'SKIP.*wp_async' "$kobj/test.log"; then
+		fail "the wp-async case skipped on $(uname -r)"
+	fi
 	rmmod gmem_shim || fail "rmmod refused after the tests' processes exited"
 	read -r -a after <<<"$(pins)"
 	local acquired=$((after[0] - before[0])) released=$((after[1] - before[1]))

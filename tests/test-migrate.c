@@ -79,6 +79,7 @@ struct dest_out {
 	struct state got;
 	uint64_t checksum;
 	struct gmem_migrate_stats st;
+	char why[192]; /* the failed callback's text */
 };
 
 struct dest_ctx {
@@ -110,13 +111,22 @@ static int dest_resume(void *ctx, const void *buf, size_t len)
 	return -pthread_create(&d->reader, NULL, dest_read, d);
 }
 
-static void dest_child(const char *addr, struct dest_out *out)
+static void dest_failed(void *ctx, const char *why)
+{
+	struct dest_ctx *d = ctx;
+
+	snprintf(d->out->why, sizeof(d->out->why), "%s", why);
+}
+
+static void dest_child(const char *addr, uint64_t nr_pages,
+		       struct dest_out *out)
 {
 	struct gmem_migrate_params p = { .wait_ms = 20000 };
-	struct gmem_migrate_ops ops = { .resume = dest_resume };
+	struct gmem_migrate_ops ops = { .resume = dest_resume,
+					.failed = dest_failed };
 	struct dest_ctx d = { .out = out };
 
-	d.r = region_new(NR_PAGES, 0, GMEM_BACKING_MEMFD, GMEM_REGION_MISSING);
+	d.r = region_new(nr_pages, 0, GMEM_BACKING_MEMFD, GMEM_REGION_MISSING);
 	out->ret = gmem_migrate_dest(d.r, addr, &p, &ops, &d, &out->st);
 	if (out->resumed)
 		pthread_join(d.reader, NULL);
@@ -148,7 +158,7 @@ static void migrate_in_mode(uint32_t mode)
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0)
-		dest_child(addr, out);
+		dest_child(addr, NR_PAGES, out);
 	pthread_create(&w.tid, NULL, writer_run, &w);
 	ret = gmem_migrate_source(r, addr, &p, &ops, &w, &st);
 	if (!w.stop) {
@@ -183,6 +193,21 @@ static void migrate_in_mode(uint32_t mode)
 		cr_expect_eq(st.rounds, 3, "full pass + 2 rounds");
 		cr_expect_eq(out->st.stale_pages, st.stale_pages,
 			     "the destination learns the source's figures");
+		/* The write at the pause at least made a page stale. */
+		cr_expect_gt(st.stale_pages, 0, "no page was stale");
+		/* The full pass sent every page: the stale ones, and only
+		 * they, came again over the network; the rest was
+		 * installed from what pre-copy had sent. */
+		cr_expect_eq(out->st.pages.urgent_pages +
+				     out->st.pages.pushed_pages +
+				     out->st.pages.prefetched_pages,
+			     st.stale_pages, "fetched again: %lu urgent, %lu "
+			     "pushed, %lu prefetched; stale %lu",
+			     out->st.pages.urgent_pages,
+			     out->st.pages.pushed_pages,
+			     out->st.pages.prefetched_pages, st.stale_pages);
+		cr_expect_eq(out->st.pages.local_pages,
+			     NR_PAGES - st.stale_pages);
 		break;
 	case GMEM_MIGRATE_STOP_AND_COPY:
 		cr_expect_eq(st.freeze_pages, NR_PAGES);
@@ -211,6 +236,77 @@ Test(migrate, hybrid_fetches_stale_pages_again, .timeout = 90)
 Test(migrate, stop_and_copy_sends_all_in_the_freeze, .timeout = 90)
 {
 	migrate_in_mode(GMEM_MIGRATE_STOP_AND_COPY);
+}
+
+/* A workload that rewrites every page before each pre-copy round (from
+ * the progress report that starts it), so every round finds the whole
+ * region dirty again: pre-copy cannot converge, as 64 MiB do not fit a
+ * 1 ms freeze at any loopback rate. */
+#define STORM_PAGES 16384ULL
+struct storm {
+	uint8_t *base;
+	uint64_t writes;
+	uint32_t last_round;
+	int pauses;
+};
+
+static void storm_progress(void *ctx, const struct gmem_migrate_progress *p)
+{
+	struct storm *w = ctx;
+
+	if (p->phase != GMEM_PHASE_PRECOPY || p->round == w->last_round)
+		return;
+	w->last_round = p->round;
+	for (uint64_t i = 0; i < STORM_PAGES; i++)
+		((volatile uint64_t *)(w->base + i * PS))[0] = ++w->writes;
+}
+
+static int storm_pause(void *ctx, void *buf, size_t *len)
+{
+	((struct storm *)ctx)->pauses++;
+	*len = 0;
+	return 0;
+}
+
+/* PRECOPY with ABORT_UNCONVERGED against that workload: cancelled after
+ * the round limit, the workload never paused (it runs on here) and never
+ * resumed there. */
+Test(migrate, precopy_unconverged_aborts_without_pausing, .timeout = 90)
+{
+	struct gmem_migrate_params p = {
+		.mode = GMEM_MIGRATE_PRECOPY, .wait_ms = 20000,
+		.flags = GMEM_MIGRATE_ABORT_UNCONVERGED, .max_rounds = 2,
+		.downtime_ms = 1,
+	};
+	struct gmem_migrate_ops ops = { .pause = storm_pause,
+					.progress = storm_progress };
+	struct dest_out *out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct gmem_region *r = region_new(STORM_PAGES, 0, GMEM_BACKING_MEMFD, 0);
+	struct storm w = { .base = gmem_region_addr(r) };
+	struct gmem_migrate_stats st;
+	int ret, status;
+	char addr[32];
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + getpid() % 12000);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		dest_child(addr, STORM_PAGES, out);
+	ret = gmem_migrate_source(r, addr, &p, &ops, &w, &st);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_eq(ret, -ECANCELED, "source: %d %s (destination %d: %s)",
+		     ret, strerror(-ret), out->ret, out->why);
+	cr_expect_eq(w.pauses, 0, "the workload was paused");
+	cr_expect_eq(st.pause_ns, 0);
+	cr_expect_eq(st.converged, 0);
+	cr_expect_eq(st.rounds, 3, "full pass + 2 rounds, then the abort");
+	cr_expect_eq(w.last_round, 3);
+	cr_expect_lt(out->ret, 0, "the destination must fail");
+	cr_expect_eq(out->resumed, 0, "the destination resumed");
+	gmem_region_destroy(r);
+	munmap(out, sizeof(*out));
 }
 
 static int no_pause(void *ctx, void *buf, size_t *len)

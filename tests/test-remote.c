@@ -48,6 +48,9 @@ struct dest_cfg {
 	const char *key; /* pre-shared key, or NULL */
 	int recover_ms;  /* post-copy recovery; 0 = off */
 	bool prealloc;   /* gmem_region_prealloc() before pre-copy */
+	/* With recovery: gmem_remote_recover() to this address right after
+	 * the attach, and once more after the end. */
+	char recover_to[32];
 };
 
 /* What the destination child reports, in shared memory. */
@@ -62,6 +65,11 @@ struct dest_result {
 	int state_len;
 	char state[64];
 	struct gmem_remote_stats st;
+	int64_t nr_mismatch; /* gmem_remote_mismatches() */
+	uint64_t mismatch[4];
+	uint64_t first_bad;  /* the first present page with wrong bytes */
+	int recover_ret;     /* gmem_remote_recover() after the attach */
+	int recover_end_ret; /* ... and after the wait */
 	char err[192];
 };
 
@@ -113,14 +121,18 @@ static uint64_t run_workload(struct gmem_region *r, enum workload w)
 
 /* Checks every present page against the pattern (reading a present page
  * never faults). */
-static uint64_t present_bad(struct gmem_region *r)
+static uint64_t present_bad(struct gmem_region *r, uint64_t *first)
 {
 	uint8_t *base = gmem_region_addr(r);
 	uint64_t bad = 0;
 
-	for (uint64_t p = 0; p < NR_PAGES; p++)
-		if (gmem_page_present(r, p))
-			bad += !pattern_check(base + p * PS, SEED, p, PS);
+	for (uint64_t p = 0; p < NR_PAGES; p++) {
+		if (!gmem_page_present(r, p) ||
+		    pattern_check(base + p * PS, SEED, p, PS))
+			continue;
+		if (!bad++ && first)
+			*first = p;
+	}
 	return bad;
 }
 
@@ -165,17 +177,22 @@ static void dest_run(const char *addr, const struct dest_cfg *c,
 	if (ret == 0)
 		ret = gmem_region_attach(r, src, &fp);
 	res->setup_ret = ret;
+	if (ret == 0 && c->recover_to[0])
+		res->recover_ret = gmem_remote_recover(rm, c->recover_to);
 	if (ret == 0) {
 		res->touch_bad = run_workload(r, c->work);
 		res->wait_ret = gmem_remote_wait(rm, 30000);
 		gmem_region_detach(r);
 	}
+	if (c->recover_to[0])
+		res->recover_end_ret = gmem_remote_recover(rm, c->recover_to);
 	gmem_remote_stats(rm, &res->st);
+	res->nr_mismatch = gmem_remote_mismatches(rm, res->mismatch, 4);
 	res->nr_latencies = gmem_remote_latencies(rm, lat, 64);
 	snprintf(res->err, sizeof(res->err), "%s", gmem_remote_error(rm));
 	if (r) {
 		res->present = gmem_region_nr_present(r);
-		res->bad = present_bad(r);
+		res->bad = present_bad(r, &res->first_bad);
 	}
 	gmem_source_destroy(src);
 	gmem_remote_destroy(rm);
@@ -378,9 +395,15 @@ Test(remote, precopy_then_stale_pages_are_fetched_again, .timeout = 60)
  * connection, or vanishes, once enough bytes went through; or it cuts
  * every connection once and then forwards the next ones untouched; or it
  * holds back everything the server sends on the fault-around connection
- * after its HELLO.
+ * after its HELLO; or it flips a byte of a bulk payload and gives the frame
+ * its right crc32c again (a server that sends wrong bytes), which only the
+ * completion's digests can tell; or, besides, answers a DIGEST_REQ with the
+ * digests of the second half of the region twice, never the first.
  */
-enum damage { CORRUPT, GARBAGE, VANISH, CUT, HOLD_FAULT_AROUND, NO_DAMAGE };
+enum damage {
+	CORRUPT, GARBAGE, VANISH, CUT, HOLD_FAULT_AROUND, RECRC, REPEAT_DIGEST,
+	NO_DAMAGE
+};
 
 /* Control, one bulk and the fault-around connection. */
 #define PROXY_CONNS 3
@@ -446,6 +469,64 @@ static bool forward_down(struct pair *p, int idx, enum damage d, uint8_t *buf,
 	return write(p->down, buf, n) == n;
 }
 
+static bool read_full(int fd, uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = read(fd, buf, len);
+
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* RECRC and REPEAT_DIGEST: forward the bulk stream (RECRC), or the bulk and
+ * the control stream (REPEAT_DIGEST), frame by frame (HELLO first, so
+ * frames are followed from the start) until the damage is done: the first
+ * PAGES frame past 1 MiB gets byte 100 flipped under a recomputed crc32c;
+ * the first DIGEST frame, for pages [p, p + n), goes out as two frames for
+ * [p + n / 2, p + n), the second one numbered one more. */
+static bool forward_frame(struct pair *p)
+{
+	static uint8_t f[PROTO_HDR_LEN + PROTO_MAX_PAYLOAD];
+	static const struct proto_geom g = { .page_size = PS,
+					     .nr_pages = NR_PAGES };
+	const char *why = "";
+	struct proto_hdr h;
+	uint32_t len;
+
+	if (!read_full(p->up, f, PROTO_HDR_LEN) ||
+	    proto_decode(f, &g, &h, &why) < 0 ||
+	    !read_full(p->up, f + PROTO_HDR_LEN, h.len))
+		return false;
+	if (h.type == PROTO_PAGES && p->to_down >= 1 << 20) {
+		f[PROTO_HDR_LEN + 100] ^= 0x40;
+		proto_encode(f, &h, f + PROTO_HDR_LEN);
+		p->damaged = true;
+	}
+	if (h.type == PROTO_DIGEST) {
+		uint32_t half = h.nr / 2;
+
+		memmove(f + PROTO_HDR_LEN, f + PROTO_HDR_LEN + half * 8,
+			(h.nr - half) * 8);
+		h.pgoff += half;
+		h.nr -= half;
+		h.len = h.nr * 8;
+		proto_encode(f, &h, f + PROTO_HDR_LEN);
+		if (write(p->down, f, PROTO_HDR_LEN + h.len) !=
+		    (ssize_t)(PROTO_HDR_LEN + h.len))
+			return false;
+		h.seq++;
+		proto_encode(f, &h, f + PROTO_HDR_LEN);
+		p->damaged = true;
+	}
+	len = PROTO_HDR_LEN + h.len;
+	p->to_down += len;
+	return write(p->down, f, len) == (ssize_t)len;
+}
+
 /* Closes every connection, both ways (the cut). */
 static int cut_all(struct pair *pairs, int nr)
 {
@@ -498,7 +579,12 @@ static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 				if (len <= 0 || write(pairs[i].up, buf, len) != len)
 					_exit(0);
 			}
-			if (pfd[2 + 2 * i].revents) {
+			if (pfd[2 + 2 * i].revents && !pairs[i].damaged &&
+			    ((d == RECRC && i == 1) ||
+			     (d == REPEAT_DIGEST && i < 2))) {
+				if (!forward_frame(&pairs[i]))
+					_exit(0);
+			} else if (pfd[2 + 2 * i].revents) {
 				len = read(pairs[i].up, buf,
 					   d == HOLD_FAULT_AROUND && i == 2
 						   ? HELLO_BYTES - pairs[i].to_down
@@ -579,14 +665,84 @@ Test(remote, server_vanishing_mid_stream_is_reported, .timeout = 60)
 	check_damage(VANISH, -ECONNRESET, "closed");
 }
 
-/* Runs a migration through a proxy that cuts every connection once, mid
- * post-copy; the destination recovers for @dst_recover_ms, the server
- * waits @srv_recover_ms. Returns the server's result. */
-static int run_cut(int srv_recover_ms, const struct dest_cfg *c,
-		   struct dest_result *res, struct gmem_remote_stats *sst,
-		   char *srv_err, size_t srv_err_len)
+/* Runs a migration through a proxy doing @d; returns the server's result. */
+static int run_damaged(enum damage d, struct dest_result *res,
+		       struct gmem_remote_stats *sst)
 {
 	struct gmem_region *src = source_region();
+	struct dest_cfg c = { .work = IDLE, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16 };
+	struct gmem_server *srv;
+	uint16_t pport;
+	pid_t proxy, pid;
+	int ret;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	proxy = proxy_fork(srv, d, &pport);
+	pid = dest_fork(pport, &c, res);
+	ret = serve_one(srv, sst);
+	wait_child(pid);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+	cr_assert_eq(gmem_region_nr_present(src), NR_PAGES);
+	cr_assert_eq(present_bad(src, NULL), 0, "the source's copy is intact");
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+	return ret;
+}
+
+/* A server that sends one wrong byte under a right crc32c: every page
+ * arrives, but the completion's digests tell, on both ends (-EIO), naming
+ * the page; the source keeps every page as it was. */
+Test(remote, wrong_byte_under_right_crc_is_caught_at_completion,
+     .timeout = 60)
+{
+	struct dest_result *res = shared_result();
+	struct gmem_remote_stats sst;
+	int ret = run_damaged(RECRC, res, &sst);
+
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
+	cr_assert_eq(res->wait_ret, -EIO, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(ret, -EIO, "server: %d", ret);
+	/* The flip passed every frame check: all pages came, one wrong. */
+	cr_assert_eq(res->present, NR_PAGES);
+	cr_assert_eq(res->bad, 1);
+	cr_assert_eq(res->st.mismatches, 1);
+	cr_assert_eq(sst.mismatches, 1, "the server learns the count (DONE)");
+	cr_assert_eq(res->nr_mismatch, 1);
+	cr_assert_eq(res->mismatch[0], res->first_bad,
+		     "mismatch reported at page %lu, wrong bytes at page %lu",
+		     res->mismatch[0], res->first_bad);
+}
+
+/* The same wrong page, and digests that cover the second half of the
+ * region twice: completion must not pass with the first half unchecked. */
+Test(remote, repeated_digests_do_not_complete_the_check, .timeout = 60)
+{
+	struct dest_result *res = shared_result();
+	struct gmem_remote_stats sst;
+	int ret = run_damaged(REPEAT_DIGEST, res, &sst);
+
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
+	cr_assert_eq(res->bad, 1, "the wrong page came");
+	cr_assert_eq(res->wait_ret, -EPROTO, "wait: %d %s", res->wait_ret,
+		     res->err);
+	cr_assert(strstr(res->err, "DIGEST"), "%s", res->err);
+	cr_assert_lt(ret, 0, "server: %d", ret);
+}
+
+/* Runs a migration through a proxy that breaks the link mid post-copy
+ * (@d: CUT every connection once, or VANISH for good); the destination
+ * recovers for c->recover_ms, the server waits @srv_recover_ms; with
+ * @direct, the destination is told (gmem_remote_recover()) to come back to
+ * the server itself. Returns the server's result. */
+static int run_cut(enum damage d, bool direct, int srv_recover_ms,
+		   const struct dest_cfg *c, struct dest_result *res,
+		   struct gmem_remote_stats *sst, char *srv_err,
+		   size_t srv_err_len)
+{
+	struct gmem_region *src = source_region();
+	struct dest_cfg cfg = *c;
 	struct gmem_server *srv;
 	uint16_t pport;
 	pid_t proxy, pid;
@@ -594,8 +750,11 @@ static int run_cut(int srv_recover_ms, const struct dest_cfg *c,
 
 	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
 	cr_assert_eq(gmem_server_set_recover(srv, srv_recover_ms), 0);
-	proxy = proxy_fork(srv, CUT, &pport);
-	pid = dest_fork(pport, c, res);
+	if (direct)
+		snprintf(cfg.recover_to, sizeof(cfg.recover_to),
+			 "127.0.0.1:%u", gmem_server_port(srv));
+	proxy = proxy_fork(srv, d, &pport);
+	pid = dest_fork(pport, &cfg, res);
 	ret = serve_one(srv, sst);
 	wait_child(pid);
 	kill(proxy, SIGKILL);
@@ -603,7 +762,7 @@ static int run_cut(int srv_recover_ms, const struct dest_cfg *c,
 	snprintf(srv_err, srv_err_len, "%s", gmem_server_error(srv));
 	/* Failed or not, the source holds every page as it was. */
 	cr_assert_eq(gmem_region_nr_present(src), NR_PAGES);
-	cr_assert_eq(present_bad(src), 0);
+	cr_assert_eq(present_bad(src, NULL), 0);
 	gmem_server_destroy(srv);
 	gmem_region_destroy(src);
 	return ret;
@@ -617,7 +776,7 @@ Test(recover, cut_mid_postcopy_resumes_and_completes, .timeout = 60,
 			      .fault_around = 16, .recover_ms = 10000 };
 	struct gmem_remote_stats sst;
 	char err[192];
-	int ret = run_cut(10000, &c, res, &sst, err, sizeof(err));
+	int ret = run_cut(CUT, false, 10000, &c, res, &sst, err, sizeof(err));
 
 	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
 	cr_assert_eq(ret, 0, "server: %d %s", ret, err);
@@ -644,7 +803,7 @@ Test(recover, without_recovery_the_cut_fails_cleanly, .timeout = 60,
 	struct gmem_remote_stats sst;
 	char err[192];
 	time_t t0 = time(NULL);
-	int ret = run_cut(400, &c, res, &sst, err, sizeof(err));
+	int ret = run_cut(CUT, false, 400, &c, res, &sst, err, sizeof(err));
 
 	cr_assert_eq(res->wait_ret, -ECONNRESET, "wait: %d %s", res->wait_ret,
 		     res->err);
@@ -655,6 +814,63 @@ Test(recover, without_recovery_the_cut_fails_cleanly, .timeout = 60,
 	cr_assert(strstr(err, "did not come back within 400 ms"), "%s", err);
 	cr_assert_lt(time(NULL) - t0, 30, "the wait is bounded");
 	cr_assert_eq(sst.recoveries, 0);
+}
+
+/* The route through the proxy dies for good mid post-copy; the destination,
+ * told another address of the same server, resumes there and completes.
+ * Once the session is over, a new address is refused. */
+Test(recover, recover_to_another_address_completes, .timeout = 60,
+     .init = require_uffd)
+{
+	struct dest_result *res = shared_result();
+	struct dest_cfg c = { .work = RANDOM8, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16, .recover_ms = 10000 };
+	struct gmem_remote_stats sst;
+	char err[192];
+	int ret = run_cut(VANISH, true, 10000, &c, res, &sst, err,
+			  sizeof(err));
+
+	cr_assert_eq(res->setup_ret, 0, "setup: %d %s", res->setup_ret, res->err);
+	cr_assert_eq(res->recover_ret, 0);
+	cr_assert_eq(ret, 0, "server: %d %s", ret, err);
+	cr_assert_eq(res->wait_ret, 0, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(res->present, NR_PAGES);
+	cr_assert_eq(res->bad, 0);
+	cr_assert_eq(res->touch_bad, 0);
+	cr_assert_eq(res->st.recoveries, 1, "destination recoveries %lu",
+		     res->st.recoveries);
+	cr_assert_eq(sst.recoveries, 1, "server recoveries %lu", sst.recoveries);
+	cr_assert_eq(res->recover_end_ret, -ESHUTDOWN);
+}
+
+/* gmem_remote_recover()'s refusals, on a remote end whose connect failed
+ * (handed out all the same, failed). */
+Test(recover, recover_checks_its_arguments, .timeout = 30)
+{
+	struct gmem_remote_params p = { .connect_ms = 200 };
+	char addr[300];
+	struct gmem_remote *rm;
+	uint16_t port;
+	int lfd = listen_any(&port);
+
+	/* A port nobody listens on: bound, then closed. */
+	close(lfd);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	cr_assert_lt(gmem_remote_connect(addr, &p, &rm), 0);
+	cr_assert_not_null(rm);
+	cr_assert_eq(gmem_remote_recover(rm, addr), -EOPNOTSUPP,
+		     "recovery was off");
+	gmem_remote_destroy(rm);
+	p.recover_ms = 1000;
+	cr_assert_lt(gmem_remote_connect(addr, &p, &rm), 0);
+	cr_assert_not_null(rm);
+	cr_assert_eq(gmem_remote_recover(rm, NULL), -EINVAL);
+	memset(addr, '1', sizeof(addr) - 1);
+	addr[sizeof(addr) - 1] = '\0';
+	cr_assert_eq(gmem_remote_recover(rm, addr), -EINVAL, "too long");
+	cr_assert_eq(gmem_remote_recover(rm, "127.0.0.1:1"), -ESHUTDOWN,
+		     "the session failed");
+	gmem_remote_destroy(rm);
 }
 
 /* A client that speaks no protocol at all is turned away at accept. */

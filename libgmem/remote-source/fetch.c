@@ -223,6 +223,14 @@ int rm_check_digests(struct gmem_remote *rm, const struct proto_hdr *h,
 		return 0;
 	if (rm_phase(rm) != RM_VERIFYING)
 		return rm_fail(rm, -EPROTO, "DIGEST before completion");
+	/* The DIGEST_REQs went in page order on this connection and are
+	 * answered in order: a chunk repeated or out of place would count
+	 * pages as checked that never were. */
+	if (h->pgoff != rm->digests_checked)
+		return rm_fail(rm, -EPROTO,
+			       "DIGEST for page %llu, expected %llu",
+			       (unsigned long long)h->pgoff,
+			       (unsigned long long)rm->digests_checked);
 	memcpy(rm->digests, rm->r->installed_digests + h->pgoff, h->nr * 8);
 	for (uint32_t i = 0; i < h->nr; i++) {
 		uint64_t theirs;
