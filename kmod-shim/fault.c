@@ -8,6 +8,8 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/sysfs.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/version.h>
@@ -22,6 +24,26 @@
  * the rounds so a page GUP can never follow cannot spin for ever.
  */
 #define SHIM_FAULT_ROUNDS 8
+
+/*
+ * Pages this module pinned and unpinned since it loaded, read-only in
+ * /sys/module/gmem_shim/parameters/: the kernel's nr_foll_pin_* counters
+ * are the whole machine's (direct I/O, 9p), so only these tell whether the
+ * module itself left a page pinned.
+ */
+static atomic_long_t pages_pinned = ATOMIC_LONG_INIT(0);
+static atomic_long_t pages_unpinned = ATOMIC_LONG_INIT(0);
+
+static int get_count(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%ld\n", atomic_long_read(kp->arg));
+}
+
+static const struct kernel_param_ops count_ops = { .get = get_count };
+module_param_cb(pages_pinned, &count_ops, &pages_pinned, 0444);
+MODULE_PARM_DESC(pages_pinned, "pages pinned since load");
+module_param_cb(pages_unpinned, &count_ops, &pages_unpinned, 0444);
+MODULE_PARM_DESC(pages_unpinned, "pages unpinned since load");
 
 /*
  * Fault one page in as the CPU would: handle_userfault() queues the fault
@@ -124,6 +146,8 @@ static int pin_range(struct gmem_shim_region *r, unsigned long addr,
 	}
 	if (err)
 		unpin_user_pages(pages, done);
+	else
+		atomic_long_add(nr_pages, &pages_pinned);
 	return err;
 }
 
@@ -161,6 +185,7 @@ EXPORT_SYMBOL_GPL(gmem_shim_pin);
 void gmem_shim_unpin(struct page **pages, unsigned long nr_pages, bool dirty)
 {
 	unpin_user_pages_dirty_lock(pages, nr_pages, dirty);
+	atomic_long_add(nr_pages, &pages_unpinned);
 }
 EXPORT_SYMBOL_GPL(gmem_shim_unpin);
 
