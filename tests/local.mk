@@ -139,6 +139,15 @@ TESTS += tests/man-functions.sh
 dist_check_SCRIPTS += tests/docs.sh
 TESTS += tests/docs.sh
 
+# gmem_remote_connect()'s checks: the key on refusal, its set-up's errors.
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-connect
+TESTS += tests/test-connect
+tests_test_connect_SOURCES = tests/test-connect.c
+tests_test_connect_CFLAGS = $(TEST_CFLAGS)
+tests_test_connect_LDADD = $(TEST_LDADD)
+endif
+
 # gmem_region_adopt_uffd(): list checks and serving a mapping list.
 if HAVE_CRITERION
 check_PROGRAMS += tests/test-external

@@ -1023,6 +1023,7 @@ struct gmem_remote_params {
  * Context: any thread.
  * Return: 0; -EINVAL bad address, unknown flag, non-zero resv,
  *         nr_bulk > GMEM_MAX_BULK, key_len out of range;
+ *         -ENOSYS libsodium failed to initialise (with a key);
  *         -ECONNREFUSED/-ETIMEDOUT/-EHOSTUNREACH; -EPROTO bad HELLO; -EACCES authentication failed
  *         either way (gmem_remote_error() says which); -ENOMEM.
  *         With GMEM_REMOTE_RDMA also: -EPROTONOSUPPORT the server offers no
