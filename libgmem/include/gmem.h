@@ -1276,7 +1276,10 @@ struct gmem_migrate_ops {
 	/* Source: stop the workload at a clean point and write its device
 	 * state (at most *len bytes, set *len). Return 0 or -errno. */
 	int (*pause)(void *ctx, void *state, size_t *len);
-	/* Destination: restart the workload from @state. Return 0/-errno. */
+	/* Destination: restart the workload from @state. Return 0/-errno.
+	 * Source, optional: called with @state NULL and @len 0 to restart
+	 * the paused workload here when the migration fails before any of
+	 * the freeze went out (-EMSGSIZE); its result is not used. */
 	int (*resume)(void *ctx, const void *state, size_t len);
 	/* Both, optional: called at phase changes and about every 250 ms
 	 * while the engine waits, from the engine's threads but never two
@@ -1333,8 +1336,12 @@ struct gmem_migrate_stats {
  *         (after the switchover the workload stays paused here, its pages
  *         intact, and must not be resumed on both sides); -EACCES the
  *         destination failed authentication (before any page moved; the
- *         workload was never paused); -EIO digests differed; an error of
- *         the pause callback or the dirty log.
+ *         workload was never paused); -EMSGSIZE the pause callback's
+ *         device state is over 65440 bytes (64 KiB less the engine's
+ *         header): the failed callback names the sizes, the destination
+ *         is told, and the resume callback, if set, restarts the workload
+ *         here; -EIO digests differed; an error of the pause callback or
+ *         the dirty log.
  */
 int gmem_migrate_source(struct gmem_region *r, const char *listen,
 			const struct gmem_migrate_params *p,
@@ -1358,8 +1365,13 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
  * until every page is present and verified by digest.
  * Context: blocks the calling thread for the whole migration.
  * Return: 0; -EINVAL geometry mismatch or bad params; -ECONNREFUSED,
- *         -ETIMEDOUT; -ECONNRESET source gone (before the switchover the
- *         workload was never resumed here); -EACCES the source failed
+ *         -ETIMEDOUT, also a source silent for @p->wait_ms (nothing
+ *         came while the state, pages or digests were awaited; a
+ *         post-copy pause for recovery counts against recover_ms
+ *         instead); -ECONNRESET source gone (before the switchover the
+ *         workload was never resumed here); -ECONNABORTED the source gave
+ *         up and said why (the failed callback has its words: a device
+ *         state too large); -EACCES the source failed
  *         authentication or needs a key this side lacks (nothing moved);
  *         -EIO digests differed; an error of the resume callback.
  */
