@@ -435,8 +435,9 @@ struct gmem_fault_params {
  *
  * Context: any thread; not concurrently with detach/destroy on @r.
  * Return: 0; -EINVAL region without GMEM_REGION_MISSING, bad params;
- *         -EBUSY a source is already attached; -ENOMEM; -EAGAIN thread
- *         creation failed.
+ *         -EBUSY a source is already attached; -ENOMEM (also: a handler's
+ *         staging buffer could not be mapped, or its NUMA policy set: an
+ *         error of mbind(2)); -EAGAIN thread creation failed.
  */
 int gmem_region_attach(struct gmem_region *r, struct gmem_source *src,
 		       const struct gmem_fault_params *p);
@@ -474,7 +475,9 @@ struct gmem_fault_stats {
 	uint64_t installs;        /* UFFDIO_COPY/CONTINUE calls that installed */
 	uint64_t eexist;          /* installs the kernel answered -EEXIST */
 	uint64_t resolve_ns;      /* handler time spent resolving faults */
-	uint64_t errors;          /* faults the source failed to fill */
+	uint64_t errors;          /* faults the source failed to fill, and
+				   * handler threads that stopped on a
+				   * userfaultfd error */
 	uint64_t resv[4];
 };
 
