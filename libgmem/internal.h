@@ -106,7 +106,8 @@ static inline void stat_add(uint64_t *c, uint64_t v)
 }
 
 /* A snapshot of counters that other threads stat_add() to: every field of
- * struct gmem_remote_stats is a uint64_t, loaded one by one. */
+ * struct gmem_remote_stats is a uint64_t, loaded one by one, each with
+ * acquire: what a counter's writer did before a release add is seen. */
 static inline void remote_stats_load(struct gmem_remote_stats *out,
 				     const struct gmem_remote_stats *in)
 {
@@ -114,7 +115,7 @@ static inline void remote_stats_load(struct gmem_remote_stats *out,
 	uint64_t *o = (uint64_t *)out;
 
 	for (size_t k = 0; k < sizeof(*out) / 8; k++)
-		o[k] = __atomic_load_n(&i[k], __ATOMIC_RELAXED);
+		o[k] = __atomic_load_n(&i[k], __ATOMIC_ACQUIRE);
 }
 
 static inline uint64_t now_ns(void)

@@ -139,6 +139,26 @@ TESTS += tests/man-functions.sh
 dist_check_SCRIPTS += tests/docs.sh
 TESTS += tests/docs.sh
 
+# The TCP transport compiled in, with its ring's submit and the clock
+# faked: a send the ring cannot take, connect_ms -1.
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-tcp
+TESTS += tests/test-tcp
+tests_test_tcp_SOURCES = tests/test-tcp.c libgmem/transport/tcp.c
+tests_test_tcp_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
+tests_test_tcp_CFLAGS = $(TEST_CFLAGS) $(URING_CFLAGS)
+tests_test_tcp_LDADD = $(CRITERION_LIBS) $(URING_LIBS) -lpthread
+endif
+
+# gmem_remote_connect()'s checks: the key on refusal, its set-up's errors.
+if HAVE_CRITERION
+check_PROGRAMS += tests/test-connect
+TESTS += tests/test-connect
+tests_test_connect_SOURCES = tests/test-connect.c
+tests_test_connect_CFLAGS = $(TEST_CFLAGS)
+tests_test_connect_LDADD = $(TEST_LDADD)
+endif
+
 # gmem_region_adopt_uffd(): list checks and serving a mapping list.
 if HAVE_CRITERION
 check_PROGRAMS += tests/test-external

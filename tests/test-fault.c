@@ -8,10 +8,16 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -379,4 +385,43 @@ Test(fault, huge_2m_faults, .timeout = 30)
 	gmem_region_destroy(r);
 	gmem_source_destroy(src);
 	free(c.fills);
+}
+
+/* From now on, this test's process gets ENOMEM for every private anonymous
+ * mmap(2) of @len bytes (a staging buffer's; thread stacks are MAP_STACK). */
+static void refuse_anon_mmaps_of(uint32_t len)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 5),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[1])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, len, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[3])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MAP_PRIVATE | MAP_ANONYMOUS,
+			 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	cr_assert_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+Test(fault, handler_without_staging_fails_the_attach, .timeout = 20)
+{
+	struct gmem_region *r = region_new(1024, 0, GMEM_BACKING_MEMFD,
+					   GMEM_REGION_MISSING);
+	struct gmem_fault_params p = { .nr_threads = 2, .fault_around = 64 };
+	struct gmem_source *src;
+
+	cr_assert_eq(gmem_source_zero(&src), 0);
+	refuse_anon_mmaps_of(64 * 4096);
+	cr_expect_eq(gmem_region_attach(r, src, &p), -ENOMEM,
+		     "a handler without its buffer would leave faults waiting");
+	gmem_region_destroy(r);
+	gmem_source_destroy(src);
 }

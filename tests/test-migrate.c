@@ -11,10 +11,12 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -362,4 +364,147 @@ Test(migrate, missing_source_is_a_clear_error, .timeout = 30)
 	cr_expect_eq(st.resume_ns, 0, "the workload was never resumed");
 	cr_expect_eq(gmem_region_nr_present(r), 0);
 	gmem_region_destroy(r);
+}
+
+/* A source workload whose device state outgrew the switchover message. */
+struct big_state {
+	int paused, resumed;
+	char why[192];
+};
+
+static int big_pause(void *ctx, void *buf, size_t *len)
+{
+	struct big_state *b = ctx;
+
+	b->paused = 1;
+	*len = 1U << 20;
+	return 0;
+}
+
+static int big_resume(void *ctx, const void *buf, size_t len)
+{
+	struct big_state *b = ctx;
+
+	b->resumed = !buf && !len;
+	return 0;
+}
+
+static void big_failed(void *ctx, const char *why)
+{
+	struct big_state *b = ctx;
+
+	snprintf(b->why, sizeof(b->why), "%s", why);
+}
+
+Test(migrate, oversized_state_fails_at_once_and_resumes_the_source,
+     .timeout = 60)
+{
+	struct gmem_migrate_params p = { .wait_ms = 20000 };
+	struct gmem_migrate_ops ops = { .pause = big_pause,
+					.resume = big_resume,
+					.failed = big_failed };
+	struct dest_out *out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct gmem_region *r = region_new(NR_PAGES, 0, GMEM_BACKING_MEMFD, 0);
+	struct gmem_migrate_stats st;
+	struct big_state b = {};
+	char addr[32];
+	int ret, status;
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + getpid() % 12000);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		dest_child(addr, out);
+	ret = gmem_migrate_source(r, addr, &p, &ops, &b, &st);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect_eq(ret, -EMSGSIZE, "source: %d (%s)", ret, strerror(-ret));
+	cr_expect(b.paused && b.resumed, "the source workload runs on");
+	cr_expect(strstr(b.why, "device state of 1048576 bytes"),
+		  "the cause is named: \"%s\"", b.why);
+	cr_expect_eq(out->ret, -ECONNABORTED, "destination: %d (%s)",
+		     out->ret, strerror(-out->ret));
+	cr_expect_not(out->resumed, "the destination never resumed");
+	gmem_region_destroy(r);
+	munmap(out, sizeof(*out));
+}
+
+/* A source that hangs with its connections open: it stops itself at the
+ * pause (before the state goes out) or once post-copy begins. */
+static int stop_at_pause(void *ctx, void *buf, size_t *len)
+{
+	raise(SIGSTOP);
+	*len = 0;
+	return 0;
+}
+
+static void stop_at_postcopy(void *ctx, const struct gmem_migrate_progress *p)
+{
+	if (p->phase == GMEM_PHASE_POSTCOPY)
+		raise(SIGSTOP);
+}
+
+static int keep_paused(void *ctx, void *buf, size_t *len)
+{
+	*len = 0;
+	return 0;
+}
+
+static int resume_nothing(void *ctx, const void *buf, size_t len)
+{
+	return 0;
+}
+
+static void record_why(void *ctx, const char *why)
+{
+	snprintf(ctx, 192, "%s", why);
+}
+
+static void silent_source(bool before_state)
+{
+	struct gmem_migrate_params p = { .wait_ms = 1500 };
+	struct gmem_migrate_ops src_ops = {
+		.pause = before_state ? stop_at_pause : keep_paused,
+		.progress = before_state ? NULL : stop_at_postcopy,
+	};
+	struct gmem_migrate_ops dst_ops = { .resume = resume_nothing,
+					    .failed = record_why };
+	struct gmem_migrate_stats st;
+	struct gmem_region *r;
+	char addr[32], why[192] = "";
+	int ret, status;
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + getpid() % 12000);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct gmem_migrate_params sp = { .wait_ms = 20000 };
+
+		/* Stopped, it would outlive a test that hangs. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		r = region_new(NR_PAGES, 0, GMEM_BACKING_MEMFD, 0);
+		gmem_migrate_source(r, addr, &sp, &src_ops, NULL, &st);
+		_exit(0);
+	}
+	r = region_new(NR_PAGES, 0, GMEM_BACKING_MEMFD, GMEM_REGION_MISSING);
+	ret = gmem_migrate_dest(r, addr, &p, &dst_ops, why, &st);
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect_eq(ret, -ETIMEDOUT, "destination: %d (%s)", ret,
+		     strerror(-ret));
+	cr_expect(strstr(why, "silent"), "the cause is named: \"%s\"", why);
+	cr_expect_eq(st.resume_ns != 0, !before_state);
+	gmem_region_destroy(r);
+}
+
+Test(migrate, source_silent_before_the_state_times_out, .timeout = 30)
+{
+	silent_source(true);
+}
+
+Test(migrate, source_silent_in_postcopy_times_out, .timeout = 30)
+{
+	silent_source(false);
 }

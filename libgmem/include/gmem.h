@@ -435,8 +435,9 @@ struct gmem_fault_params {
  *
  * Context: any thread; not concurrently with detach/destroy on @r.
  * Return: 0; -EINVAL region without GMEM_REGION_MISSING, bad params;
- *         -EBUSY a source is already attached; -ENOMEM; -EAGAIN thread
- *         creation failed.
+ *         -EBUSY a source is already attached; -ENOMEM (also: a handler's
+ *         staging buffer could not be mapped, or its NUMA policy set: an
+ *         error of mbind(2)); -EAGAIN thread creation failed.
  */
 int gmem_region_attach(struct gmem_region *r, struct gmem_source *src,
 		       const struct gmem_fault_params *p);
@@ -474,7 +475,9 @@ struct gmem_fault_stats {
 	uint64_t installs;        /* UFFDIO_COPY/CONTINUE calls that installed */
 	uint64_t eexist;          /* installs the kernel answered -EEXIST */
 	uint64_t resolve_ns;      /* handler time spent resolving faults */
-	uint64_t errors;          /* faults the source failed to fill */
+	uint64_t errors;          /* faults the source failed to fill, and
+				   * handler threads that stopped on a
+				   * userfaultfd error */
 	uint64_t resv[4];
 };
 
@@ -1023,6 +1026,7 @@ struct gmem_remote_params {
  * Context: any thread.
  * Return: 0; -EINVAL bad address, unknown flag, non-zero resv,
  *         nr_bulk > GMEM_MAX_BULK, key_len out of range;
+ *         -ENOSYS libsodium failed to initialise (with a key);
  *         -ECONNREFUSED/-ETIMEDOUT/-EHOSTUNREACH; -EPROTO bad HELLO; -EACCES authentication failed
  *         either way (gmem_remote_error() says which); -ENOMEM.
  *         With GMEM_REMOTE_RDMA also: -EPROTONOSUPPORT the server offers no
@@ -1275,7 +1279,10 @@ struct gmem_migrate_ops {
 	/* Source: stop the workload at a clean point and write its device
 	 * state (at most *len bytes, set *len). Return 0 or -errno. */
 	int (*pause)(void *ctx, void *state, size_t *len);
-	/* Destination: restart the workload from @state. Return 0/-errno. */
+	/* Destination: restart the workload from @state. Return 0/-errno.
+	 * Source, optional: called with @state NULL and @len 0 to restart
+	 * the paused workload here when the migration fails before any of
+	 * the freeze went out (-EMSGSIZE); its result is not used. */
 	int (*resume)(void *ctx, const void *state, size_t len);
 	/* Both, optional: called at phase changes and about every 250 ms
 	 * while the engine waits, from the engine's threads but never two
@@ -1332,8 +1339,12 @@ struct gmem_migrate_stats {
  *         (after the switchover the workload stays paused here, its pages
  *         intact, and must not be resumed on both sides); -EACCES the
  *         destination failed authentication (before any page moved; the
- *         workload was never paused); -EIO digests differed; an error of
- *         the pause callback or the dirty log.
+ *         workload was never paused); -EMSGSIZE the pause callback's
+ *         device state is over 65440 bytes (64 KiB less the engine's
+ *         header): the failed callback names the sizes, the destination
+ *         is told, and the resume callback, if set, restarts the workload
+ *         here; -EIO digests differed; an error of the pause callback or
+ *         the dirty log.
  */
 int gmem_migrate_source(struct gmem_region *r, const char *listen,
 			const struct gmem_migrate_params *p,
@@ -1357,8 +1368,13 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
  * until every page is present and verified by digest.
  * Context: blocks the calling thread for the whole migration.
  * Return: 0; -EINVAL geometry mismatch or bad params; -ECONNREFUSED,
- *         -ETIMEDOUT; -ECONNRESET source gone (before the switchover the
- *         workload was never resumed here); -EACCES the source failed
+ *         -ETIMEDOUT, also a source silent for @p->wait_ms (nothing
+ *         came while the state, pages or digests were awaited; a
+ *         post-copy pause for recovery counts against recover_ms
+ *         instead); -ECONNRESET source gone (before the switchover the
+ *         workload was never resumed here); -ECONNABORTED the source gave
+ *         up and said why (the failed callback has its words: a device
+ *         state too large); -EACCES the source failed
  *         authentication or needs a key this side lacks (nothing moved);
  *         -EIO digests differed; an error of the resume callback.
  */

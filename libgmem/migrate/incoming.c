@@ -117,6 +117,9 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 	mig_ticker_start(&tick, ops, ctx, now_ns());
 	mig_ticker_phase(&tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
 	ret = gmem_remote_connect(connect, &rp, &rm);
+	/* gmem.h: the destination gives up on a source silent for wait_ms. */
+	if (ret == 0 && m.wait_ms > 0)
+		rm_set_silence(rm, m.wait_ms);
 	if (ret == 0)
 		mig_ticker_watch_pause(&tick, &rm->paused_since_ns,
 				       &rm->stats.recoveries, m.recover_ms);

@@ -101,6 +101,28 @@ static int src_precopy(struct mig_src *s)
 	}
 }
 
+_Static_assert(MIG_MAX_STATE - sizeof(struct mig_hdr) == 65440,
+	       "gmem.h names the device state limit");
+
+/*
+ * The pause callback wrote more device state than the switchover message
+ * holds. Nothing of the freeze went out yet, so the workload may run on
+ * here: the destination is told why, and the source resumed.
+ */
+static int src_state_too_big(struct mig_src *s,
+			     const struct gmem_migrate_ops *ops, void *ctx,
+			     size_t len)
+{
+	int ret = srv_err(s->srv, -EMSGSIZE,
+			  "device state of %zu bytes is over the limit of %zu",
+			  len, MIG_MAX_STATE - sizeof(struct mig_hdr));
+
+	srv_send_error(s->srv, 0, EMSGSIZE, gmem_server_error(s->srv));
+	if (ops->resume)
+		ops->resume(ctx, NULL, 0);
+	return ret;
+}
+
 /* The freeze: pause, settle what is owed, send the device state. */
 static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 			  void *ctx)
@@ -115,7 +137,9 @@ static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 		return -ENOMEM;
 	ret = ops->pause(ctx, blob + sizeof(struct mig_hdr), &len);
 	s->st->pause_ns = now_ns();
-	if (ret < 0 || len > MIG_MAX_STATE - sizeof(struct mig_hdr))
+	if (ret == 0 && len > MIG_MAX_STATE - sizeof(struct mig_hdr))
+		ret = src_state_too_big(s, ops, ctx, len);
+	if (ret < 0)
 		goto out;
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SWITCHOVER, 0, 0, 0, 0, NULL);
 	if (s->tracking) {

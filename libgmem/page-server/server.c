@@ -116,7 +116,7 @@ static int fill_urgent(struct gmem_server *s)
 		} else {
 			queue_pages(s, 0, slot, w->pgoff, n, PROTO_F_URGENT);
 			bitmap_clear_range(&s->need, w->pgoff, n);
-			s->stats.urgent_pages += n;
+			stat_add(&s->stats.urgent_pages, n);
 		}
 		w->pgoff += n;
 		w->nr -= n;
@@ -208,7 +208,7 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 			       proto_type_name(h->type));
 	switch (h->type) {
 	case PROTO_REQ:
-		s->stats.requests++;
+		stat_add(&s->stats.requests, 1);
 		/* With a fault-around connection; a hint the queue has no
 		 * room for is answered as urgent. */
 		if ((h->flags & PROTO_F_PREFETCH) &&
@@ -222,7 +222,7 @@ static int handle_frame(struct gmem_server *s, unsigned int conn)
 		return 0;
 	case PROTO_DONE:
 		s->done = true;
-		s->stats.mismatches = h->nr;
+		__atomic_store_n(&s->stats.mismatches, h->nr, __ATOMIC_RELAXED);
 		return 0;
 	case PROTO_ERROR:
 		return srv_err(s, -ECONNABORTED, "destination gave up: %.*s",
@@ -329,7 +329,7 @@ int64_t gmem_server_send_pages(struct gmem_server *s, const uint64_t *bitmap,
 		pages += fill_precopy(s, &b, &cursor);
 		ret = server_step(s, IDLE_WAIT_NS);
 	}
-	s->stats.precopy_pages += pages;
+	stat_add(&s->stats.precopy_pages, pages);
 	return ret < 0 ? ret : (int64_t)pages;
 }
 
@@ -440,7 +440,7 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 	push_stop(s);
 	if (ret < 0)
 		return ret;
-	return s->stats.mismatches ? -EIO : 0;
+	return __atomic_load_n(&s->stats.mismatches, __ATOMIC_RELAXED) ? -EIO : 0;
 }
 
 int gmem_server_stats(const struct gmem_server *s,

@@ -22,6 +22,12 @@ struct fault_engine {
 	int stop_fd; /* eventfd: readable once the threads must stop */
 	unsigned int nr_threads;
 	pthread_t threads[MAX_THREADS];
+	/* Each thread's staging buffer, made before the threads start so
+	 * that a failure fails the attach instead of a thread, silently. */
+	struct fault_thread {
+		struct gmem_region *r;
+		struct staging st;
+	} t[MAX_THREADS];
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -91,36 +97,47 @@ static void fault_resolve(struct gmem_region *r, uint64_t pgoff,
 
 static void *fault_thread(void *arg)
 {
-	struct gmem_region *r = arg;
+	struct fault_thread *ft = arg;
+	struct gmem_region *r = ft->r;
 	struct uffd_msg msg[MSG_BATCH];
 	uint64_t pages[MSG_BATCH];
 	struct pollfd pfd[2] = {
 		{ .fd = r->uffd, .events = POLLIN },
 		{ .fd = r->engine->stop_fd, .events = POLLIN },
 	};
-	struct staging st;
+	struct staging *st = &ft->st;
 
 	run_near_node(r);
-	if (staging_init(&st, r, r->fault_around ? r->fault_around : 1) < 0)
-		return NULL;
 	for (;;) {
 		ssize_t len;
 		unsigned int n;
 
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
 			break;
+		}
 		if (pfd[1].revents)
 			break;
+		/* POLLERR: the userfaultfd lost O_NONBLOCK (a flag of the
+		 * description, which its other holders share) or is not
+		 * set up; polling again would spin. Counted, not looped. */
+		if (pfd[0].revents & (POLLERR | POLLNVAL))
+			goto fail;
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		len = read(r->uffd, msg, sizeof(msg));
+		if (len < 0 && errno != EAGAIN && errno != EINTR)
+			goto fail;
 		if (len <= 0)
 			continue; /* EAGAIN: another reader took the batch */
 		n = fault_read_batch(r, msg, len / sizeof(msg[0]), pages);
 		for (unsigned int i = 0; i < n; i++)
-			fault_resolve(r, pages[i], &st);
+			fault_resolve(r, pages[i], st);
 	}
-	staging_free(&st);
+	return NULL;
+fail:
+	stat_add(&r->stats.errors, 1);
 	return NULL;
 }
 
@@ -136,6 +153,8 @@ static void engine_stop(struct gmem_region *r)
 		return;
 	for (unsigned int i = 0; i < e->nr_threads; i++)
 		pthread_join(e->threads[i], NULL);
+	for (unsigned int i = 0; i < MAX_THREADS; i++)
+		staging_free(&e->t[i].st);
 	close(e->stop_fd);
 	free(e);
 	r->engine = NULL;
@@ -156,9 +175,18 @@ static int engine_start(struct gmem_region *r)
 		return ret;
 	}
 	r->engine = e;
+	for (unsigned int i = 0; i < n; i++) {
+		e->t[i].r = r;
+		ret = staging_init(&e->t[i].st, r,
+				   r->fault_around ? r->fault_around : 1);
+		if (ret < 0) {
+			engine_stop(r);
+			return ret;
+		}
+	}
 	for (; e->nr_threads < n; e->nr_threads++) {
 		ret = -pthread_create(&e->threads[e->nr_threads], NULL,
-				      fault_thread, r);
+				      fault_thread, &e->t[e->nr_threads]);
 		if (ret < 0) {
 			engine_stop(r);
 			return ret;

@@ -27,11 +27,16 @@ static int check_params(const struct gmem_remote_params *p,
 	if ((p->flags & ~(GMEM_REMOTE_ON_DEMAND | GMEM_REMOTE_RDMA)) ||
 	    p->nr_bulk > GMEM_MAX_BULK || p->recover_ms < -1 || p->resv0)
 		return -EINVAL;
-	if ((p->key || p->key_len) && auth_key_set(key, p->key, p->key_len))
-		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
 			return -EINVAL;
+	/* Last: nothing can refuse the parameters once the key is copied. */
+	if (p->key || p->key_len) {
+		int ret = auth_key_set(key, p->key, p->key_len);
+
+		if (ret < 0)
+			return ret;
+	}
 	if (p->nr_bulk)
 		*nr_bulk = p->nr_bulk;
 	if (p->connect_ms)
@@ -207,6 +212,7 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 		return -ENOMEM;
 	ret = check_params(p, &nr_bulk, &wait_ms, &flags, &rm->key);
 	if (ret < 0) {
+		auth_key_clear(&rm->key);
 		free(rm);
 		return ret;
 	}

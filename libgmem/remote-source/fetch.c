@@ -74,14 +74,15 @@ int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
 		p += n;
 	}
 	__atomic_fetch_add(&rm->installed, installed, __ATOMIC_RELEASE);
-	/* The sample before the counts: whoever sees the pages counted sees
-	 * their latency too. */
+	/* The sample before the count, which releases it: whoever sees the
+	 * pages counted (remote_stats_load() acquires) sees their latency. */
 	if (h->flags & PROTO_F_URGENT)
 		sample_latency(rm, h);
-	stat_add(h->flags & PROTO_F_URGENT     ? &rm->stats.urgent_pages
-		 : h->flags & PROTO_F_PREFETCH ? &rm->stats.prefetched_pages
-					       : &rm->stats.pushed_pages,
-		 installed);
+	__atomic_fetch_add(h->flags & PROTO_F_URGENT ? &rm->stats.urgent_pages
+			   : h->flags & PROTO_F_PREFETCH
+				   ? &rm->stats.prefetched_pages
+				   : &rm->stats.pushed_pages,
+			   installed, __ATOMIC_RELEASE);
 	stat_add(&rm->stats.dropped_pages, h->nr - installed);
 	stat_add(&rm->stats.bytes, h->len);
 	return 0;
@@ -304,9 +305,14 @@ static void *receive_thread(void *arg)
 		if (phase == RM_PAUSED) {
 			if (rm_recover(rm) < 0)
 				break;
+			/* The pause counted against recover_ms, not the
+			 * silence limit. */
+			__atomic_store_n(&rm->last_rx_ns, now_ns(),
+					 __ATOMIC_RELAXED);
 			continue;
 		}
-		if (rm_step(rm, 0, wait) < 0 || background_work(rm) < 0)
+		if (rm_step(rm, 0, wait) < 0 || background_work(rm) < 0 ||
+		    rm_silent(rm))
 			break;
 	}
 	return NULL;
@@ -393,6 +399,8 @@ static int remote_attach(struct gmem_source *s, struct gmem_region *r)
 	 * push, from the first frame. Over RDMA the destination pushes to
 	 * itself: no NEED. */
 	rm_set_phase(rm, RM_POSTCOPY);
+	/* The server waited for our NEED meanwhile: silence counts anew. */
+	__atomic_store_n(&rm->last_rx_ns, now_ns(), __ATOMIC_RELAXED);
 	ret = rm->flags & GMEM_REMOTE_ON_DEMAND || rm->rdma ? 0
 							    : rm_send_need(rm);
 	if (ret < 0)

@@ -69,6 +69,28 @@ enum rm_phase rm_phase(struct gmem_remote *rm)
 	return p;
 }
 
+void rm_set_silence(struct gmem_remote *rm, int ms)
+{
+	__atomic_store_n(&rm->last_rx_ns, now_ns(), __ATOMIC_RELAXED);
+	rm->silence_ms = ms;
+}
+
+bool rm_silent(struct gmem_remote *rm)
+{
+	uint64_t last = __atomic_load_n(&rm->last_rx_ns, __ATOMIC_RELAXED);
+	enum rm_phase phase;
+
+	if (!rm->silence_ms ||
+	    now_ns() - last <= (uint64_t)rm->silence_ms * 1000000ULL)
+		return false;
+	phase = rm_phase(rm);
+	if (phase != RM_PRECOPY && phase != RM_VERIFYING &&
+	    (phase != RM_POSTCOPY || rm->rdma))
+		return false;
+	rm_fail(rm, -ETIMEDOUT, "source silent for %d ms", rm->silence_ms);
+	return true;
+}
+
 void rm_set_phase(struct gmem_remote *rm, enum rm_phase phase)
 {
 	pthread_mutex_lock(&rm->lock);
@@ -144,7 +166,8 @@ static int handle_precopy(struct gmem_remote *rm, const struct proto_hdr *h,
 static int handle_stale(struct gmem_remote *rm, const struct proto_hdr *h,
 			const uint8_t *payload)
 {
-	if (rm->phase != RM_PRECOPY || rm->state_in)
+	if (rm_phase(rm) != RM_PRECOPY ||
+	    __atomic_load_n(&rm->state_in, __ATOMIC_ACQUIRE))
 		return rm_fail(rm, -EPROTO, "STALE outside the switchover");
 	for (uint32_t i = 0; i < h->nr; i++) {
 		uint64_t w;
@@ -159,7 +182,8 @@ static int handle_stale(struct gmem_remote *rm, const struct proto_hdr *h,
 static int handle_state(struct gmem_remote *rm, const struct proto_hdr *h,
 			const uint8_t *payload)
 {
-	if (rm->phase != RM_PRECOPY || rm->state_in)
+	if (rm_phase(rm) != RM_PRECOPY ||
+	    __atomic_load_n(&rm->state_in, __ATOMIC_ACQUIRE))
 		return rm_fail(rm, -EPROTO, "STATE outside the switchover");
 	if (h->len) {
 		rm->state = malloc(h->len);
@@ -216,6 +240,7 @@ int rm_step(struct gmem_remote *rm, unsigned int idx, int64_t wait_ns)
 		return rm_fail(rm, n, "poll: %s", strerror(-n));
 	if (n == 0)
 		return 0;
+	__atomic_store_n(&rm->last_rx_ns, now_ns(), __ATOMIC_RELAXED);
 	for (ret = wire_rx_done(t, rx, &rm->geom, &why); ret == 1;
 	     ret = wire_rx_next(t, rx, &rm->geom, &why)) {
 		ret = handle_frame(rm, idx, &rx->hdr, wire_payload(rx));
@@ -322,18 +347,29 @@ static bool precopy_complete(struct gmem_remote *rm)
  * monotonic clock (-1: forever). */
 static int precopy_wait(struct gmem_remote *rm, int64_t deadline_ns)
 {
-	struct timespec ts = {
-		.tv_sec = deadline_ns / 1000000000LL,
-		.tv_nsec = deadline_ns % 1000000000LL,
-	};
 	int ret = 0;
 
 	pthread_mutex_lock(&rm->lock);
-	while (!precopy_complete(rm) && rm->phase != RM_FAILED && ret == 0)
-		ret = deadline_ns < 0
-			      ? pthread_cond_wait(&rm->cond, &rm->lock)
-			      : pthread_cond_timedwait(&rm->cond, &rm->lock,
-						       &ts);
+	while (!precopy_complete(rm) && rm->phase != RM_FAILED && ret == 0) {
+		/* With a silence limit, wakes up now and then to check it. */
+		int64_t until = rm->silence_ms ? (int64_t)now_ns() + RM_SILENCE_TICK_NS
+					       : -1;
+		struct timespec ts;
+
+		if (until < 0 || (deadline_ns >= 0 && deadline_ns < until))
+			until = deadline_ns;
+		ts.tv_sec = until / 1000000000LL;
+		ts.tv_nsec = until % 1000000000LL;
+		ret = until < 0 ? pthread_cond_wait(&rm->cond, &rm->lock)
+				: pthread_cond_timedwait(&rm->cond, &rm->lock,
+							 &ts);
+		if (ret == ETIMEDOUT && until != deadline_ns) {
+			pthread_mutex_unlock(&rm->lock);
+			rm_silent(rm);
+			pthread_mutex_lock(&rm->lock);
+			ret = 0;
+		}
+	}
 	pthread_mutex_unlock(&rm->lock);
 	if (rm_phase(rm) == RM_FAILED)
 		return rm->error;
@@ -351,7 +387,7 @@ int64_t gmem_remote_precopy(struct gmem_remote *rm, struct gmem_region *r,
 	/* STATE comes on the control connection, polled here... */
 	while (ret == 0 && !rm->state_in) {
 		ret = rm_step(rm, 0, RM_IO_WAIT_NS);
-		if (ret == 0 && rm_phase(rm) == RM_FAILED)
+		if (ret == 0 && (rm_silent(rm) || rm_phase(rm) == RM_FAILED))
 			ret = rm->error;
 		if (ret == 0 && wait_ms >= 0 && now_ns() > deadline)
 			ret = rm_fail(rm, -ETIMEDOUT, "pre-copy: timed out");
@@ -362,7 +398,7 @@ int64_t gmem_remote_precopy(struct gmem_remote *rm, struct gmem_region *r,
 	if (ret < 0)
 		return ret;
 	rm_set_phase(rm, RM_READY);
-	return rm->stats.precopy_pages;
+	return __atomic_load_n(&rm->stats.precopy_pages, __ATOMIC_RELAXED);
 }
 
 int gmem_remote_state(const struct gmem_remote *rm, void *buf, size_t len)

@@ -18,6 +18,7 @@
 #define RM_MAX_SAMPLES (1U << 20)
 #define RM_MISMATCH_KEEP 64U
 #define RM_IO_WAIT_NS 2000000LL
+#define RM_SILENCE_TICK_NS 100000000LL /* how often a waiter checks it */
 
 /*
  * Phases. CONNECTED -> (gmem_remote_precopy) PRECOPY -> READY once the state
@@ -63,6 +64,11 @@ struct gmem_remote {
 	char addr[256];
 	int recover_ms;
 	int wait_ms;            /* connect + handshake limit */
+	/* The migration's limit on the server's silence while a frame is
+	 * awaited (rm_silent()); 0 = none. @last_rx_ns (atomic): when the
+	 * last completion of any connection came. */
+	int silence_ms;
+	uint64_t last_rx_ns;
 	size_t per_conn;        /* bytes of @mem per connection */
 	/* One endpoint (ring) per connection: each is polled by one thread,
 	 * the control one's by the caller's thread, then the receive
@@ -152,6 +158,14 @@ void rm_endpoints_fini(struct gmem_remote *rm);
 int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 		 bool resume, char *why, size_t why_len);
 enum rm_phase rm_phase(struct gmem_remote *rm);
+/* Fails the session with -ETIMEDOUT (true) when the server sent nothing
+ * for @silence_ms while something is awaited from it: the state (pre-copy),
+ * pages (post-copy over TCP; RDMA reads need no frame) or digests. Never
+ * while paused: the recovery has its own limit. */
+bool rm_silent(struct gmem_remote *rm);
+/* Arms rm_silent() with @ms (0: off), counting from now; before
+ * gmem_remote_precopy() starts the receive threads. */
+void rm_set_silence(struct gmem_remote *rm, int ms);
 void rm_set_phase(struct gmem_remote *rm, enum rm_phase phase);
 /* Reaps completions of connection @idx for up to @wait_ns and handles its
  * whole frames. */

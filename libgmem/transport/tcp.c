@@ -44,6 +44,9 @@ struct tcp_ep {
 	unsigned int nr_conns;
 	int fds[MAX_CONNS];
 	struct send_queue sq[MAX_CONNS];
+	/* A queued send could not be handed to the ring: it would stay
+	 * busy forever, so every poll() fails with this from then on. */
+	int error;
 };
 
 /* Splits "host:port" or "[v6]:port" into its parts; host "" or "*" = any. */
@@ -206,9 +209,10 @@ static int connect_once(const struct addrinfo *ai, int wait_ms)
 	return fd;
 }
 
+/* Connects within @wait_ms, retrying while refused; -1: forever. */
 static int tcp_connect(const char *addr, int wait_ms)
 {
-	int64_t deadline = ms_now() + (wait_ms < 0 ? 3600000 : wait_ms);
+	int64_t deadline = wait_ms < 0 ? INT64_MAX : ms_now() + wait_ms;
 	struct addrinfo *ai;
 	int ret = addr_resolve(addr, false, &ai);
 
@@ -217,7 +221,7 @@ static int tcp_connect(const char *addr, int wait_ms)
 	for (;;) {
 		int64_t left = deadline - ms_now();
 
-		ret = connect_once(ai, left > 0 ? (int)left : 0);
+		ret = connect_once(ai, wait_ms < 0 ? -1 : left > 0 ? (int)left : 0);
 		if (ret != -ECONNREFUSED || left <= RETRY_MS)
 			break;
 		/* The server may not listen yet (it starts in parallel). */
@@ -370,8 +374,13 @@ static bool complete_one(struct tcp_ep *ep, struct transport_req *q, int res,
 	if (res == 0 && (q->done < q->len || q->partial))
 		res = -ECONNRESET; /* the peer closed the stream */
 	q->res = res < 0 ? res : 0;
-	if (q->dir == TRANSPORT_SEND && send_next(ep, q->conn) == 0)
-		*resubmit = true;
+	if (q->dir == TRANSPORT_SEND) {
+		int ret = send_next(ep, q->conn);
+
+		if (ret < 0 && !ep->error)
+			ep->error = ret;
+		*resubmit |= ret == 0;
+	}
 	return true;
 }
 
@@ -384,6 +393,8 @@ static int tcp_poll(struct transport *t, struct transport_req **done,
 	unsigned int n = 0;
 	int ret;
 
+	if (ep->error)
+		return ep->error;
 	if (wait_ns && io_uring_cq_ready(&ep->ring) == 0) {
 		struct __kernel_timespec ts = {
 			.tv_sec = wait_ns / 1000000000,
@@ -408,6 +419,8 @@ static int tcp_poll(struct transport *t, struct transport_req **done,
 		if (complete_one(ep, q, res, &resubmit))
 			done[n++] = q;
 	}
+	if (ep->error)
+		return ep->error;
 	if (resubmit || io_uring_sq_ready(&ep->ring)) {
 		ret = io_uring_submit(&ep->ring);
 		if (ret < 0)
