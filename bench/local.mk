@@ -45,7 +45,8 @@ bench_remote_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 bench_remote_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
 # The push, and whole migrations, on links of a NIC's rate (tc in a network
 # namespace).
-EXTRA_DIST += bench/link-push bench/link-migrate bench/link.sh bench/crypto-push
+EXTRA_DIST += bench/link-push bench/link-migrate bench/link.sh bench/crypto-push \
+	bench/delay-proxy.py
 # RDMA vs perftest in the VM rig on soft-RoCE (tests/local.mk names $(VM)).
 EXTRA_DIST += bench/rdma-perftest
 bench-vm: bench

@@ -109,6 +109,36 @@ static const char *devstate_parse(struct json_object *o,
 	return NULL;
 }
 
+static struct json_object *step_json(const struct replay_step_rec *r)
+{
+	struct json_object *e = json_object_new_object();
+
+	add_i64(e, "step", r->step);
+	add_i64(e, "start_ns", r->start_ns);
+	add_i64(e, "dur_ns", r->dur_ns);
+	add_i64(e, "trace_dur_ns", r->trace_dur_ns);
+	return e;
+}
+
+/* Lock held: what happened since the last user resume. */
+static struct json_object *since_json(const struct replay_since *s)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *a = json_object_new_array();
+	uint64_t i;
+
+	add_i64(o, "max_lag_ns", s->max_lag_ns);
+	add_i64(o, "max_gap_ns", s->max_gap_ns);
+	add_i64(o, "max_gap_end_ns", s->max_gap_end_ns);
+	add_i64(o, "max_step_ns", s->max_step_ns);
+	add_i64(o, "first_step_ns", s->first_step_ns);
+	add_i64(o, "steps", s->steps);
+	for (i = 0; i < s->steps && i < REPLAY_SERIES; i++)
+		json_object_array_add(a, step_json(&s->series[i]));
+	json_object_object_add(o, "series", a);
+	return o;
+}
+
 void replay_report(struct replay *w, struct json_object *o)
 {
 	const struct trace *t = w->t;
@@ -144,16 +174,11 @@ void replay_report(struct replay *w, struct json_object *o)
 	add_i64(st, "p99_ns", samples_pct(&w->durs, 99));
 	json_object_object_add(o, "step_time", st);
 	i = w->nr_recs > REPLAY_RECENT ? w->nr_recs - REPLAY_RECENT : 0;
-	for (; i < w->nr_recs; i++) {
-		const struct replay_step_rec *r = &w->recent[i % REPLAY_RECENT];
-		struct json_object *e = json_object_new_object();
-
-		add_i64(e, "step", r->step);
-		add_i64(e, "start_ns", r->start_ns);
-		add_i64(e, "dur_ns", r->dur_ns);
-		add_i64(e, "trace_dur_ns", r->trace_dur_ns);
-		json_object_array_add(recent, e);
-	}
+	for (; i < w->nr_recs; i++)
+		json_object_array_add(recent,
+				      step_json(&w->recent[i % REPLAY_RECENT]));
+	if (w->since.active)
+		json_object_object_add(o, "since_resume", since_json(&w->since));
 	pthread_mutex_unlock(&w->lock);
 	json_object_object_add(o, "recent_steps", recent);
 }

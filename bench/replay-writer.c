@@ -32,6 +32,9 @@ struct wctx {
 	uint64_t last_store_ns;
 	uint64_t first_ns;      /* first store after resume, to publish */
 	bool stamp_first;
+	bool since;             /* measuring gaps since a user resume */
+	uint64_t gap_from_ns;   /* the last store; 0 after a park */
+	uint64_t max_lag_ns, max_gap_ns, max_gap_end_ns;
 };
 
 /* Never 0, so a page that was never written (reads 0) cannot match. */
@@ -80,6 +83,11 @@ static void rebase(struct replay *w, struct wctx *x)
 static void publish(struct replay *w, struct wctx *x)
 {
 	w->shown = x->ds;
+	if (x->since) {
+		w->since.max_lag_ns = x->max_lag_ns;
+		w->since.max_gap_ns = x->max_gap_ns;
+		w->since.max_gap_end_ns = x->max_gap_end_ns;
+	}
 	if (x->first_ns) {
 		w->first_write_ns = x->first_ns;
 		x->first_ns = 0;
@@ -124,10 +132,48 @@ static bool check_pause(struct replay *w, struct wctx *x)
 	x->ds = w->shown;
 	x->stamp_first = w->stamp_first;
 	w->stamp_first = false;
+	if (x->stamp_first) {
+		x->since = true;
+		x->max_lag_ns = x->max_gap_ns = x->max_gap_end_ns = 0;
+	}
+	x->gap_from_ns = 0; /* parked time is no gap in progress */
 	stop = w->stop_req;
 	pthread_mutex_unlock(&w->lock);
 	rebase(w, x);
 	return !stop;
+}
+
+/*
+ * A store happened: how late it came on the trace's pace (faults slow a
+ * step by many short waits as well as one long one), and the time since
+ * the previous store.
+ */
+static void progress_note(struct replay *w, struct wctx *x)
+{
+	const struct trace_step *st = &w->t->steps[x->ds.step];
+	uint64_t now = bench_now_ns();
+	uint64_t due = x->t0 + (st->nr_pages ?
+		st->dur_ns * (x->ds.pos - 1) / st->nr_pages : 0);
+
+	if (now > due && now - due > x->max_lag_ns)
+		x->max_lag_ns = now - due;
+	if (x->gap_from_ns && now - x->gap_from_ns > x->max_gap_ns) {
+		x->max_gap_ns = now - x->gap_from_ns;
+		x->max_gap_end_ns = now;
+	}
+	x->gap_from_ns = now;
+}
+
+/* Lock held: a step ended since the user resume. */
+static void since_step(struct replay_since *s, const struct replay_step_rec *r)
+{
+	if (!s->steps)
+		s->first_step_ns = r->dur_ns;
+	if (r->dur_ns > s->max_step_ns)
+		s->max_step_ns = r->dur_ns;
+	if (s->steps < REPLAY_SERIES)
+		s->series[s->steps] = *r;
+	s->steps++;
 }
 
 /* Stores into up to @nr pages of the step; stops early at a pause. */
@@ -146,6 +192,8 @@ static uint64_t write_chunk(struct replay *w, struct wctx *x, uint64_t nr)
 		*page_word(w, x->cur.run->first + x->cur.off++) = v;
 		x->ds.checksum = fold(x->ds.checksum, v);
 		x->ds.pos++;
+		if (x->since)
+			progress_note(w, x);
 		if (x->stamp_first) {
 			x->first_ns = bench_now_ns();
 			x->stamp_first = false;
@@ -202,6 +250,8 @@ static bool end_step(struct replay *w, struct wctx *x)
 	pthread_mutex_lock(&w->lock);
 	samples_add(&w->durs, rec.dur_ns); /* on ENOMEM, p50/p99 miss it */
 	w->recent[w->nr_recs++ % REPLAY_RECENT] = rec;
+	if (x->since)
+		since_step(&w->since, &rec);
 	publish(w, x);
 	more = !w->max_steps || x->ds.steps_done < w->max_steps;
 	if (!more) {
@@ -362,8 +412,11 @@ int replay_park_locked(struct replay *w)
 void replay_unpark_locked(struct replay *w, bool stamp_first)
 {
 	w->stamp_first = stamp_first;
-	if (stamp_first)
+	if (stamp_first) {
 		w->first_write_ns = 0;
+		memset(&w->since, 0, sizeof(w->since));
+		w->since.active = true;
+	}
 	w->state = REPLAY_RUNNING;
 	__atomic_store_n(&w->pause_req, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&w->cond);

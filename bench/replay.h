@@ -41,12 +41,33 @@ struct replay_devstate {
 };
 
 #define REPLAY_RECENT 64
+/* Steps kept from the resume on: 400 of 34 ms cover 13 s of post-copy and
+ * fit a control reply line (64 KiB). */
+#define REPLAY_SERIES 400
 
 struct replay_step_rec {
 	uint64_t start_ns;     /* CLOCK_MONOTONIC */
 	uint64_t dur_ns;       /* paused time excluded */
 	uint64_t trace_dur_ns; /* the trace's pace for that step */
 	uint32_t step;
+};
+
+/*
+ * Since the last user resume (REPLAY.md, query's "since_resume"): running
+ * maxima, so that no ring size or read time can lose the stall post-copy
+ * causes, and the first REPLAY_SERIES steps. Time parked by verify is not
+ * a gap.
+ */
+struct replay_since {
+	bool active;             /* a user resume came */
+	uint64_t max_lag_ns;     /* longest a store came after its time on
+				  * the trace's pace, from its step's start */
+	uint64_t max_gap_ns;     /* longest time between two stores */
+	uint64_t max_gap_end_ns; /* the store that ended it */
+	uint64_t max_step_ns;
+	uint64_t first_step_ns;  /* the step the resume continued */
+	uint64_t steps;          /* steps ended since the resume */
+	struct replay_step_rec series[REPLAY_SERIES];
 };
 
 struct replay {
@@ -69,6 +90,7 @@ struct replay {
 	struct samples durs;         /* every step time (ns) of this process */
 	struct replay_step_rec recent[REPLAY_RECENT];
 	uint64_t nr_recs;            /* ring: recent[nr_recs % REPLAY_RECENT] */
+	struct replay_since since;
 
 	pthread_t writer;
 	bool writer_started;

@@ -52,6 +52,8 @@ struct workload {
 	json_object *info;      /* query reply before the migration */
 	json_object *paused;    /* source: the pause reply */
 	json_object *after;     /* destination: query reply at the end */
+	json_object *settled;   /* destination: query reply once a step at
+				 * normal pace followed the last page */
 	json_object *verified;  /* destination: verify reply */
 	uint64_t src_last_write_ns; /* destination: from the device state */
 	json_object *src_steps; /* destination: the source's step times */

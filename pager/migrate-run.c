@@ -196,6 +196,7 @@ static int finish(const struct migrate_opts *o, struct side *s,
 	json_object_put(s->w.info);
 	json_object_put(s->w.paused);
 	json_object_put(s->w.after);
+	json_object_put(s->w.settled);
 	json_object_put(s->w.verified);
 	json_object_put(s->w.src_steps);
 	if (s->w.ctl >= 0)
@@ -221,6 +222,51 @@ int migrate_source(const struct migrate_opts *o)
 	if (ret == 0 && !o->keep_source && wl_request(&s, "quit", NULL, &rep) == 0)
 		json_object_put(rep);
 	return finish(o, &s, r, &st, ret);
+}
+
+/* A step that started after @from_ns at the trace's pace (within half its
+ * duration and a 2 ms slice, for this machine's scheduling). */
+static bool normal_step_after(json_object *rep, uint64_t from_ns)
+{
+	json_object *steps = NULL;
+	size_t i, n;
+
+	json_object_object_get_ex(rep, "recent_steps", &steps);
+	n = steps ? json_object_array_length(steps) : 0;
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(steps, i);
+		int64_t pace = json_int(e, "trace_dur_ns");
+
+		if ((uint64_t)json_int(e, "start_ns") >= from_ns &&
+		    json_int(e, "dur_ns") <= pace + pace / 2 + 2000000)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Dest: the stall lasts until every page is here and a step at normal pace
+ * has followed; the workload's running maxima are read then (a workload
+ * without "since_resume" is read once). Gives up waiting after 10 s.
+ */
+static int dest_settle(struct side *s, const struct gmem_migrate_stats *st)
+{
+	const struct timespec tick = { .tv_nsec = 20000000L };
+	json_object *rep;
+	int ret, i;
+
+	for (i = 0; i < 500; i++) {
+		ret = wl_request(s, "query", NULL, &rep);
+		if (ret < 0)
+			return ret;
+		json_object_put(s->w.settled);
+		s->w.settled = rep;
+		if (!json_object_object_get_ex(rep, "since_resume", NULL) ||
+		    normal_step_after(rep, st->complete_ns))
+			return 0;
+		nanosleep(&tick, NULL);
+	}
+	return 0;
 }
 
 static int dest_observe(struct side *s, const struct migrate_opts *o)
@@ -300,6 +346,8 @@ int migrate_dest(const struct migrate_opts *o)
 		ret = dest_prealloc(&s, o, r);
 	if (ret == 0)
 		ret = gmem_migrate_dest(r, o->addr, &o->params, &ops, &s, &st);
+	if (ret == 0)
+		ret = dest_settle(&s, &st);
 	if (ret == 0)
 		ret = dest_observe(&s, o);
 	if (ret == 0 && json_int(s.w.verified, "mismatches")) {

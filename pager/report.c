@@ -162,6 +162,47 @@ static void add_pages(json_object *rep, const struct gmem_remote_stats *p)
 	add_num(rep, "paused_ms", p->paused_ns / 1e6);
 }
 
+/*
+ * The stall from the workload's running maxima since the resume: the
+ * longest its progress fell behind the trace's pace (or the freeze, if
+ * longer), its longest pause between two writes, the first step's
+ * duration and the steps of the post-copy phase (those that started before
+ * every page was here, and the one after), times from the resume in ms.
+ * Return: false for a workload without them (older): the caller estimates.
+ */
+static bool add_stall(json_object *rep, const struct gmem_migrate_stats *st,
+		      json_object *settled, double freeze_ms)
+{
+	json_object *since, *series = NULL, *a;
+	double lag_ms;
+	size_t i, n;
+
+	if (!settled || !json_object_object_get_ex(settled, "since_resume", &since))
+		return false;
+	lag_ms = json_int(since, "max_lag_ns") / 1e6;
+	add_num(rep, "stall_ms", lag_ms > freeze_ms ? lag_ms : freeze_ms);
+	add_num(rep, "max_gap_ms", json_int(since, "max_gap_ns") / 1e6);
+	add_num(rep, "first_step_ms", json_int(since, "first_step_ns") / 1e6);
+	add_num(rep, "max_step_ms", json_int(since, "max_step_ns") / 1e6);
+	json_object_object_get_ex(since, "series", &series);
+	n = series ? json_object_array_length(series) : 0;
+	a = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		json_object *s = json_object_array_get_idx(series, i), *e;
+		uint64_t start = json_int(s, "start_ns");
+
+		e = json_object_new_object();
+		add_num(e, "start_ms", ((int64_t)start - (int64_t)st->resume_ns) / 1e6);
+		add_num(e, "dur_ms", json_int(s, "dur_ns") / 1e6);
+		add_num(e, "trace_dur_ms", json_int(s, "trace_dur_ns") / 1e6);
+		json_object_array_add(a, e);
+		if (start >= st->complete_ns)
+			break;
+	}
+	json_object_object_add(rep, "postcopy_steps", a);
+	return true;
+}
+
 /* What the destination's workload saw: its freeze, stall and step times. */
 static void add_workload_view(json_object *rep,
 			      const struct gmem_migrate_stats *st,
@@ -191,8 +232,9 @@ static void add_workload_view(json_object *rep,
 			       steps_between(steps, st->complete_ns, UINT64_MAX,
 					     NULL));
 	json_object_object_add(rep, "step_time", split);
-	add_num(rep, "stall_ms", worst / 1e6 > freeze_ms ? worst / 1e6
-							 : freeze_ms);
+	if (!add_stall(rep, st, w->settled, freeze_ms))
+		add_num(rep, "stall_ms", worst / 1e6 > freeze_ms ? worst / 1e6
+								 : freeze_ms);
 	if (w->verified) {
 		v = json_object_new_object();
 		add_int(v, "pages_checked", json_int(w->verified, "pages_checked"));

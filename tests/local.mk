@@ -106,8 +106,11 @@ dist_check_SCRIPTS += tests/cli.sh
 TESTS += tests/cli.sh
 # gmem-migrate through scripts/migrate-local: every mode end to end, then
 # the error paths (bad trace, usage, missing host, a workload that dies).
-dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh
-TESTS += tests/migrate-modes.sh tests/migrate-errors.sh
+# stall_ms through a slow link, against an observer of the workload.
+dist_check_SCRIPTS += tests/migrate-modes.sh tests/migrate-errors.sh \
+	tests/migrate-stall.sh
+EXTRA_DIST += tests/progress-watch.py
+TESTS += tests/migrate-modes.sh tests/migrate-errors.sh tests/migrate-stall.sh
 # NUMA placement and 2 MiB pages through gmem-migrate and gmem-replay.
 dist_check_SCRIPTS += tests/migrate-placement.sh
 TESTS += tests/migrate-placement.sh
