@@ -166,3 +166,6 @@ check_PROGRAMS += tests/vmm-standin
 tests_vmm_standin_SOURCES = tests/vmm-standin.c
 dist_check_SCRIPTS += tests/vmm-preload.sh
 TESTS += tests/vmm-preload.sh
+# The same under an unmodified QEMU booting a guest kernel (skips without).
+dist_check_SCRIPTS += tests/vmm-qemu.sh
+TESTS += tests/vmm-qemu.sh
