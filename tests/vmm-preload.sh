@@ -6,6 +6,7 @@
 # copy it makes must equal the image, the faults must be counted) and its
 # dirty log names exactly the pages it wrote. Without gmem the process
 # runs untouched (one line on stderr), or exits 1 when told it must not.
+# Served from a page server, it runs on alone once gmem has sent every page.
 set -u
 . "$(dirname "$0")/lib.sh"
 builddir=${top_builddir:-.}
@@ -65,6 +66,39 @@ wait "$ppid" || { echo "FAIL: gmem-pager exited $?"; fail=1; }
 cat "$tmp/pager.log" "$tmp/standin.log"
 grep -q "faults [1-9][0-9]* pages installed $pages errors 0" "$tmp/pager.log" ||
 	{ echo "FAIL: not every page served by a fault"; fail=1; }
+
+# From a page server: once every page is there gmem-pager says "done" and
+# exits, the process lets its userfaultfd go and runs on by itself.
+rm -f "$shm"
+timeout 120 "$pager" --listen 127.0.0.1:0 --file "$tmp/image" --wait-ms 30000 \
+	>"$tmp/server.log" 2>&1 &
+pids="$pids $!"
+wait_for "$tmp/server.log" "serving"
+port=$(sed -n 's/.* on port \([0-9]*\)$/\1/p' "$tmp/server.log")
+rm -f "$tmp/pager.log"
+timeout 120 "$pager" --uffd-handler "$tmp/h.sock" --connect "127.0.0.1:$port" \
+	--wait-ms 30000 >"$tmp/pager.log" 2>&1 &
+ppid=$!
+pids="$pids $ppid"
+wait_for "$tmp/pager.log" "waiting for a VMM"
+LD_PRELOAD=$lib GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/h.sock \
+	GMEM_VMM_REQUIRED=1 timeout 120 "$standin" "$shm" $pages "$tmp/copy" \
+	<"$tmp/in" >"$tmp/standin.log" 2>&1 &
+spid=$!
+pids="$pids $spid"
+exec 3>"$tmp/in"
+wait_for "$tmp/standin.log" "read $pages pages"
+wait "$ppid" || { echo "FAIL: gmem-pager --connect exited $?"; fail=1; }
+grep -q "digests equal" "$tmp/pager.log" ||
+	{ echo "FAIL: --connect: digests not compared"; cat "$tmp/pager.log"; fail=1; }
+cmp "$tmp/copy" "$tmp/image" ||
+	{ echo "FAIL: --connect: the pages read differ from the image"; fail=1; }
+printf '5\n' >&3
+wait_for "$tmp/standin.log" "wrote 5-5"
+exec 3>&-
+wait "$spid" || { echo "FAIL: --connect: vmm-standin exited $?"; fail=1; }
+! grep -q "went away" "$tmp/standin.log" ||
+	{ echo "FAIL: --connect: no \"done\" came"; cat "$tmp/standin.log"; fail=1; }
 
 # No gmem listening: the process runs on as if never preloaded...
 rm -f "$shm"
