@@ -7,3 +7,4 @@ else
 EXTRA_DIST += man/gmem-trace-capture.1
 endif
 dist_man3_MANS = man/gmem.3
+dist_man7_MANS = man/libgmem-vmm.7

@@ -30,6 +30,7 @@ struct pager_opts {
 	const char *unix_path;
 	const char *uffd_handler;
 	const char *connect;
+	bool dirty_log;
 	int wait_ms;
 	enum transport_choice transport;
 	const char *key_file;
@@ -58,6 +59,10 @@ static void usage(FILE *f)
 		"                          faults from --file (a snapshot) or --connect\n"
 		"  -c, --connect HOST:PORT with --uffd-handler: pages come from this\n"
 		"                          page server\n"
+		"  -d, --dirty-log         with --uffd-handler --file: log the VMM's\n"
+		"                          writes (it must send its pagemap fd, as\n"
+		"                          libgmem-vmm.so does); each SIGUSR1 prints\n"
+		"                          the pages written since the last one\n"
 		"  -w, --wait-ms MS        give up after MS ms without the peer\n"
 		"                          connecting or sending a frame (30000;\n"
 		"                          -1 no limit)\n"
@@ -84,13 +89,14 @@ static void usage(FILE *f)
 
 static void parse_opts(int argc, char **argv, struct pager_opts *o)
 {
-	static const char shorts[] = ":l:f:u:H:c:w:t:k:h";
+	static const char shorts[] = ":l:f:u:H:c:dw:t:k:h";
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "unix", required_argument, NULL, 'u' },
 		{ "uffd-handler", required_argument, NULL, 'H' },
 		{ "connect", required_argument, NULL, 'c' },
+		{ "dirty-log", no_argument, NULL, 'd' },
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "transport", required_argument, NULL, 't' },
 		{ "key-file", required_argument, NULL, 'k' },
@@ -110,6 +116,7 @@ static void parse_opts(int argc, char **argv, struct pager_opts *o)
 		case 'u': o->unix_path = optarg; break;
 		case 'H': o->uffd_handler = optarg; break;
 		case 'c': o->connect = optarg; break;
+		case 'd': o->dirty_log = true; break;
 		case 'w': o->wait_ms = opt_ms("--wait-ms", optarg, 1); break;
 		case 't': o->transport = transport_opt_parse(optarg); break;
 		case 'k': o->key_file = optarg; break;
@@ -123,6 +130,10 @@ static void parse_opts(int argc, char **argv, struct pager_opts *o)
 	if (o->uffd_handler) {
 		if (!o->file == !o->connect || o->listen || o->unix_path)
 			opt_fail("--uffd-handler needs one of --file/--connect");
+		if (o->dirty_log && !o->file)
+			opt_fail("--dirty-log needs --uffd-handler --file");
+	} else if (o->dirty_log) {
+		opt_fail("--dirty-log needs --uffd-handler --file");
 	} else if (!o->listen || !o->file == !o->unix_path || o->connect) {
 		opt_fail("need --listen and one of --file/--unix");
 	}
@@ -279,6 +290,7 @@ int main(int argc, char **argv)
 		return uffd_handler_run(&(struct uffd_handler_opts){
 			.sock_path = o.uffd_handler, .file = o.file,
 			.connect = o.connect, .wait_ms = o.wait_ms,
+			.dirty_log = o.dirty_log,
 			.key = o.key.len ? o.key.bytes : NULL,
 			.key_len = o.key.len });
 	ret = o.file ? region_from_file(o.file, &r)

@@ -2,7 +2,7 @@
 # The programs: gmem-pager (page server) and gmem-migrate (live migration).
 bin_PROGRAMS += pager/gmem-pager
 pager_gmem_pager_SOURCES = pager/gmem-pager.c \
-	pager/uffd-handler.c pager/uffd-handler.h \
+	pager/uffd-handler.c pager/uffd-handler.h pager/uffd-dirty.c \
 	pager/transport-opt.c pager/transport-opt.h pager/key.c pager/key.h \
 	$(CLI_SOURCES)
 pager_gmem_pager_CPPFLAGS = $(CLI_CPPFLAGS)

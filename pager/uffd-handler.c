@@ -5,12 +5,17 @@
  * mappings with its userfaultfd by SCM_RIGHTS (Firecracker's external
  * page-fault handler protocol). The handler adopts the userfaultfd
  * (gmem_region_adopt_uffd()) and serves the VMM's faults from a snapshot
- * file or a remote page server. A bad list gets one "error: ..." line back
- * on the socket and on stderr; nothing is installed.
+ * file or a remote page server. A second fd in that message, the VMM's
+ * /proc/PID/pagemap (libgmem-vmm.so sends it), makes the dirty log of its
+ * memory work (--dirty-log). A bad list gets one "error: ..." line back
+ * on the socket and on stderr; nothing is installed. Once faults are
+ * served the VMM reads "ok", and "done" when every page is there and it
+ * may let its userfaultfd go (Firecracker ignores both lines).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +35,7 @@
 struct vmm_conn {
 	int sock;
 	int uffd;
+	int pagemap; /* -1: the VMM sent none */
 	struct gmem_uffd_mapping maps[GMEM_UFFD_MAX_MAPPINGS];
 	uint32_t nr_maps;
 };
@@ -72,14 +78,24 @@ int listen_unix(const char *path)
 	return fd;
 }
 
-/* One message: the JSON text (NUL-terminated into @buf) and one fd. */
+/* A line for the VMM, which may be gone: no SIGPIPE. */
+static void vmm_say(const struct vmm_conn *c, const char *line)
+{
+	ssize_t n = send(c->sock, line, strlen(line), MSG_NOSIGNAL);
+
+	(void)n; /* a VMM that went away needs no answer */
+}
+
+/* One message: the JSON text (NUL-terminated into @buf), the userfaultfd
+ * and, optionally, the VMM's pagemap fd. */
 static int recv_list(struct vmm_conn *c, char *buf, size_t len)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
 	struct iovec iov = { .iov_base = buf, .iov_len = len - 1 };
+	int fds[2];
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = ctl.buf,
 			      .msg_controllen = sizeof(ctl.buf) };
@@ -92,8 +108,13 @@ static int recv_list(struct vmm_conn *c, char *buf, size_t len)
 	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
 		if (cm->cmsg_level == SOL_SOCKET &&
 		    cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&c->uffd, CMSG_DATA(cm), sizeof(int));
+		    (cm->cmsg_len == CMSG_LEN(sizeof(int)) ||
+		     cm->cmsg_len == CMSG_LEN(2 * sizeof(int)))) {
+			memcpy(fds, CMSG_DATA(cm), cm->cmsg_len - CMSG_LEN(0));
+			c->uffd = fds[0];
+			if (cm->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+				c->pagemap = fds[1];
+		}
 	if (c->uffd < 0) {
 		vmm_error(c, "no userfaultfd came with the mapping list "
 			  "(send it by SCM_RIGHTS in the same message)");
@@ -188,6 +209,12 @@ static int adopt(struct vmm_conn *c, struct gmem_region **r)
 	else if (ret < 0)
 		vmm_error(c, "the fd sent is not a userfaultfd: %s",
 			  strerror(-ret));
+	if (ret == 0 && c->pagemap >= 0) {
+		ret = gmem_region_adopt_pagemap(*r, c->pagemap);
+		if (ret < 0)
+			vmm_error(c, "the second fd sent is not a pagemap: %s",
+				  strerror(-ret));
+	}
 	return ret;
 }
 
@@ -241,27 +268,50 @@ static int file_source(const char *path, struct gmem_source **src)
 	return ret;
 }
 
+/* Until the VMM closes its socket; each SIGUSR1 on @sig_fd (>= 0 with
+ * --dirty-log) prints a dirty log epoch. */
+static int serve_snapshot(struct vmm_conn *c, struct gmem_region *r,
+			  int sig_fd)
+{
+	struct pollfd pfd[2] = { { .fd = c->sock, .events = POLLIN },
+				 { .fd = sig_fd, .events = POLLIN } };
+	char byte;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (pfd[1].revents && uffd_dirty_report(r, sig_fd) < 0)
+			return -EIO;
+		if (pfd[0].revents && read(c->sock, &byte, 1) <= 0)
+			return 0;
+	}
+}
+
 /* Serving ends when the VMM closes its socket or, with a page server,
  * once every page is present and verified. */
 static int serve_vmm(const struct uffd_handler_opts *o, struct vmm_conn *c,
-		     struct gmem_region *r, struct gmem_remote *rm)
+		     struct gmem_region *r, struct gmem_remote *rm, int sig_fd)
 {
 	struct gmem_fault_stats st;
-	char byte;
 	int ret = 0;
 
 	printf("gmem-pager: serving %u mappings, %llu pages of %u bytes\n",
 	       c->nr_maps, (unsigned long long)gmem_region_nr_pages(r),
 	       gmem_region_page_size(r));
 	fflush(stdout);
+	vmm_say(c, "ok\n");
 	if (rm) {
 		ret = gmem_remote_wait(rm, -1);
 		if (ret < 0)
 			fprintf(stderr, "gmem-pager: %s: %s %s\n", o->connect,
 				strerror(-ret), gmem_remote_error(rm));
+		else
+			vmm_say(c, "done\n");
 	} else {
-		while (read(c->sock, &byte, 1) > 0)
-			;
+		ret = serve_snapshot(c, r, sig_fd);
 	}
 	/* Joining the handlers makes the counters final. */
 	gmem_region_detach(r);
@@ -309,13 +359,16 @@ out:
 
 int uffd_handler_run(const struct uffd_handler_opts *o)
 {
-	struct vmm_conn c = { .sock = -1, .uffd = -1 };
+	struct vmm_conn c = { .sock = -1, .uffd = -1, .pagemap = -1 };
 	struct gmem_region *r = NULL;
 	struct gmem_remote *rm = NULL;
 	struct gmem_source *src = NULL;
-	int ret;
+	int sig_fd = -1, ret = 0;
 
-	ret = accept_vmm(o, &c);
+	if (o->dirty_log)
+		ret = sig_fd = uffd_dirty_signal_fd();
+	if (ret >= 0)
+		ret = accept_vmm(o, &c);
 	if (ret == 0)
 		ret = adopt(&c, &r);
 	if (ret == 0)
@@ -327,13 +380,19 @@ int uffd_handler_run(const struct uffd_handler_opts *o)
 			fprintf(stderr, "gmem-pager: attach: %s\n",
 				strerror(-ret));
 	}
+	if (ret == 0 && o->dirty_log)
+		ret = uffd_dirty_start(r);
 	if (ret == 0)
-		ret = serve_vmm(o, &c, r, rm);
+		ret = serve_vmm(o, &c, r, rm, sig_fd);
 	gmem_source_destroy(src);
 	gmem_remote_destroy(rm);
 	gmem_region_destroy(r);
 	if (c.uffd >= 0)
 		close(c.uffd);
+	if (c.pagemap >= 0)
+		close(c.pagemap);
+	if (sig_fd >= 0)
+		close(sig_fd);
 	if (c.sock >= 0)
 		close(c.sock);
 	return ret < 0 ? 1 : 0;

@@ -184,3 +184,11 @@ tests_test_transport_rdma_SOURCES = tests/test-transport-rdma.c \
 tests_test_transport_rdma_CFLAGS = $(TEST_CFLAGS)
 tests_test_transport_rdma_LDADD = $(TEST_LDADD) -lpthread
 endif
+# libgmem-vmm.so preloaded into a process that knows nothing of gmem.
+check_PROGRAMS += tests/vmm-standin
+tests_vmm_standin_SOURCES = tests/vmm-standin.c
+dist_check_SCRIPTS += tests/vmm-preload.sh
+TESTS += tests/vmm-preload.sh
+# The same under an unmodified QEMU booting a guest kernel (skips without).
+dist_check_SCRIPTS += tests/vmm-qemu.sh
+TESTS += tests/vmm-qemu.sh

@@ -18,15 +18,17 @@
  * so 1% of 1 GiB dirty at random (~2600 runs) takes one call. */
 #define SCAN_VEC_LEN 4096
 
-int dirty_pagemap_scan(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
-		       uint64_t flags, uint64_t cat, struct page_region *vec,
-		       uint64_t vec_len, struct bitmap *out)
+/* One contiguous range of the owner's mm, [uva, end), holding pages from
+ * @pgoff on. */
+static int scan_range(struct gmem_region *r, uint64_t uva, uint64_t end,
+		      uint64_t pgoff, uint64_t flags, uint64_t cat,
+		      struct page_region *vec, uint64_t vec_len,
+		      struct bitmap *out)
 {
-	uint64_t end = r->uva + ((pgoff + nr) << r->page_shift);
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
 		.flags = flags,
-		.start = r->uva + (pgoff << r->page_shift),
+		.start = uva,
 		.end = end,
 		.vec = (uint64_t)(uintptr_t)vec,
 		.vec_len = vec_len,
@@ -41,7 +43,7 @@ int dirty_pagemap_scan(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 			return n;
 		for (int i = 0; i < n; i++)
 			bitmap_set_range(out,
-				(vec[i].start - r->uva) >> r->page_shift,
+				pgoff + ((vec[i].start - uva) >> r->page_shift),
 				(vec[i].end - vec[i].start) >> r->page_shift);
 		/* With PM_SCAN_WP_MATCHING a full @vec stops the walk right
 		 * after the last page reported, which alone was re-protected:
@@ -53,14 +55,41 @@ int dirty_pagemap_scan(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	return 0;
 }
 
+/* Range by range of the owner's mm: an external region's pages may live in
+ * several mappings, and those no mapping holds are never written. */
+int dirty_pagemap_scan(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
+		       uint64_t flags, uint64_t cat, struct page_region *vec,
+		       uint64_t vec_len, struct bitmap *out)
+{
+	uint64_t off = pgoff << r->page_shift;
+	uint64_t stop = (pgoff + nr) << r->page_shift;
+
+	while (off < stop) {
+		uint64_t len = stop - off, uva = region_uva(r, off, &len);
+		int ret;
+
+		if (!len) {
+			off += r->page_size;
+			continue;
+		}
+		ret = scan_range(r, uva, uva + len, off >> r->page_shift,
+				 flags, cat, vec, vec_len, out);
+		if (ret < 0)
+			return ret;
+		off += len;
+	}
+	return 0;
+}
+
 /* userfaultfd features write-protecting every page of @r needs: shmem and
  * hugetlbfs leave a uffd-wp marker on never-touched pages by themselves;
- * anonymous memory needs WP_UNPOPULATED for that. */
+ * anonymous memory needs WP_UNPOPULATED for that; another process's
+ * mappings (external regions) may be either. */
 static uint64_t wp_features_needed(const struct gmem_region *r)
 {
 	uint64_t f = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 
-	if (r->alias || r->page_size != GMEM_PAGE_4K)
+	if (r->alias || r->maps || r->page_size != GMEM_PAGE_4K)
 		f |= UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
 	if (!r->alias)
 		f |= UFFD_FEATURE_WP_UNPOPULATED;

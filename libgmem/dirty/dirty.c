@@ -219,8 +219,6 @@ int gmem_dirty_start(struct gmem_region *r, const struct gmem_dirty_params *p)
 	ret = params_range(r, p, &pgoff, &nr);
 	if (ret < 0)
 		return ret;
-	if (r->maps) /* the owner's pagemap never came with its uffd */
-		return -EOPNOTSUPP;
 	pthread_mutex_lock(&r->lock);
 	ret = log_get(r);
 	if (ret == 0 && (r->dirty->ops || r->dirty->leader))

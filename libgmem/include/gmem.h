@@ -313,10 +313,13 @@ struct gmem_uffd_mapping {
  * Attach a page source (gmem_region_attach()) to serve the VMM's faults:
  * the engine resolves them with UFFDIO_COPY into the VMM's address space
  * (on anonymous memory and on shmem alike), split at mapping ends. The
- * region has no view in this process: gmem_region_addr() is NULL,
- * gmem_region_digest() fails, and there is no dirty log (the VMM's pagemap
- * does not come with its userfaultfd); a remote source therefore needs a
- * list that covers every page of the image. When the VMM exits, its faults
+ * region has no view in this process: gmem_region_addr() is NULL and
+ * gmem_region_digest() fails; a remote source therefore needs a list that
+ * covers every page of the image. The dirty log needs the VMM's pagemap
+ * too (gmem_region_adopt_pagemap()); its backend follows the features the
+ * VMM enabled on @uffd (read from its fdinfo): WP_ASYNC, else WP_SYNC, and
+ * the mappings need UFFD_FEATURE_WP_HUGETLBFS_SHMEM and
+ * UFFD_FEATURE_WP_UNPOPULATED (registered here, from this process). When the VMM exits, its faults
  * stop; installs then fail with -ESRCH (counted in gmem_fault_stats.errors).
  *
  * Context: any thread.
@@ -326,6 +329,25 @@ struct gmem_uffd_mapping {
  */
 int gmem_region_adopt_uffd(int uffd, const struct gmem_uffd_mapping *maps,
 			   uint32_t nr_maps, struct gmem_region **out);
+
+/**
+ * gmem_region_adopt_pagemap - Give a region of another process that
+ *                             process's page tables, for its dirty log.
+ * @r:          a region from gmem_region_adopt_uffd().
+ * @pagemap_fd: /proc/PID/pagemap of the process whose userfaultfd @r
+ *              adopted, opened by that process or one allowed to read it
+ *              (dup'ed; the caller keeps its own). That it is the same
+ *              process is the caller's word: the fd cannot tell.
+ *
+ * Afterwards gmem_dirty_start() on @r reads the VMM's writes with
+ * PAGEMAP_SCAN (WP_ASYNC backend) through this fd, range by range of the
+ * mapping list. Call before gmem_dirty_start().
+ * Context: any thread.
+ * Return: 0; -EINVAL @r NULL or not from gmem_region_adopt_uffd();
+ *         -EBADF @pagemap_fd is not an open /proc/PID/pagemap; -EBUSY @r
+ *         has one already; -EMFILE (from dup).
+ */
+int gmem_region_adopt_pagemap(struct gmem_region *r, int pagemap_fd);
 
 /**
  * gmem_page_present - Whether a page is PRESENT (installed) in the region.
@@ -567,7 +589,8 @@ struct gmem_dirty_params {
  *         (also for a peer); -EBUSY already tracking, or @r is a peer;
  *         -EOPNOTSUPP the kernel lacks the backend (no PAGEMAP_SCAN, no WP on
  *         shmem or on unpopulated anonymous pages, no soft-dirty), or @r
- *         is from gmem_region_adopt_uffd(); -ENOMEM; a negative errno of
+ *         is from gmem_region_adopt_uffd() without the VMM's pagemap
+ *         (gmem_region_adopt_pagemap()); -ENOMEM; a negative errno of
  *         UFFDIO_REGISTER/UFFDIO_WRITEPROTECT/clear_refs.
  */
 int gmem_dirty_start(struct gmem_region *r, const struct gmem_dirty_params *p);

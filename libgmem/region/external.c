@@ -5,7 +5,9 @@
  * page-fault handler: each mapping is a range of the VMM's address space
  * that holds a range of the guest memory image. Page indexes of such a
  * region are offsets in the image (region.c translates them to the VMM's
- * addresses). Receiving the list is the caller's business.
+ * addresses). Receiving the list is the caller's business. With the
+ * owner's pagemap fd (gmem_region_adopt_pagemap()) the dirty log reads the
+ * owner's page tables, mapping by mapping.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -76,6 +78,29 @@ static bool fd_is_userfaultfd(int fd)
 	return strcmp(target, "anon_inode:[userfaultfd]") == 0;
 }
 
+/* The features the owner enabled on its userfaultfd, which UFFDIO_API
+ * cannot ask again: the kernel shows them in the fd's fdinfo
+ * ("API:\t<api>:<features>:<ioctls>"). 0 when that cannot be read: then
+ * only the dirty log is missing. */
+static uint64_t uffd_fdinfo_features(int fd)
+{
+	unsigned long long api, ioctls;
+	unsigned int feat = 0;
+	char path[40], line[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "API:\t%llx:%x:%llx", &api, &feat, &ioctls) == 3)
+			break;
+	fclose(f);
+	/* Bit 31 is the kernel's own UFFD_FEATURE_INITIALIZED. */
+	return feat & ~(1U << 31);
+}
+
 /* Image pages no mapping holds can never fault: they start present. */
 static void mark_uncovered(struct gmem_region *r,
 			   const struct gmem_uffd_mapping *m, uint32_t n)
@@ -112,6 +137,7 @@ int gmem_region_adopt_uffd(int uffd, const struct gmem_uffd_mapping *maps,
 		return ret;
 	r->imported = true; /* never unmapped or exported from here */
 	r->reg_mode = UFFDIO_REGISTER_MODE_MISSING;
+	r->uffd_features = uffd_fdinfo_features(uffd);
 	r->maps = calloc(nr_maps, sizeof(*r->maps));
 	r->uffd = sys_ret(fcntl(uffd, F_DUPFD_CLOEXEC, 0));
 	ret = !r->maps ? -ENOMEM : r->uffd < 0 ? r->uffd : 0;
@@ -135,4 +161,40 @@ int gmem_region_adopt_uffd(int uffd, const struct gmem_uffd_mapping *maps,
 	mark_uncovered(r, maps, nr_maps);
 	*out = r;
 	return 0;
+}
+
+/* /proc/PID/pagemap, opened by anyone (the owner opens /proc/self/...). */
+static bool fd_is_pagemap(int fd)
+{
+	char path[32], target[64], tail[16];
+	unsigned int pid;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return sscanf(target, "/proc/%u/%15s", &pid, tail) == 2 &&
+	       strcmp(tail, "pagemap") == 0;
+}
+
+int gmem_region_adopt_pagemap(struct gmem_region *r, int pagemap_fd)
+{
+	int ret;
+
+	if (!r || !r->maps)
+		return -EINVAL;
+	if (!fd_is_pagemap(pagemap_fd))
+		return -EBADF;
+	pthread_mutex_lock(&r->lock);
+	if (r->pagemap_fd >= 0) {
+		ret = -EBUSY;
+	} else {
+		ret = sys_ret(fcntl(pagemap_fd, F_DUPFD_CLOEXEC, 0));
+		if (ret >= 0)
+			r->pagemap_fd = ret;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret < 0 ? ret : 0;
 }

@@ -81,14 +81,32 @@ int uffd_open(uint64_t want_features, uint64_t *got_features)
 	return fd;
 }
 
+/* The owner's ranges of @r, for (un)registration: one, or each mapping of
+ * an external region. */
+static uint32_t reg_range(const struct gmem_region *r, uint32_t i,
+			  struct uffdio_range *range)
+{
+	if (!r->maps) {
+		*range = (struct uffdio_range){ .start = r->uva, .len = r->size };
+		return 1;
+	}
+	*range = (struct uffdio_range){
+		.start = r->maps[i].uva,
+		.len = r->maps[i].nr_pages << r->page_shift,
+	};
+	return r->nr_maps;
+}
+
 int uffd_register(struct gmem_region *r, uint64_t mode)
 {
-	struct uffdio_register reg = {
-		.range = { .start = r->uva, .len = r->size },
-		.mode = mode,
-	};
-	int ret = sys_ioctl(r->uffd, UFFDIO_REGISTER, &reg);
+	struct uffdio_register reg = { .mode = mode };
+	uint32_t n = 1;
+	int ret = 0;
 
+	for (uint32_t i = 0; ret == 0 && i < n; i++) {
+		n = reg_range(r, i, &reg.range);
+		ret = sys_ioctl(r->uffd, UFFDIO_REGISTER, &reg);
+	}
 	if (ret == 0)
 		r->reg_mode = mode;
 	return ret;
@@ -96,9 +114,14 @@ int uffd_register(struct gmem_region *r, uint64_t mode)
 
 int uffd_unregister(struct gmem_region *r)
 {
-	struct uffdio_range range = { .start = r->uva, .len = r->size };
-	int ret = sys_ioctl(r->uffd, UFFDIO_UNREGISTER, &range);
+	struct uffdio_range range;
+	uint32_t n = 1;
+	int ret = 0;
 
+	for (uint32_t i = 0; ret == 0 && i < n; i++) {
+		n = reg_range(r, i, &range);
+		ret = sys_ioctl(r->uffd, UFFDIO_UNREGISTER, &range);
+	}
 	if (ret == 0)
 		r->reg_mode = 0;
 	return ret;
@@ -181,13 +204,31 @@ int uffd_install(struct gmem_region *r, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/* Split at the owner's mapping ends; image pages no mapping holds are
+ * skipped (they never fault). */
 int uffd_writeprotect(struct gmem_region *r, uint64_t off, uint64_t len,
 		      bool protect)
 {
 	struct uffdio_writeprotect wp = {
-		.range = { .start = r->uva + off, .len = len },
 		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	return sys_ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp);
+	while (len) {
+		uint64_t n = len;
+		int ret;
+
+		wp.range.start = region_uva(r, off, &n);
+		wp.range.len = n;
+		if (!n) {
+			off += r->page_size;
+			len -= r->page_size;
+			continue;
+		}
+		ret = sys_ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp);
+		if (ret < 0)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
 }
