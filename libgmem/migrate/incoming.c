@@ -9,13 +9,7 @@
 
 #include "migrate/migrate.h"
 #include "remote-source/remote.h"
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
+#include "sort.h"
 
 /* p50/p99 of the urgent-request service times. */
 static void dest_latency(struct gmem_remote *rm, struct gmem_migrate_stats *st)

@@ -8,8 +8,8 @@
 #include "internal.h"
 #include "region/engine.h"
 
-static int fault_params_check(const struct gmem_fault_params *p,
-			      unsigned int *threads, unsigned int *fa)
+int fault_params_check(const struct gmem_fault_params *p,
+		       unsigned int *threads, unsigned int *fa)
 {
 	*threads = 1;
 	*fa = 16;

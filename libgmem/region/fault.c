@@ -13,23 +13,16 @@
 #include "compat.h"
 #include "internal.h"
 #include "region/engine.h"
+#include "sort.h"
 #include "syscall.h"
 
 #define MSG_BATCH 64
-#define MAX_THREADS GMEM_MAX_THREADS
 
 struct fault_engine {
 	int stop_fd; /* eventfd: readable once the threads must stop */
 	unsigned int nr_threads;
-	pthread_t threads[MAX_THREADS];
+	pthread_t threads[GMEM_MAX_THREADS];
 };
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* Turns a batch of messages into sorted, unique page indexes; write-protect
  * faults go straight to the dirty log. Returns the number of pages. */
