@@ -10,7 +10,7 @@ lib_LTLIBRARIES += libgmem/libgmem.la
 include_HEADERS = libgmem/include/gmem.h
 libgmem_libgmem_la_SOURCES = \
 	libgmem/internal.h libgmem/syscall.h libgmem/compat.h \
-	libgmem/sort.h libgmem/threads.h \
+	libgmem/sort.h libgmem/threads.h libgmem/probes.h \
 	libgmem/digest.c
 # The region and its fault engine: userfaultfd, exactly-once installation,
 # page sources, regions of other processes.

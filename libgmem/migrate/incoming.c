@@ -9,6 +9,7 @@
 
 #include "migrate/migrate.h"
 #include "remote-source/remote.h"
+#include "probes.h"
 #include "sort.h"
 
 /* p50/p99 of the urgent-request service times. */
@@ -46,6 +47,7 @@ static int dest_resume(struct gmem_remote *rm, const struct gmem_migrate_ops *op
 			      ops->resume(ctx, buf + sizeof(struct mig_hdr),
 					  state_len);
 	st->resume_ns = now_ns();
+	GMEM_PROBE(resume, ret, state_len);
 	free(buf);
 	return ret;
 }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "page-server/server.h"
+#include "probes.h"
 #include "threads.h"
 
 void push_need(struct gmem_server *s, const struct proto_hdr *h,
@@ -110,6 +111,7 @@ static int push_frame(struct gmem_server *s, unsigned int conn, uint8_t *buf,
 	}
 	if (ret < 0)
 		return ret;
+	GMEM_PROBE(push_batch, conn, pgoff, nr, why);
 	stat_add(why == PROTO_F_PUSH ? &s->stats.pushed_pages
 				     : &s->stats.prefetched_pages, nr);
 	stat_add(&s->stats.bytes, h.len);

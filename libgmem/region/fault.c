@@ -13,6 +13,7 @@
 #include "compat.h"
 #include "internal.h"
 #include "region/engine.h"
+#include "probes.h"
 #include "sort.h"
 #include "syscall.h"
 
@@ -40,6 +41,9 @@ static unsigned int fault_read_batch(struct gmem_region *r,
 		addr = msg[i].arg.pagefault.address;
 		if (!region_pgoff(r, addr, &pgoff))
 			continue;
+		GMEM_PROBE(fault_read, addr, pgoff,
+			   msg[i].arg.pagefault.feat.ptid,
+			   msg[i].arg.pagefault.flags);
 		if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
 			if (r->wp_fault)
 				r->wp_fault(r, pgoff);
