@@ -27,6 +27,24 @@ static void dest_latency(struct gmem_remote *rm, struct gmem_migrate_stats *st)
 	free(ns);
 }
 
+/* The workload's threads' waits on faults, all after the resume. */
+static void dest_blocktime(struct gmem_region *r, struct gmem_migrate_stats *st)
+{
+	int64_t n = gmem_region_blocktime(r, NULL, 0);
+	struct gmem_thread_blocktime *t = n > 0 ? malloc(n * sizeof(*t)) : NULL;
+
+	if (t)
+		n = gmem_region_blocktime(r, t, n);
+	for (int64_t i = 0; t && i < n; i++)
+		st->blocked_ns += t[i].ns;
+	if (t && n > 0) {
+		st->blocked_threads = n;
+		st->blocked_max_ns = t[0].ns;
+		st->blocked_max_tid = t[0].tid;
+	}
+	free(t);
+}
+
 /* Takes the switchover message apart and resumes the workload. */
 static int dest_resume(struct gmem_remote *rm, const struct gmem_migrate_ops *ops,
 		       void *ctx, struct gmem_migrate_stats *st)
@@ -81,6 +99,7 @@ static int dest_run(struct gmem_region *r, struct gmem_remote *rm,
 		ret = gmem_remote_wait(rm, -1);
 		st->complete_ns = now_ns();
 	}
+	dest_blocktime(r, st);
 	gmem_region_detach(r);
 	gmem_source_destroy(src);
 	return ret;

@@ -32,6 +32,7 @@ static unsigned int fault_read_batch(struct gmem_region *r,
 				     uint64_t *pages)
 {
 	unsigned int nr = 0, out = 0;
+	uint64_t now = now_ns();
 
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t addr, pgoff;
@@ -49,6 +50,7 @@ static unsigned int fault_read_batch(struct gmem_region *r,
 				r->wp_fault(r, pgoff);
 			continue;
 		}
+		blocktime_fault(r, msg[i].arg.pagefault.feat.ptid, pgoff, now);
 		pages[nr++] = pgoff;
 	}
 	qsort(pages, nr, sizeof(*pages), cmp_u64);
@@ -71,6 +73,7 @@ static void fault_resolve(struct gmem_region *r, uint64_t pgoff,
 		 * the waiter may still sleep, so wake it. */
 		stat_add(&r->stats.faults_present, 1);
 		uffd_wake(r, pgoff << r->page_shift, r->page_size);
+		blocktime_end(r, pgoff, 1);
 		return;
 	}
 	if (!r->source) {
@@ -141,9 +144,12 @@ static void engine_stop(struct gmem_region *r)
 static int engine_start(struct gmem_region *r)
 {
 	unsigned int n = r->nr_threads ? r->nr_threads : 1;
-	struct fault_engine *e = calloc(1, sizeof(*e));
-	int ret;
+	struct fault_engine *e;
+	int ret = blocktime_init(r);
 
+	if (ret < 0)
+		return ret;
+	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->stop_fd = sys_ret(eventfd(0, EFD_CLOEXEC));

@@ -140,6 +140,7 @@ int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 		return ret;
 	}
 	bitmap_set_range(&r->present, pgoff, nr);
+	blocktime_end(r, pgoff, nr);
 	stat_add(&r->stats.pages_installed, nr);
 	stat_add(&r->stats.installs, 1);
 	if (eexist)
