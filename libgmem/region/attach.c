@@ -50,6 +50,10 @@ int gmem_region_attach(struct gmem_region *r, struct gmem_source *src,
 		ret = -EBUSY;
 		goto out;
 	}
+	/* Before the source starts installing (a remote receive thread). */
+	ret = blocktime_init(r);
+	if (ret < 0)
+		goto out;
 	src->region = r;
 	if (src->ops->attach) {
 		ret = src->ops->attach(src, r);

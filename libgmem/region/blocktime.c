@@ -77,8 +77,7 @@ static struct blocktime_thread *slot(struct blocktime *bt, uint32_t tid)
 	return t;
 }
 
-/* Installs may run on threads started before the handlers (a remote
- * source's receiver), hence the atomic loads of r->blocktime. */
+/* Set once, under r->lock, which neither installers nor readers take. */
 static struct blocktime *bt_of(const struct gmem_region *r)
 {
 	return __atomic_load_n(&r->blocktime, __ATOMIC_ACQUIRE);

@@ -121,7 +121,7 @@ int64_t source_resolve(struct gmem_region *r, uint64_t fault, uint64_t pgoff,
 
 /* --- blocktime.c: how long each faulting thread waited ------------------ */
 /* Sets the counters up if the userfaultfd names threads (idempotent; with
- * r->lock held, before the handlers start): 0 or -ENOMEM. */
+ * r->lock held, before a source attaches): 0 or -ENOMEM. */
 int blocktime_init(struct gmem_region *r);
 void blocktime_free(struct gmem_region *r);
 /* A handler read a fault of thread @tid on @pgoff at @now (ns). */

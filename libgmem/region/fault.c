@@ -144,12 +144,9 @@ static void engine_stop(struct gmem_region *r)
 static int engine_start(struct gmem_region *r)
 {
 	unsigned int n = r->nr_threads ? r->nr_threads : 1;
-	struct fault_engine *e;
-	int ret = blocktime_init(r);
+	struct fault_engine *e = calloc(1, sizeof(*e));
+	int ret;
 
-	if (ret < 0)
-		return ret;
-	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->stop_fd = sys_ret(eventfd(0, EFD_CLOEXEC));
