@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "stats.h"
+#include "../libgmem/sort.h"
 
 uint64_t bench_now_ns(void)
 {
@@ -27,13 +28,6 @@ int samples_add(struct samples *s, uint64_t v)
 	}
 	s->v[s->n++] = v;
 	return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 uint64_t samples_pct(struct samples *s, double pct)

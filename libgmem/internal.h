@@ -19,6 +19,7 @@
 #define MAX_FAULT_AROUND GMEM_MAX_FAULT_AROUND
 
 struct fault_engine;
+struct blocktime;
 struct dirty_log;
 
 /* A mapping of an external region (gmem_region_adopt_uffd()): @nr_pages
@@ -69,6 +70,8 @@ struct gmem_region {
 	pthread_mutex_t lock;  /* attach/detach, registration, dirty start/stop */
 	struct gmem_source *source;
 	struct fault_engine *engine;
+	struct blocktime *blocktime; /* per-thread fault waits (blocktime.c);
+				      * NULL without UFFD_FEATURE_THREAD_ID */
 	unsigned int engine_users;  /* enum engine_user mask */
 	unsigned int nr_threads;    /* handler threads (attach params) */
 	unsigned int fault_around;  /* pages per resolve (attach params) */

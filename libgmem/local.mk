@@ -10,6 +10,7 @@ lib_LTLIBRARIES += libgmem/libgmem.la
 include_HEADERS = libgmem/include/gmem.h
 libgmem_libgmem_la_SOURCES = \
 	libgmem/internal.h libgmem/syscall.h libgmem/compat.h \
+	libgmem/sort.h libgmem/threads.h libgmem/probes.h \
 	libgmem/digest.c
 # The region and its fault engine: userfaultfd, exactly-once installation,
 # page sources, regions of other processes.
@@ -18,6 +19,7 @@ libgmem_libgmem_la_SOURCES += \
 	libgmem/region/external.c libgmem/region/share.c \
 	libgmem/region/features.c libgmem/region/uffd.c \
 	libgmem/region/install.c libgmem/region/fault.c \
+	libgmem/region/blocktime.c \
 	libgmem/region/page-source.c libgmem/region/attach.c \
 	libgmem/region/pci.c libgmem/region/thp.c libgmem/region/prealloc.c
 # The dirty log and its backends.

@@ -72,6 +72,9 @@ json_object *report_build(const struct migrate_opts *o,
 			  const struct gmem_migrate_stats *st,
 			  const struct workload *w, int ret);
 void report_emit(const struct migrate_opts *o, json_object *rep);
+/* Dest: the blocked_* fields (@r may be NULL: no per-thread list). */
+void report_add_blocked(json_object *rep, const struct gmem_migrate_stats *st,
+			const struct gmem_region *r);
 /* The progress line on stderr; @ctx is a side, whose first member is its
  * struct workload. */
 void progress_print(void *ctx, const struct gmem_migrate_progress *p);

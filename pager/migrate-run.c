@@ -188,6 +188,8 @@ static int finish(const struct migrate_opts *o, struct side *s,
 		fprintf(stderr, "gmem-migrate: %s: %s\n", s->role,
 			s->error[0] ? s->error : strerror(-ret));
 	rep = report_build(o, st, &s->w, ret);
+	if (o->dest)
+		report_add_blocked(rep, st, r);
 	if (ret < 0)
 		json_object_object_add(rep, "error", json_object_new_string(
 			s->error[0] ? s->error : strerror(-ret)));

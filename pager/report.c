@@ -256,6 +256,36 @@ static void add_info(json_object *rep, json_object *info)
 		json_int(info, "nr_pages") * json_int(info, "page_size"));
 }
 
+#define BLOCKED_TOP 5
+
+/*
+ * Dest: how long the workload's threads waited on faults after the resume
+ * (gmem_region_blocktime()): in all, the thread that waited longest, and
+ * the BLOCKED_TOP longest with their fault counts.
+ */
+void report_add_blocked(json_object *rep, const struct gmem_migrate_stats *st,
+			const struct gmem_region *r)
+{
+	struct gmem_thread_blocktime t[BLOCKED_TOP];
+	int64_t n = r ? gmem_region_blocktime(r, t, BLOCKED_TOP) : 0;
+	json_object *top = json_object_new_array();
+
+	add_num(rep, "blocked_ms", st->blocked_ns / 1e6);
+	add_int(rep, "blocked_threads", st->blocked_threads);
+	add_num(rep, "blocked_max_ms", st->blocked_max_ns / 1e6);
+	add_int(rep, "blocked_max_tid", st->blocked_max_tid);
+	for (int64_t i = 0; i < n && i < BLOCKED_TOP; i++) {
+		json_object *v = json_object_new_object();
+
+		add_int(v, "tid", t[i].tid);
+		add_int(v, "faults", t[i].faults);
+		add_num(v, "ms", t[i].ns / 1e6);
+		add_num(v, "max_ms", t[i].max_ns / 1e6);
+		json_object_array_add(top, v);
+	}
+	json_object_object_add(rep, "blocked_top", top);
+}
+
 json_object *report_build(const struct migrate_opts *o,
 			  const struct gmem_migrate_stats *st,
 			  const struct workload *w, int ret)

@@ -138,6 +138,10 @@ TESTS += tests/exported-symbols.sh
 dist_check_SCRIPTS += tests/man-functions.sh
 TESTS += tests/man-functions.sh
 
+# The USDT trace points (docs/probes.md) against the notes in libgmem.so.
+dist_check_SCRIPTS += tests/probes.sh
+TESTS += tests/probes.sh
+
 # README.md and docs/: short, no history, nothing outside the checkout.
 dist_check_SCRIPTS += tests/docs.sh
 TESTS += tests/docs.sh

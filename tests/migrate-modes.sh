@@ -9,7 +9,7 @@
 # connects, and says so, unless --no-prealloc (one more post-copy run).
 # Each side's JSON report has every field man/gmem-migrate.1 lists for it
 # and no other (converged in every mode); stop-and-copy sends every page
-# in the freeze.
+# in the freeze; post-copy blocked the workload's threads for a while.
 # Exit 77 = skipped, with the reason.
 set -euo pipefail
 
@@ -145,7 +145,12 @@ for run in postcopy precopy hybrid stop-and-copy postcopy:--no-prealloc; do
 		"the replay did not go on at the destination" &&
 	fields_check &&
 	if [ "$mode" = postcopy ]; then
-		check '.freeze_ms > 0' "postcopy report has no freeze_ms"
+		check '.freeze_ms > 0' "postcopy report has no freeze_ms" &&
+		check '.blocked_ms > 0 and .blocked_threads >= 1 and
+		       .blocked_top[0].tid == .blocked_max_tid and
+		       .blocked_top[0].ms == .blocked_max_ms and
+		       .blocked_top[0].faults > 0' \
+			"postcopy report has no blocked time of the workload's threads"
 	elif [ "$mode" = stop-and-copy ]; then
 		check '.freeze_pages == .nr_pages and .source.freeze_pages == .nr_pages and .nr_pages > 0' \
 			"stop-and-copy did not send every page in the freeze"

@@ -4,8 +4,9 @@
  * in every mode a region that a writer thread keeps changing until the pause
  * ends up at the destination byte for byte (the engine's per-page digests,
  * plus a whole-region checksum carried in the device state), while the
- * destination's workload reads pages during post-copy. Bad parameters and a
- * missing source give clear errors.
+ * destination's workload reads pages during post-copy, its waits on faults
+ * accounted to its thread. Bad parameters and a missing source give clear
+ * errors.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -82,6 +83,9 @@ struct dest_out {
 	uint64_t checksum;
 	struct gmem_migrate_stats st;
 	char why[192]; /* the failed callback's text */
+	pid_t reader_tid;  /* the thread that read pages in post-copy */
+	int64_t nr_blocked; /* gmem_region_blocktime() at the end */
+	struct gmem_thread_blocktime blocked[4];
 };
 
 struct dest_ctx {
@@ -97,6 +101,7 @@ static void *dest_read(void *arg)
 	volatile uint8_t *p = gmem_region_addr(d->r);
 	uint64_t sum = 0;
 
+	d->out->reader_tid = gettid();
 	for (uint64_t i = 0; i < NR_PAGES; i += 7)
 		sum += p[((i * 13) % NR_PAGES) * PS];
 	return (void *)(uintptr_t)sum;
@@ -135,6 +140,7 @@ static void dest_child(const char *addr, uint64_t nr_pages,
 	if (out->ret == 0)
 		out->checksum = XXH3_64bits(gmem_region_addr(d.r),
 					    NR_PAGES * PS);
+	out->nr_blocked = gmem_region_blocktime(d.r, out->blocked, 4);
 	gmem_region_destroy(d.r);
 	_exit(0);
 }
@@ -183,6 +189,19 @@ static void migrate_in_mode(uint32_t mode)
 				     out->st.pages.pushed_pages +
 				     out->st.pages.prefetched_pages, NR_PAGES,
 			     "every page comes after the resume");
+		/* Only the reader touched pages before they were all in. */
+		cr_expect_gt(out->st.pages.urgent_pages, 0, "the reader faulted");
+		cr_expect_gt(out->st.blocked_ns, 0, "its waits are counted");
+		cr_expect_eq(out->st.blocked_threads, 1);
+		cr_expect_eq(out->st.blocked_max_tid, (uint32_t)out->reader_tid,
+			     "accounted to the faulting thread");
+		cr_expect_eq(out->st.blocked_max_ns, out->st.blocked_ns);
+		cr_expect_eq(out->nr_blocked, 1);
+		cr_expect_eq(out->blocked[0].tid, (uint32_t)out->reader_tid);
+		cr_expect_eq(out->blocked[0].ns, out->st.blocked_ns);
+		cr_expect_gt(out->blocked[0].faults, 0);
+		cr_expect(out->blocked[0].max_ns > 0 &&
+			  out->blocked[0].max_ns <= out->blocked[0].ns);
 		break;
 	case GMEM_MIGRATE_PRECOPY:
 		cr_expect(st.converged, "a slow writer converges");
@@ -416,7 +435,7 @@ Test(migrate, oversized_state_fails_at_once_and_resumes_the_source,
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0)
-		dest_child(addr, out);
+		dest_child(addr, NR_PAGES, out);
 	ret = gmem_migrate_source(r, addr, &p, &ops, &b, &st);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_expect_eq(ret, -EMSGSIZE, "source: %d (%s)", ret, strerror(-ret));

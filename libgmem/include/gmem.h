@@ -509,6 +509,36 @@ struct gmem_fault_stats {
 int gmem_region_fault_stats(const struct gmem_region *r,
 			    struct gmem_fault_stats *out);
 
+/* How long one thread of the workload waited on the region's faults. */
+struct gmem_thread_blocktime {
+	uint32_t tid;    /* the faulting thread's id (gettid(2) in its own
+			  * pid namespace) */
+	uint32_t faults; /* waits ended */
+	uint64_t ns;     /* sum of its waits: from the handler's read of the
+			  * fault to the install (or wake) that ended it */
+	uint64_t max_ns; /* its longest wait */
+};
+
+/**
+ * gmem_region_blocktime - Per-thread time blocked on faults (blocktime).
+ * @r:   region.
+ * @out: receives up to @max threads, the one that waited longest (@ns)
+ *       first; may be NULL when @max is 0.
+ *
+ * Counts every fault a handler thread read since the first
+ * gmem_region_attach() (or sync write-protect dirty log) of @r, by the
+ * faulting thread the kernel names (UFFD_FEATURE_THREAD_ID). A wait still
+ * going on is not counted yet. On the destination of a migration, every
+ * fault comes after the switchover: the time post-copy cost the workload.
+ * Context: any thread; a snapshot under the counters' lock.
+ * Return: threads that waited at least once (may exceed @max); -EINVAL @r
+ *         NULL, or @out NULL with @max > 0; -EOPNOTSUPP the region's
+ *         userfaultfd names no threads (an adopted one opened without
+ *         UFFD_FEATURE_THREAD_ID); -ENOMEM.
+ */
+int64_t gmem_region_blocktime(const struct gmem_region *r,
+			      struct gmem_thread_blocktime *out, uint64_t max);
+
 /* ------------------------------------------------------------------------ */
 /* Dirty log                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -1338,7 +1368,14 @@ struct gmem_migrate_stats {
 	struct gmem_remote_stats pages; /* this end's page counters */
 	uint64_t fault_p50_ns;    /* destination: urgent request service */
 	uint64_t fault_p99_ns;
-	uint64_t resv[8];
+	/* Destination: the workload's threads blocked on faults after the
+	 * resume (gmem_region_blocktime()), summed over threads; the thread
+	 * that waited longest, and how long in all. */
+	uint64_t blocked_ns;
+	uint64_t blocked_max_ns;
+	uint32_t blocked_threads; /* threads that waited at least once */
+	uint32_t blocked_max_tid;
+	uint64_t resv[5];
 };
 
 /**

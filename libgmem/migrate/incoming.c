@@ -9,13 +9,8 @@
 
 #include "migrate/migrate.h"
 #include "remote-source/remote.h"
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
+#include "probes.h"
+#include "sort.h"
 
 /* p50/p99 of the urgent-request service times. */
 static void dest_latency(struct gmem_remote *rm, struct gmem_migrate_stats *st)
@@ -30,6 +25,24 @@ static void dest_latency(struct gmem_remote *rm, struct gmem_migrate_stats *st)
 		st->fault_p99_ns = ns[(uint64_t)(n - 1) * 99 / 100];
 	}
 	free(ns);
+}
+
+/* The workload's threads' waits on faults, all after the resume. */
+static void dest_blocktime(struct gmem_region *r, struct gmem_migrate_stats *st)
+{
+	int64_t n = gmem_region_blocktime(r, NULL, 0);
+	struct gmem_thread_blocktime *t = n > 0 ? malloc(n * sizeof(*t)) : NULL;
+
+	if (t)
+		n = gmem_region_blocktime(r, t, n);
+	for (int64_t i = 0; t && i < n; i++)
+		st->blocked_ns += t[i].ns;
+	if (t && n > 0) {
+		st->blocked_threads = n;
+		st->blocked_max_ns = t[0].ns;
+		st->blocked_max_tid = t[0].tid;
+	}
+	free(t);
 }
 
 /* Takes the switchover message apart and resumes the workload. */
@@ -52,6 +65,7 @@ static int dest_resume(struct gmem_remote *rm, const struct gmem_migrate_ops *op
 			      ops->resume(ctx, buf + sizeof(struct mig_hdr),
 					  state_len);
 	st->resume_ns = now_ns();
+	GMEM_PROBE(resume, ret, state_len);
 	free(buf);
 	return ret;
 }
@@ -85,6 +99,7 @@ static int dest_run(struct gmem_region *r, struct gmem_remote *rm,
 		ret = gmem_remote_wait(rm, -1);
 		st->complete_ns = now_ns();
 	}
+	dest_blocktime(r, st);
 	gmem_region_detach(r);
 	gmem_source_destroy(src);
 	return ret;

@@ -9,13 +9,18 @@
 
 #include "wire/auth.h"
 #include "migrate/migrate.h"
+#include "region/engine.h"
 
 int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 {
+	unsigned int threads, fa;
+
 	if (!p || p->mode > GMEM_MIGRATE_STOP_AND_COPY ||
 	    p->flags & ~(GMEM_MIGRATE_ABORT_UNCONVERGED | GMEM_MIGRATE_RDMA) || p->nr_bulk > GMEM_MAX_BULK ||
-	    p->nr_threads > GMEM_MAX_THREADS || p->fault_around > MAX_FAULT_AROUND ||
-	    (p->fault_around & (p->fault_around - 1)) || p->wait_ms < -1 ||
+	    fault_params_check(&(struct gmem_fault_params){
+		    .nr_threads = p->nr_threads,
+		    .fault_around = p->fault_around }, &threads, &fa) < 0 ||
+	    p->wait_ms < -1 ||
 	    p->recover_ms < -1 || (p->key_len && !p->key) ||
 	    (p->key && (p->key_len < AUTH_KEY_MIN || p->key_len > AUTH_KEY_MAX)))
 		return -EINVAL;

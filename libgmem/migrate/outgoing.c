@@ -9,6 +9,7 @@
 
 #include "migrate/migrate.h"
 #include "page-server/server.h"
+#include "probes.h"
 
 struct mig_src {
 	struct gmem_region *r;
@@ -137,6 +138,7 @@ static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 		return -ENOMEM;
 	ret = ops->pause(ctx, blob + sizeof(struct mig_hdr), &len);
 	s->st->pause_ns = now_ns();
+	GMEM_PROBE(pause, ret, len);
 	if (ret == 0 && len > MIG_MAX_STATE - sizeof(struct mig_hdr))
 		ret = src_state_too_big(s, ops, ctx, len);
 	if (ret < 0)

@@ -34,7 +34,7 @@ static void conns_layout(struct gmem_server *s)
 {
 	uint8_t *p = s->mem;
 
-	for (unsigned int i = 0; i < MAX_CONNS; i++) {
+	for (unsigned int i = 0; i < PROTO_MAX_CONNS; i++) {
 		struct srv_conn *c = &s->conns[i];
 		uint32_t rx_cap = i ? PROTO_AUTH_LEN : PROTO_MAX_BITMAP_LEN;
 
@@ -63,7 +63,7 @@ static int server_alloc(struct gmem_server *s)
 {
 	s->slot_cap = s->r->page_size > RUN_BYTES ? s->r->page_size : RUN_BYTES;
 	s->mem_len = conn_bytes(CTL_SLOTS, s->slot_cap, PROTO_MAX_BITMAP_LEN) +
-		     (MAX_CONNS - 1) * conn_bytes(BULK_SLOTS, s->slot_cap,
+		     (PROTO_MAX_CONNS - 1) * conn_bytes(BULK_SLOTS, s->slot_cap,
 						  PROTO_AUTH_LEN);
 	s->mem = aligned_alloc(4096, (s->mem_len + 4095) & ~4095UL);
 	if (!s->mem)

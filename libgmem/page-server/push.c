@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 
 #include "page-server/server.h"
+#include "probes.h"
+#include "threads.h"
 
 void push_need(struct gmem_server *s, const struct proto_hdr *h,
 	       const uint8_t *bitmap)
@@ -109,6 +111,7 @@ static int push_frame(struct gmem_server *s, unsigned int conn, uint8_t *buf,
 	}
 	if (ret < 0)
 		return ret;
+	GMEM_PROBE(push_batch, conn, pgoff, nr, why);
 	stat_add(why == PROTO_F_PUSH ? &s->stats.pushed_pages
 				     : &s->stats.prefetched_pages, nr);
 	stat_add(&s->stats.bytes, h.len);
@@ -181,21 +184,16 @@ static void *pusher(void *arg)
 int push_start(struct gmem_server *s)
 {
 	struct srv_push *push = &s->push;
+	int ret;
 
-	for (unsigned int c = 1; c < s->nr_conns; c++) {
-		struct srv_pusher *p = &push->threads[push->nr_threads];
-		int ret;
-
-		*p = (struct srv_pusher){ .s = s, .conn = c,
-					  .hints = c > s->nr_bulk };
-		ret = -pthread_create(&p->thread, NULL, pusher, p);
-		if (ret < 0) {
-			push_stop(s);
-			return ret;
-		}
-		push->nr_threads++;
-	}
-	return 0;
+	for (unsigned int c = 1; c < s->nr_conns; c++)
+		push->threads[c - 1] = (struct srv_pusher){
+			.s = s, .conn = c, .hints = c > s->nr_bulk };
+	ret = threads_start(push->threads, s->nr_conns - 1, pusher,
+			    &push->nr_threads);
+	if (ret < 0)
+		push_stop(s);
+	return ret;
 }
 
 void push_stop(struct gmem_server *s)

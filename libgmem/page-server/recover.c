@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "page-server/server.h"
+#include "probes.h"
 
 #define LFD_CHECK_NS 20000000ULL /* how often serving looks for a return */
 #define RETRY_NS 10000000L
@@ -69,6 +70,7 @@ int srv_recover(struct gmem_server *s)
 
 	memcpy(why, s->err, sizeof(why));
 	__atomic_store_n(&s->paused_since_ns, since, __ATOMIC_RELEASE);
+	GMEM_PROBE(recover_begin, GMEM_PROBE_SOURCE, since);
 	push_stop(s);
 	/* The destination says again what it still needs (NEED, REQ). */
 	push_reset(s);
@@ -76,6 +78,7 @@ int srv_recover(struct gmem_server *s)
 	ret = wait_destination(s, since + (uint64_t)s->recover_ms * 1000000ULL,
 			       why);
 	stat_add(&s->stats.paused_ns, now_ns() - since);
+	GMEM_PROBE(recover_end, GMEM_PROBE_SOURCE, since, ret);
 	__atomic_store_n(&s->paused_since_ns, 0, __ATOMIC_RELEASE);
 	if (ret < 0)
 		return ret;

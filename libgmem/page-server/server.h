@@ -16,8 +16,6 @@
 
 struct rdmat;
 
-/* Control, bulk and fault-around connections. */
-#define MAX_CONNS (2 + PROTO_MAX_BULK)
 #define CTL_SLOTS 8
 #define BULK_SLOTS 4
 #define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
@@ -78,7 +76,7 @@ struct srv_push {
 		unsigned int conn;
 		bool hints;     /* the fault-around connection's sender */
 		pthread_t thread;
-	} threads[MAX_CONNS - 1];
+	} threads[PROTO_MAX_CONNS - 1];
 };
 
 struct gmem_server {
@@ -93,7 +91,7 @@ struct gmem_server {
 	/* Bulk connections: 1..nr_bulk; a fault-around one after them when
 	 * @nr_conns says so. */
 	unsigned int nr_bulk;
-	struct srv_conn conns[MAX_CONNS];
+	struct srv_conn conns[PROTO_MAX_CONNS];
 	uint8_t *mem;
 	size_t mem_len;
 	uint32_t slot_cap;     /* payload bytes a send slot holds */
@@ -103,7 +101,7 @@ struct gmem_server {
 	struct srv_work work[WORK_MAX];
 	unsigned int work_head, work_tail;
 	uint64_t last_rx_ns;
-	struct transport_req *batch[MAX_CONNS * CTL_SLOTS];
+	struct transport_req *batch[PROTO_MAX_CONNS * CTL_SLOTS];
 	unsigned int nr_batch;
 	int error;
 	char err[192];

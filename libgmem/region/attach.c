@@ -8,8 +8,8 @@
 #include "internal.h"
 #include "region/engine.h"
 
-static int fault_params_check(const struct gmem_fault_params *p,
-			      unsigned int *threads, unsigned int *fa)
+int fault_params_check(const struct gmem_fault_params *p,
+		       unsigned int *threads, unsigned int *fa)
 {
 	*threads = 1;
 	*fa = 16;
@@ -50,6 +50,10 @@ int gmem_region_attach(struct gmem_region *r, struct gmem_source *src,
 		ret = -EBUSY;
 		goto out;
 	}
+	/* Before the source starts installing (a remote receive thread). */
+	ret = blocktime_init(r);
+	if (ret < 0)
+		goto out;
 	src->region = r;
 	if (src->ops->attach) {
 		ret = src->ops->attach(src, r);

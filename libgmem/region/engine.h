@@ -119,6 +119,24 @@ int source_new(const struct source_ops *ops, void *priv,
 int64_t source_resolve(struct gmem_region *r, uint64_t fault, uint64_t pgoff,
 		       uint64_t nr, struct staging *st);
 
+/* --- blocktime.c: how long each faulting thread waited ------------------ */
+/* Sets the counters up if the userfaultfd names threads (idempotent; with
+ * r->lock held, before a source attaches): 0 or -ENOMEM. */
+int blocktime_init(struct gmem_region *r);
+void blocktime_free(struct gmem_region *r);
+/* A handler read a fault of thread @tid on @pgoff at @now (ns). */
+void blocktime_fault(struct gmem_region *r, uint32_t tid, uint64_t pgoff,
+		     uint64_t now);
+/* Pages [@pgoff, +@nr) are present now: the waits on them end. */
+void blocktime_end(struct gmem_region *r, uint64_t pgoff, uint64_t nr);
+
+/* --- attach.c ------------------------------------------------------------ */
+/* Checks attach parameters (@p may be NULL): 0 with the thread count and
+ * fault-around they ask for (defaults 1 and 16), or -EINVAL. The one place
+ * their limits (GMEM_MAX_THREADS, GMEM_MAX_FAULT_AROUND) are enforced. */
+int fault_params_check(const struct gmem_fault_params *p,
+		       unsigned int *threads, unsigned int *fa);
+
 /* --- fault.c: uffd reader threads ---------------------------------------- */
 /*
  * The reader threads run while anyone needs the region's fault events: an

@@ -13,29 +13,23 @@
 #include "compat.h"
 #include "internal.h"
 #include "region/engine.h"
+#include "probes.h"
+#include "sort.h"
 #include "syscall.h"
 
 #define MSG_BATCH 64
-#define MAX_THREADS GMEM_MAX_THREADS
 
 struct fault_engine {
 	int stop_fd; /* eventfd: readable once the threads must stop */
 	unsigned int nr_threads;
-	pthread_t threads[MAX_THREADS];
+	pthread_t threads[GMEM_MAX_THREADS];
 	/* Each thread's staging buffer, made before the threads start so
 	 * that a failure fails the attach instead of a thread, silently. */
 	struct fault_thread {
 		struct gmem_region *r;
 		struct staging st;
-	} t[MAX_THREADS];
+	} t[GMEM_MAX_THREADS];
 };
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* Turns a batch of messages into sorted, unique page indexes; write-protect
  * faults go straight to the dirty log. Returns the number of pages. */
@@ -44,6 +38,7 @@ static unsigned int fault_read_batch(struct gmem_region *r,
 				     uint64_t *pages)
 {
 	unsigned int nr = 0, out = 0;
+	uint64_t now = now_ns();
 
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t addr, pgoff;
@@ -53,11 +48,15 @@ static unsigned int fault_read_batch(struct gmem_region *r,
 		addr = msg[i].arg.pagefault.address;
 		if (!region_pgoff(r, addr, &pgoff))
 			continue;
+		GMEM_PROBE(fault_read, addr, pgoff,
+			   msg[i].arg.pagefault.feat.ptid,
+			   msg[i].arg.pagefault.flags);
 		if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
 			if (r->wp_fault)
 				r->wp_fault(r, pgoff);
 			continue;
 		}
+		blocktime_fault(r, msg[i].arg.pagefault.feat.ptid, pgoff, now);
 		pages[nr++] = pgoff;
 	}
 	qsort(pages, nr, sizeof(*pages), cmp_u64);
@@ -80,6 +79,7 @@ static void fault_resolve(struct gmem_region *r, uint64_t pgoff,
 		 * the waiter may still sleep, so wake it. */
 		stat_add(&r->stats.faults_present, 1);
 		uffd_wake(r, pgoff << r->page_shift, r->page_size);
+		blocktime_end(r, pgoff, 1);
 		return;
 	}
 	if (!r->source) {
@@ -153,7 +153,7 @@ static void engine_stop(struct gmem_region *r)
 		return;
 	for (unsigned int i = 0; i < e->nr_threads; i++)
 		pthread_join(e->threads[i], NULL);
-	for (unsigned int i = 0; i < MAX_THREADS; i++)
+	for (unsigned int i = 0; i < GMEM_MAX_THREADS; i++)
 		staging_free(&e->t[i].st);
 	close(e->stop_fd);
 	free(e);

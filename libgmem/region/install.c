@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "region/engine.h"
+#include "probes.h"
 #include "syscall.h"
 
 /* Staging buffers hold at most this many bytes (a 2 MiB page at least). */
@@ -133,11 +134,13 @@ int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	if (ret == 0 && r->dirty_installed)
 		r->dirty_installed(r, pgoff, nr);
 	pthread_rwlock_unlock(&r->wp_lock);
+	GMEM_PROBE(install, pgoff, nr, ret);
 	if (ret < 0) {
 		install_unclaim(r, pgoff, nr);
 		return ret;
 	}
 	bitmap_set_range(&r->present, pgoff, nr);
+	blocktime_end(r, pgoff, nr);
 	stat_add(&r->stats.pages_installed, nr);
 	stat_add(&r->stats.installs, 1);
 	if (eexist)

@@ -122,7 +122,8 @@ static int uffd_features_wanted(const struct gmem_region *r, uint64_t kfeat,
 		     UFFD_FEATURE_MINOR_HUGETLBFS |
 		     UFFD_FEATURE_PAGEFAULT_FLAG_WP |
 		     UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
-		     UFFD_FEATURE_WP_UNPOPULATED;
+		     UFFD_FEATURE_WP_UNPOPULATED |
+		     UFFD_FEATURE_THREAD_ID; /* blocktime.c */
 	bool async_ok = (kfeat & UFFD_FEATURE_WP_ASYNC) != 0;
 
 	if (r->dirty_backend == GMEM_DIRTY_WP_ASYNC && !async_ok)
@@ -273,6 +274,7 @@ void gmem_region_destroy(struct gmem_region *r)
 	bitmap_free(&r->present);
 	bitmap_free(&r->pending);
 	free(r->installed_digests);
+	blocktime_free(r);
 	free(r->maps);
 	pthread_mutex_destroy(&r->lock);
 	pthread_rwlock_destroy(&r->wp_lock);

@@ -14,6 +14,7 @@
 
 #include "remote-source/remote.h"
 #include "region/engine.h"
+#include "probes.h"
 
 #define LOCAL_RUN 512U /* valid pages the thread installs per step */
 
@@ -54,6 +55,7 @@ int rm_install_pages(struct gmem_remote *rm, const struct proto_hdr *h,
 	uint64_t p = h->pgoff, end = p + h->nr, installed = 0;
 	enum rm_phase phase = rm_phase(rm);
 
+	GMEM_PROBE(pages_received, h->pgoff, h->nr, h->flags);
 	/* Whole, checked frames still buffered when another thread paused
 	 * the session hold good pages: they are installed all the same. */
 	if (phase != RM_POSTCOPY && phase != RM_VERIFYING && phase != RM_PAUSED)
@@ -136,6 +138,8 @@ int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr,
 	}
 	pthread_mutex_unlock(&rm->ctl_lock);
 	stat_add(&rm->stats.requests, 1);
+	GMEM_PROBE(request_sent, pgoff, nr, hint ? GMEM_PROBE_REQ_HINT
+					 : GMEM_PROBE_REQ_URGENT);
 	return rm_ctl_send(rm, &h, NULL);
 }
 

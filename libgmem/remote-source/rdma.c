@@ -14,6 +14,7 @@
 
 #include "remote-source/remote.h"
 #include "region/engine.h"
+#include "probes.h"
 #include "transport/rdma.h"
 
 #define URGENT_SLOTS 64U
@@ -120,6 +121,7 @@ int rm_rdma_request(struct gmem_remote *rm, uint64_t pgoff, uint64_t nr)
 	struct rm_rdma *rd = rm->rdma;
 	uint64_t p = pgoff, end = pgoff + nr, n;
 
+	GMEM_PROBE(request_sent, pgoff, nr, GMEM_PROBE_REQ_RDMA);
 	/* Pages the push claimed already are on their way. */
 	while ((n = install_claim(rm->r, &p, end, rd->run_pages))) {
 		struct rr_slot *slot = urgent_get(rd);

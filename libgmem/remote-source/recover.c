@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "remote-source/remote.h"
+#include "probes.h"
 
 #define BACKOFF_FIRST_MS 50
 #define BACKOFF_MAX_MS 1000
@@ -130,6 +131,7 @@ int rm_recover(struct gmem_remote *rm)
 	enum rm_phase phase;
 	int ret;
 
+	GMEM_PROBE(recover_begin, GMEM_PROBE_DEST, since);
 	/* Wake whoever still blocks on an old endpoint: bulk threads leave on
 	 * PAUSED, a sender inside send_now() fails. From the lock's release
 	 * on, no sender touches the control endpoint (they see PAUSED). */
@@ -140,6 +142,7 @@ int rm_recover(struct gmem_remote *rm)
 	pthread_mutex_unlock(&rm->ctl_lock);
 	ret = reconnect_loop(rm, since);
 	stat_add(&rm->stats.paused_ns, now_ns() - since);
+	GMEM_PROBE(recover_end, GMEM_PROBE_DEST, since, ret);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&rm->ctl_lock);

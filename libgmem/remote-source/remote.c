@@ -15,6 +15,7 @@
 
 #include "remote-source/remote.h"
 #include "region/engine.h"
+#include "threads.h"
 
 int rm_fail(struct gmem_remote *rm, int ret, const char *fmt, ...)
 {
@@ -283,19 +284,15 @@ static void *bulk_thread(void *arg)
 
 int rm_bulk_start(struct gmem_remote *rm)
 {
-	for (unsigned int i = 1; i < rm->nr_conns; i++) {
-		struct rm_bulk *b = &rm->bulk[rm->nr_bulk_running];
-		int ret;
+	int ret;
 
-		*b = (struct rm_bulk){ .rm = rm, .idx = i };
-		ret = -pthread_create(&b->thread, NULL, bulk_thread, b);
-		if (ret < 0) {
-			rm_bulk_stop(rm);
-			return ret;
-		}
-		rm->nr_bulk_running++;
-	}
-	return 0;
+	for (unsigned int i = 1; i < rm->nr_conns; i++)
+		rm->bulk[i - 1] = (struct rm_bulk){ .rm = rm, .idx = i };
+	ret = threads_start(rm->bulk, rm->nr_conns - 1, bulk_thread,
+			    &rm->nr_bulk_running);
+	if (ret < 0)
+		rm_bulk_stop(rm);
+	return ret;
 }
 
 void rm_bulk_stop(struct gmem_remote *rm)
@@ -503,7 +500,7 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 	bitmap_free(&rm->requested);
 	auth_key_clear(&rm->key);
 	seal_clear(&rm->ctl_tx);
-	for (unsigned int i = 0; i < RM_MAX_CONNS; i++)
+	for (unsigned int i = 0; i < PROTO_MAX_CONNS; i++)
 		seal_clear(&rm->rx[i].open);
 	free(rm->ctl_buf);
 	pthread_mutex_destroy(&rm->lock);

@@ -12,8 +12,6 @@
 #include "internal.h"
 #include "wire/frame.h"
 
-/* Control, bulk and fault-around connections. */
-#define RM_MAX_CONNS (2 + PROTO_MAX_BULK)
 #define RM_OUTSTANDING 1024U    /* urgent requests timed at once */
 #define RM_MAX_SAMPLES (1U << 20)
 #define RM_MISMATCH_KEEP 64U
@@ -74,10 +72,10 @@ struct gmem_remote {
 	 * the control one's by the caller's thread, then the receive
 	 * thread; each bulk one's, and the fault-around one's, by its rm_bulk
 	 * thread. */
-	struct transport t[RM_MAX_CONNS];
+	struct transport t[PROTO_MAX_CONNS];
 	unsigned int nr_conns;
-	struct wire_rx rx[RM_MAX_CONNS];
-	struct rm_bulk bulk[RM_MAX_CONNS];
+	struct wire_rx rx[PROTO_MAX_CONNS];
+	struct rm_bulk bulk[PROTO_MAX_CONNS];
 	unsigned int nr_bulk_running;
 	uint8_t *mem;
 	size_t mem_len;

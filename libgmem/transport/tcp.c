@@ -26,7 +26,8 @@
 #include "syscall.h"
 #include "transport/transport.h"
 
-#define MAX_CONNS 16
+/* Sockets of one endpoint: more than a session of the protocol opens. */
+#define TCP_MAX_CONNS 16
 #define RETRY_MS 20
 
 /* Sends of one connection: the one in flight, then those waiting for it.
@@ -42,8 +43,8 @@ struct tcp_ep {
 	bool fixed; /* receive buffer registered: READ_FIXED */
 	unsigned int inflight;
 	unsigned int nr_conns;
-	int fds[MAX_CONNS];
-	struct send_queue sq[MAX_CONNS];
+	int fds[TCP_MAX_CONNS];
+	struct send_queue sq[TCP_MAX_CONNS];
 	/* A queued send could not be handed to the ring: it would stay
 	 * busy forever, so every poll() fails with this from then on. */
 	int error;
@@ -256,7 +257,7 @@ static int tcp_add_conn(struct transport *t, int fd)
 {
 	struct tcp_ep *ep = t->priv;
 
-	if (ep->nr_conns == MAX_CONNS)
+	if (ep->nr_conns == TCP_MAX_CONNS)
 		return -ENOSPC;
 	ep->fds[ep->nr_conns] = fd;
 	return ep->nr_conns++;

@@ -24,6 +24,8 @@
 /* Bulk connections one destination may open (besides its control and
  * fault-around connections). */
 #define PROTO_MAX_BULK 8U
+/* Connections of one session: control, bulk and fault-around. */
+#define PROTO_MAX_CONNS (2 + PROTO_MAX_BULK)
 /* Pages one REQ may ask for. */
 #define PROTO_MAX_REQ_PAGES 512U
 

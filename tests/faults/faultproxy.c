@@ -26,6 +26,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "opt.h"
+
 #define MAX_PAIRS 9
 
 enum fault { NONE, FLIP, GARBAGE, CUT };
@@ -45,17 +47,16 @@ struct pair {
 
 static int sock_for(const char *addr, bool passive)
 {
-	char host[256], *colon;
+	char host[256], port[8];
 	struct addrinfo hints = { .ai_family = AF_INET,
 				  .ai_socktype = SOCK_STREAM }, *ai;
 	int fd, one = 1;
+	long long nr;
 
-	snprintf(host, sizeof(host), "%s", addr);
-	colon = strrchr(host, ':');
-	if (!colon)
+	if (!opt_split_hostport(addr, host, sizeof(host), &nr))
 		return -1;
-	*colon = 0;
-	if (getaddrinfo(host, colon + 1, &hints, &ai))
+	snprintf(port, sizeof(port), "%lld", nr);
+	if (getaddrinfo(host, port, &hints, &ai))
 		return -1;
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd >= 0)
@@ -197,23 +198,31 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	int c, lfd;
 
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", lopts, NULL)) != -1) {
 		switch (c) {
-		case 'l': o.listen = optarg; break;
-		case 't': o.to = optarg; break;
-		case 'd': o.delay_ms = atoi(optarg); break;
-		case 'c': o.conn = atoi(optarg); break;
-		case 'f': o.fault = FLIP; o.at = strtoull(optarg, NULL, 0); break;
-		case 'g': o.fault = GARBAGE; o.at = strtoull(optarg, NULL, 0); break;
-		case 'x': o.fault = CUT; o.at = strtoull(optarg, NULL, 0); break;
-		default: return 2;
+		case 'l': opt_hostport("--listen", optarg, true);
+			o.listen = optarg; break;
+		case 't': opt_hostport("--to", optarg, false);
+			o.to = optarg; break;
+		case 'd': o.delay_ms = opt_int("--delay-ms", optarg, 0, 60000);
+			break;
+		case 'c': o.conn = opt_int("--conn", optarg, 0, MAX_PAIRS - 1);
+			break;
+		case 'f': o.fault = FLIP;
+			o.at = opt_int("--flip-at", optarg, 0, INT64_MAX); break;
+		case 'g': o.fault = GARBAGE;
+			o.at = opt_int("--garbage-at", optarg, 0, INT64_MAX); break;
+		case 'x': o.fault = CUT;
+			o.at = opt_int("--cut-at", optarg, 0, INT64_MAX); break;
+		default: opt_getopt_fail(c, argv, lopts);
 		}
 	}
 	if (!o.listen || !o.to) {
 		fprintf(stderr, "usage: faultproxy --listen HOST:PORT --to HOST:PORT "
 			"[--delay-ms MS] [--conn N] [--flip-at B | --garbage-at B "
 			"| --cut-at B]\n");
-		return 2;
+		return OPT_EXIT_USAGE;
 	}
 	lfd = sock_for(o.listen, true);
 	if (lfd < 0) {
