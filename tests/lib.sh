@@ -47,3 +47,12 @@ netns_pair() {
 	ip -n "$1" link set "$3-a" up && ip -n "$2" link set "$3-b" up &&
 	ip -n "$1" link set lo up && ip -n "$2" link set lo up || return 99
 }
+
+# The LD_PRELOAD list that loads library $1 into a program: a library built
+# with AddressSanitizer (scripts/test --sanitizers) needs ASan's runtime
+# loaded before it, or ASan refuses to start the program.
+preload_list() {
+	local rt
+	rt=$(ldd "$1" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }')
+	echo "${rt:+$rt }$1"
+}

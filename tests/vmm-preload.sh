@@ -37,7 +37,7 @@ ppid=$!
 pids="$pids $ppid"
 wait_for "$tmp/pager.log" "waiting for a VMM"
 mkfifo "$tmp/in" || exit 99
-LD_PRELOAD=$lib GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/h.sock \
+LD_PRELOAD=$(preload_list "$lib") GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/h.sock \
 	GMEM_VMM_REQUIRED=1 timeout 120 "$standin" "$shm" $pages "$tmp/copy" \
 	<"$tmp/in" >"$tmp/standin.log" 2>&1 &
 spid=$!
@@ -81,7 +81,7 @@ timeout 120 "$pager" --uffd-handler "$tmp/h.sock" --connect "127.0.0.1:$port" \
 ppid=$!
 pids="$pids $ppid"
 wait_for "$tmp/pager.log" "waiting for a VMM"
-LD_PRELOAD=$lib GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/h.sock \
+LD_PRELOAD=$(preload_list "$lib") GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/h.sock \
 	GMEM_VMM_REQUIRED=1 timeout 120 "$standin" "$shm" $pages "$tmp/copy" \
 	<"$tmp/in" >"$tmp/standin.log" 2>&1 &
 spid=$!
@@ -102,7 +102,7 @@ wait "$spid" || { echo "FAIL: --connect: vmm-standin exited $?"; fail=1; }
 
 # No gmem listening: the process runs on as if never preloaded...
 rm -f "$shm"
-LD_PRELOAD=$lib GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/none.sock \
+LD_PRELOAD=$(preload_list "$lib") GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/none.sock \
 	timeout 60 "$standin" "$shm" $pages "$tmp/copy" </dev/null \
 	>"$tmp/alone.log" 2>&1 ||
 	{ echo "FAIL: without gmem the process failed:"; cat "$tmp/alone.log"; fail=1; }
@@ -112,7 +112,7 @@ cmp -s "$tmp/copy" /dev/zero; [ $? = 1 ] && cmp -n $((pages * 4096)) "$tmp/copy"
 	{ echo "FAIL: not one line saying why:"; cat "$tmp/alone.log"; fail=1; }
 # ... unless it must be served: then it stops before its mmap returns.
 rm -f "$shm"
-LD_PRELOAD=$lib GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/none.sock \
+LD_PRELOAD=$(preload_list "$lib") GMEM_VMM_PATHS=$shm GMEM_VMM_SOCKET=$tmp/none.sock \
 	GMEM_VMM_REQUIRED=1 timeout 60 "$standin" "$shm" $pages "$tmp/copy" \
 	</dev/null >"$tmp/required.log" 2>&1
 rc=$?
