@@ -35,7 +35,7 @@ static void usage(FILE *f)
 "                         hybrid: 2)\n"
 "  --downtime-ms MS       precopy: target freeze (300)\n"
 "  --abort-unconverged    precopy: cancel instead of forcing the switchover\n"
-"  --bulk N               bulk connections, 1..%u (2)\n"
+"  --bulk N               bulk connections, 1..%u (2; 4 with a key)\n"
 "  -t, --transport rdma|tcp  post-copy pages by RDMA READ (source: HOST is\n"
 "                         an RDMA device's address) or TCP; both sides must\n"
 "                         agree (default: rdma when this host has an RDMA\n"

@@ -125,6 +125,9 @@ static void dest_failed(void *ctx, const char *why)
 	snprintf(d->out->why, sizeof(d->out->why), "%s", why);
 }
 
+/* Both sides' pre-shared key, set before the fork; NULL = none. */
+static const char *session_key;
+
 static void dest_child(const char *addr, uint64_t nr_pages,
 		       struct dest_out *out)
 {
@@ -133,6 +136,10 @@ static void dest_child(const char *addr, uint64_t nr_pages,
 					.failed = dest_failed };
 	struct dest_ctx d = { .out = out };
 
+	if (session_key) {
+		p.key = session_key;
+		p.key_len = strlen(session_key);
+	}
 	d.r = region_new(nr_pages, 0, GMEM_BACKING_MEMFD, GMEM_REGION_MISSING);
 	out->ret = gmem_migrate_dest(d.r, addr, &p, &ops, &d, &out->st);
 	if (out->resumed)
@@ -159,6 +166,10 @@ static void migrate_in_mode(uint32_t mode)
 	int ret, status;
 	pid_t pid;
 
+	if (session_key) {
+		p.key = session_key;
+		p.key_len = strlen(session_key);
+	}
 	pattern_fill(w.base, 9, 0, NR_PAGES, PS);
 	/* Below Linux's ephemeral ports (32768 and up by default): a port
 	 * there may be any connection's local end, and the listen fails. */
@@ -182,6 +193,8 @@ static void migrate_in_mode(uint32_t mode)
 		     "destination region differs from the source's at pause");
 	cr_expect_eq(st.pages.mismatches, 0);
 	cr_expect(out->st.resume_ns && out->st.complete_ns >= out->st.resume_ns);
+	/* The default: two bulk connections, four when sealed. */
+	cr_expect_eq(out->st.nr_bulk, session_key ? 4 : 2);
 	switch (mode) {
 	case GMEM_MIGRATE_POSTCOPY:
 		cr_expect_eq(st.precopy_pages + st.freeze_pages, 0);
@@ -241,6 +254,13 @@ static void migrate_in_mode(uint32_t mode)
 
 Test(migrate, postcopy_moves_every_page, .timeout = 90)
 {
+	migrate_in_mode(GMEM_MIGRATE_POSTCOPY);
+}
+
+/* A keyed session: every frame sealed, and more bulk connections. */
+Test(migrate, keyed_postcopy_moves_every_page, .timeout = 90)
+{
+	session_key = "a key of this test, long enough";
 	migrate_in_mode(GMEM_MIGRATE_POSTCOPY);
 }
 

@@ -1298,7 +1298,9 @@ struct gmem_migrate_params {
 	uint32_t max_rounds;  /* pre-copy rounds after the first full pass;
 			       * 0 = 30 (PRECOPY) or 2 (HYBRID) */
 	uint32_t downtime_ms; /* PRECOPY target freeze; 0 = 300 ms */
-	uint32_t nr_bulk;     /* bulk connections, 1..GMEM_MAX_BULK; 0 = 2 */
+	uint32_t nr_bulk;     /* bulk connections, 1..GMEM_MAX_BULK; 0 = 2,
+			       * or 4 with @key (encryption costs a core
+			       * per connection on each side) */
 	uint32_t nr_threads;  /* destination fault handlers; 0 = 2 */
 	uint32_t fault_around;/* destination pages per urgent request; 0 = 16 */
 	int32_t wait_ms;      /* give up on a silent peer after this; 0 =
@@ -1354,7 +1356,7 @@ struct gmem_migrate_stats {
 	uint32_t mode;
 	uint32_t rounds;          /* pre-copy rounds run (full pass included) */
 	uint32_t converged;       /* PRECOPY: 1 if the rest fit the downtime */
-	uint32_t resv0;
+	uint32_t nr_bulk;         /* destination: bulk connections used */
 	uint64_t precopy_pages;   /* pages sent while the workload ran */
 	uint64_t freeze_pages;    /* pages sent while it was paused */
 	uint64_t stale_pages;     /* pre-copied pages written again (HYBRID) */

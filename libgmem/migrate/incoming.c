@@ -123,6 +123,7 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 	if (ret < 0)
 		return ret;
 	rp.nr_bulk = m.nr_bulk;
+	st->nr_bulk = m.nr_bulk;
 	rp.connect_ms = m.wait_ms;
 	if (m.flags & GMEM_MIGRATE_RDMA)
 		rp.flags |= GMEM_REMOTE_RDMA;
