@@ -196,3 +196,5 @@ TESTS += tests/vmm-preload.sh
 # The same under an unmodified QEMU booting a guest kernel (skips without).
 dist_check_SCRIPTS += tests/vmm-qemu.sh
 TESTS += tests/vmm-qemu.sh
+dist_check_SCRIPTS += tests/vmm-qmp-migrate.sh
+TESTS += tests/vmm-qmp-migrate.sh
