@@ -143,7 +143,10 @@ static int preflight_memdev(struct qemu_vm *vm)
 		err = vm_fail(vm, -ENOENT, "QEMU has no memdev '%s'", want);
 	else if (want && !shared)
 		err = vm_fail(vm, -EINVAL, "memdev '%s' is not share=on", want);
-	else if (!want && shared != 1)
+	else if (!want && !shared)
+		err = vm_fail(vm, -EINVAL, "QEMU has no shared memdev (a "
+			      "memory-backend-file with share=on)");
+	else if (!want && shared > 1)
 		err = vm_fail(vm, -EINVAL, "QEMU has %d shared memdevs: "
 			      "name one with --memdev", shared);
 	if (!err) {

@@ -71,7 +71,7 @@ static int wl_open(struct side *s, const struct migrate_opts *o,
 		ret = qemu_vm_open(&s->vm, o, r);
 		if (ret == 0)
 			s->w.info = region_info(*r);
-		return ret < 0 ? wl_fail(s, "QEMU", s->vm.error) : 0;
+		return ret < 0 ? wl_fail(s, o->qmp, s->vm.error) : 0;
 	}
 	s->w.ctl = control_connect(o->control);
 	if (s->w.ctl < 0)
@@ -104,7 +104,7 @@ static int wl_pause(void *ctx, void *state, size_t *len)
 
 	if (s->w.opts->qmp) {
 		ret = qemu_vm_pause(&s->vm, state, len);
-		return ret < 0 ? wl_fail(s, "QEMU", s->vm.error) : 0;
+		return ret < 0 ? wl_fail(s, s->w.opts->qmp, s->vm.error) : 0;
 	}
 	ret = wl_request(s, "pause", NULL, &s->w.paused);
 	if (ret < 0)
@@ -137,7 +137,7 @@ static int wl_resume(void *ctx, const void *state, size_t len)
 
 	if (s->w.opts->qmp) {
 		ret = qemu_vm_resume(&s->vm, state, len);
-		return ret < 0 ? wl_fail(s, "QEMU", s->vm.error) : 0;
+		return ret < 0 ? wl_fail(s, s->w.opts->qmp, s->vm.error) : 0;
 	}
 	tok = json_tokener_new();
 	blob = json_tokener_parse_ex(tok, state, len);

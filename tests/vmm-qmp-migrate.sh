@@ -10,7 +10,8 @@
 # the destination with the checksum the guest printed at boot, the source
 # QEMU stays stopped (postmigrate) with its memory unchanged, and a
 # destination whose backend has another size is refused before the source
-# QEMU is stopped (it runs on). Skips, saying why, without QEMU, a kernel,
+# QEMU is stopped (it runs on), as are QEMUs whose preflight fails (no
+# shared memdev, no -incoming). Skips, saying why, without QEMU, a kernel,
 # a static busybox, cpio, socat, jq or network namespaces.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -157,6 +158,51 @@ source_start() {
 	src_migrate=$!
 }
 
+# 0. Preflight of one side's QEMU, before anything moves: exit 3 and the
+# reason. A source QEMU without a shared memdev (private RAM), or asked
+# for a memdev it lacks; a destination QEMU not waiting in -incoming.
+"${src_run[@]}" timeout 60 "$qemu" -m 64M -nodefaults -display none \
+	-qmp "unix:$dir/plain.qmp,server=on,wait=off" >"$dir/qemu-plain.log" 2>&1 &
+pids+=($!)
+plain_qemu=$!
+# refused NAME WANT CMD...: exit 3 and WANT in the last line of stderr.
+refused() {
+	local name=$1 want=$2 rc
+	shift 2
+	"$@" >"$dir/$name.json" 2>"$dir/$name.log"
+	rc=$?
+	[ $rc = 3 ] || fail "$name: exit $rc, want 3"
+	tail -n 1 "$dir/$name.log" | grep -qF -- "$want" ||
+		fail "$name: does not say '$want'"
+	echo "preflight: $(tail -n 1 "$dir/$name.log")"
+}
+wait_until 30 "$plain_qemu" test -S "$dir/plain.qmp" ||
+	fail "the QEMU without a shared memdev did not start"
+refused private "QEMU has no shared memdev" "${src_run[@]}" "$migrate" \
+	source --qmp "$dir/plain.qmp" --qemu-uri tcp:10.77.0.2:1 \
+	--listen 10.77.0.1:0 --insecure -q
+refused nosuch "QEMU has no memdev 'nosuch'" "${src_run[@]}" "$migrate" \
+	source --qmp "$dir/src.qmp" --memdev nosuch \
+	--qemu-uri tcp:10.77.0.2:1 --listen 10.77.0.1:0 --insecure -q
+"${dst_run[@]}" "$migrate" dest --qmp "$dir/early.qmp" \
+	--qemu-uri tcp:10.77.0.2:1 --uffd-socket "$dir/early.uffd" \
+	--connect 10.77.0.1:1 --insecure -q >"$dir/early.json" \
+	2>"$dir/early-migrate.log" &
+early=$!
+wait_until 30 "$early" grep -q "waiting for a VMM" "$dir/early-migrate.log" ||
+	fail "gmem-migrate dest did not wait for its QEMU"
+GMEM_VMM_PATHS=/dev/shm/gmem-qmp-early.$$ GMEM_VMM_SOCKET=$dir/early.uffd \
+	LD_PRELOAD=$lib qemu_start early "${dst_run[*]}" 128M -S
+wait "$early"
+rc=$?
+[ $rc = 3 ] || fail "dest of a QEMU without -incoming: exit $rc, want 3"
+grep -q "not waiting for an incoming migration" "$dir/early-migrate.log" ||
+	fail "dest does not say its QEMU is not waiting for a migration"
+echo "preflight: $(tail -n 1 "$dir/early-migrate.log")"
+kill "${pids[-1]}" "$plain_qemu" 2>/dev/null
+[ "$(qmp_query "$dir/src.qmp" query-status | jq -r .status)" = running ] ||
+	fail "the source QEMU is not running after the refused preflights"
+
 # 1. A destination with 64 MiB against the source's 128 MiB: refused
 # before the source QEMU stops.
 dest_start small 64M "$port"
@@ -194,6 +240,11 @@ drc=$?
 before=$(heartbeats "$dir/src.console")
 jq -e '.qemu.version and .mode == "postcopy"' "$dir/dst.json" >/dev/null ||
 	fail "the dest report has no QEMU facts"
+# Every page of the 128 MiB came from gmem, the guest's on demand, and
+# the digests were compared.
+jq -e '.urgent_pages > 0 and .urgent_pages + .pushed_pages +
+	.prefetched_pages >= 32768 and .mismatches == 0' "$dir/dst.json" \
+	>/dev/null || fail "the destination's pages did not come by gmem post-copy: $(jq -c '{urgent_pages, pushed_pages, prefetched_pages, mismatches}' "$dir/dst.json")"
 wait_until 120 "$dest_qemu" at_least "$dir/dst.console" 3 ||
 	fail "the guest's heartbeat did not go on at the destination"
 bad=$(tr -d '\r' <"$dir/dst.console" | grep '^GMEM-HB' | grep -vc " $sum\$")
@@ -207,5 +258,5 @@ sleep 1
 [ "$(md5sum </dev/shm/gmem-qmp-src.$$)" = "$h1" ] ||
 	fail "the source QEMU's memory changed after the migration"
 echo "migrated: $(heartbeats "$dir/dst.console") heartbeats at the destination," \
-     "checksum $sum;" "$(jq -c '{switchover_ms, total_s, qemu_downtime_ms: .qemu.source.qemu_downtime_ms}' "$dir/dst.json")"
+     "checksum $sum;" "$(jq -c '{switchover_ms, total_s, urgent_pages, pushed_pages, qemu_downtime_ms: .qemu.source.qemu_downtime_ms}' "$dir/dst.json")"
 exit 0
