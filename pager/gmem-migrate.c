@@ -20,13 +20,26 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: gmem-migrate source --control PATH --listen HOST:PORT [options]\n"
 "       gmem-migrate dest   --control PATH --connect HOST:PORT [options]\n"
+"       gmem-migrate source --qmp PATH --qemu-uri URI --listen HOST:PORT ...\n"
+"       gmem-migrate dest   --qmp PATH --qemu-uri URI --uffd-socket PATH\n"
+"                           --connect HOST:PORT [options]\n"
 "\n"
 "Live-migrates the GPU memory region of a workload (its monitor socket at\n"
 "--control, e.g. gmem-replay's) from the source host to the destination\n"
 "host. Run `source` on the source host and `dest` on the destination host,\n"
 "whose workload waits paused (gmem-replay --incoming).\n"
 "\n"
-"  -C, --control PATH     the workload's control socket (required)\n"
+"  -C, --control PATH     the workload's control socket\n"
+"  --qmp PATH             or a QEMU's QMP socket: its shared memory backend\n"
+"                         goes by gmem post-copy, its device state by QEMU's\n"
+"                         own migration (x-ignore-shared) to --qemu-uri\n"
+"  --qemu-uri URI         --qmp: where the destination QEMU receives its\n"
+"                         device state (tcp:HOST:PORT; the same both sides)\n"
+"  --uffd-socket PATH     dest --qmp: where the destination QEMU's\n"
+"                         libgmem-vmm.so hands its memory over (start gmem\n"
+"                         first; QEMU with -incoming defer)\n"
+"  --memdev ID            --qmp: the backend to migrate (default: the\n"
+"                         QEMU's one shared memdev)\n"
 "  -l, --listen HOST:PORT source: where the destination connects\n"
 "  -c, --connect HOST:PORT dest: the source's --listen address\n"
 "  -m, --mode MODE        source: postcopy (default), precopy, hybrid,\n"
@@ -127,6 +140,30 @@ static void parse_key(struct migrate_opts *o)
 	}
 }
 
+/* --qmp's own options, and what it cannot do. */
+static void check_qmp(const struct migrate_opts *o, bool mode_given,
+		      bool observe_given)
+{
+	if (!o->qmp) {
+		if (o->qemu_uri || o->uffd_socket || o->memdev)
+			opt_fail("--qemu-uri, --uffd-socket and --memdev go "
+				 "with --qmp");
+		return;
+	}
+	if (!o->qemu_uri)
+		opt_fail("--qmp needs --qemu-uri (where the destination QEMU "
+			 "receives its device state)");
+	if (o->dest != !!o->uffd_socket)
+		opt_fail(o->dest ? "dest --qmp needs --uffd-socket" :
+			 "--uffd-socket is for dest");
+	/* The destination's memory is the QEMU's, served by faults only. */
+	if (mode_given && o->params.mode != GMEM_MIGRATE_POSTCOPY)
+		opt_fail("--qmp migrates post-copy only, not --mode %s",
+			 gmem_migrate_mode_name(o->params.mode));
+	if (o->verify || observe_given)
+		opt_fail("--verify and --observe-ms need --control");
+}
+
 static uint32_t parse_mode(const char *arg)
 {
 	const char *names[8] = {};
@@ -143,6 +180,7 @@ enum {
 	OPT_MAX_ROUNDS = 256, OPT_DOWNTIME, OPT_ABORT, OPT_BULK, OPT_THREADS,
 	OPT_FAULT_AROUND, OPT_NUMA_NODE, OPT_PCI, OPT_NO_PREALLOC, OPT_RECOVER,
 	OPT_OBSERVE, OPT_VERIFY, OPT_KEEP_SOURCE, OPT_JSON, OPT_INSECURE,
+	OPT_QMP, OPT_QEMU_URI, OPT_UFFD_SOCKET, OPT_MEMDEV,
 };
 
 static void parse_opts(int argc, char **argv, struct migrate_opts *o)
@@ -150,6 +188,10 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 	static const char shorts[] = ":C:l:c:m:t:w:k:qh";
 	static const struct option opts[] = {
 		{ "control", required_argument, NULL, 'C' },
+		{ "qmp", required_argument, NULL, OPT_QMP },
+		{ "qemu-uri", required_argument, NULL, OPT_QEMU_URI },
+		{ "uffd-socket", required_argument, NULL, OPT_UFFD_SOCKET },
+		{ "memdev", required_argument, NULL, OPT_MEMDEV },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "connect", required_argument, NULL, 'c' },
 		{ "mode", required_argument, NULL, 'm' },
@@ -179,7 +221,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 	enum transport_choice transport = TRANSPORT_DEFAULT;
 	const char *listen = NULL, *conn = NULL, *node = NULL, *pci = NULL;
 	const char *side;
-	bool mode_given = false;
+	bool mode_given = false, observe_given = false;
 	int c;
 
 	o->observe_ms = 3000;
@@ -190,6 +232,10 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
 		switch (c) {
 		case 'C': o->control = optarg; break;
+		case OPT_QMP: o->qmp = optarg; break;
+		case OPT_QEMU_URI: o->qemu_uri = optarg; break;
+		case OPT_UFFD_SOCKET: o->uffd_socket = optarg; break;
+		case OPT_MEMDEV: o->memdev = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'c': conn = optarg; break;
 		case 'm':
@@ -228,6 +274,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case OPT_OBSERVE:
 			o->observe_ms = opt_int("--observe-ms", optarg, 0,
 						INT32_MAX);
+			observe_given = true;
 			break;
 		case OPT_VERIFY: o->verify = true; break;
 		case OPT_KEEP_SOURCE: o->keep_source = true; break;
@@ -259,9 +306,10 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 		opt_fail("--mode is for source: the destination follows the source's mode");
 	if ((node || pci) && !o->dest)
 		opt_fail("--numa-node and --pci are for dest");
-	if (!o->control || !o->addr)
-		opt_fail("%s needs --control and %s", side,
+	if (!!o->control == !!o->qmp || !o->addr)
+		opt_fail("%s needs --control or --qmp, and %s", side,
 			 o->dest ? "--connect" : "--listen");
+	check_qmp(o, mode_given, observe_given);
 	opt_hostport(o->dest ? "--connect" : "--listen", o->addr, !o->dest);
 	if (node || pci)
 		parse_node(node, pci, &o->numa_node);

@@ -2,7 +2,8 @@
 # The programs: gmem-pager (page server) and gmem-migrate (live migration).
 bin_PROGRAMS += pager/gmem-pager
 pager_gmem_pager_SOURCES = pager/gmem-pager.c \
-	pager/uffd-handler.c pager/uffd-handler.h pager/uffd-dirty.c \
+	pager/uffd-handler.c pager/uffd-accept.c pager/uffd-handler.h \
+	pager/uffd-dirty.c \
 	pager/transport-opt.c pager/transport-opt.h pager/key.c pager/key.h \
 	$(CLI_SOURCES)
 pager_gmem_pager_CPPFLAGS = $(CLI_CPPFLAGS)
@@ -11,6 +12,8 @@ pager_gmem_pager_LDADD = libgmem/libgmem.la $(JSONC_LIBS)
 bin_PROGRAMS += pager/gmem-migrate
 pager_gmem_migrate_SOURCES = pager/gmem-migrate.c pager/migrate-run.c \
 	pager/migrate-cli.h pager/report.c pager/control.c pager/control.h \
+	pager/qmp.c pager/qmp.h pager/migrate-qmp.c pager/migrate-qmp.h \
+	pager/uffd-accept.c pager/uffd-handler.h \
 	pager/key.c pager/key.h pager/transport-opt.c pager/transport-opt.h \
 	$(CLI_SOURCES)
 pager_gmem_migrate_CPPFLAGS = $(CLI_CPPFLAGS)

@@ -30,6 +30,10 @@ enum {
 struct migrate_opts {
 	bool dest;
 	const char *control;
+	const char *qmp;       /* --qmp: a QEMU's monitor instead */
+	const char *qemu_uri;  /* --qemu-uri: QEMU's device state channel */
+	const char *uffd_socket; /* dest --qmp: libgmem-vmm.so's hand-over */
+	const char *memdev;    /* --memdev: the backend gmem migrates */
 	const char *addr;
 	struct gmem_migrate_params params;
 	const char *json_path; /* also write the report here */

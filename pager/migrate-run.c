@@ -12,9 +12,11 @@
 
 #include "control.h"
 #include "migrate-cli.h"
+#include "migrate-qmp.h"
 
 struct side {
 	struct workload w;
+	struct qemu_vm vm;  /* --qmp: the workload is a QEMU */
 	const char *role;
 	char error[256];  /* the workload's complaint, if any */
 	bool wl_failed;   /* a callback failed because of the workload */
@@ -22,7 +24,8 @@ struct side {
 
 static int wl_fail(struct side *s, const char *what, const char *why)
 {
-	snprintf(s->error, sizeof(s->error), "workload %s: %s", what, why);
+	snprintf(s->error, sizeof(s->error), "workload %s: %.200s", what,
+		 why);
 	s->wl_failed = true;
 	return -EIO;
 }
@@ -44,6 +47,18 @@ static int wl_request(struct side *s, const char *cmd, json_object *args,
 	return ret;
 }
 
+/* The report's image geometry. */
+static json_object *region_info(const struct gmem_region *r)
+{
+	json_object *info = json_object_new_object();
+
+	json_object_object_add(info, "nr_pages", json_object_new_int64(
+		gmem_region_nr_pages(r)));
+	json_object_object_add(info, "page_size", json_object_new_int64(
+		gmem_region_page_size(r)));
+	return info;
+}
+
 /* Connects, checks the workload's state and imports its region. */
 static int wl_open(struct side *s, const struct migrate_opts *o,
 		   struct gmem_region **r)
@@ -52,6 +67,12 @@ static int wl_open(struct side *s, const struct migrate_opts *o,
 	const char *state;
 	int ret;
 
+	if (o->qmp) {
+		ret = qemu_vm_open(&s->vm, o, r);
+		if (ret == 0)
+			s->w.info = region_info(*r);
+		return ret < 0 ? wl_fail(s, o->qmp, s->vm.error) : 0;
+	}
 	s->w.ctl = control_connect(o->control);
 	if (s->w.ctl < 0)
 		return wl_fail(s, o->control, strerror(-s->w.ctl));
@@ -79,8 +100,13 @@ static int wl_pause(void *ctx, void *state, size_t *len)
 	json_object *blob, *v;
 	const char *text;
 	size_t n;
-	int ret = wl_request(s, "pause", NULL, &s->w.paused);
+	int ret;
 
+	if (s->w.opts->qmp) {
+		ret = qemu_vm_pause(&s->vm, state, len);
+		return ret < 0 ? wl_fail(s, s->w.opts->qmp, s->vm.error) : 0;
+	}
+	ret = wl_request(s, "pause", NULL, &s->w.paused);
 	if (ret < 0)
 		return ret;
 	blob = json_object_new_object();
@@ -105,11 +131,16 @@ static int wl_pause(void *ctx, void *state, size_t *len)
 static int wl_resume(void *ctx, const void *state, size_t len)
 {
 	struct side *s = ctx;
-	struct json_tokener *tok = json_tokener_new();
-	json_object *blob = json_tokener_parse_ex(tok, state, len);
-	json_object *args, *v, *rep = NULL;
+	struct json_tokener *tok;
+	json_object *blob, *args, *v, *rep = NULL;
 	int ret;
 
+	if (s->w.opts->qmp) {
+		ret = qemu_vm_resume(&s->vm, state, len);
+		return ret < 0 ? wl_fail(s, s->w.opts->qmp, s->vm.error) : 0;
+	}
+	tok = json_tokener_new();
+	blob = json_tokener_parse_ex(tok, state, len);
 	json_tokener_free(tok);
 	if (!blob || !json_object_object_get_ex(blob, "state", &v)) {
 		json_object_put(blob);
@@ -190,6 +221,9 @@ static int finish(const struct migrate_opts *o, struct side *s,
 	rep = report_build(o, st, &s->w, ret);
 	if (o->dest)
 		report_add_blocked(rep, st, r);
+	if (o->qmp)
+		json_object_object_add(rep, "qemu",
+				       json_object_get(s->vm.facts));
 	if (ret < 0)
 		json_object_object_add(rep, "error", json_object_new_string(
 			s->error[0] ? s->error : strerror(-ret)));
@@ -201,6 +235,8 @@ static int finish(const struct migrate_opts *o, struct side *s,
 	json_object_put(s->w.settled);
 	json_object_put(s->w.verified);
 	json_object_put(s->w.src_steps);
+	if (o->qmp)
+		qemu_vm_close(&s->vm);
 	if (s->w.ctl >= 0)
 		close(s->w.ctl);
 	return code;
@@ -221,7 +257,10 @@ int migrate_source(const struct migrate_opts *o)
 	if (ret == 0)
 		ret = gmem_migrate_source(r, o->addr, &o->params, &ops, &s, &st);
 	/* The destination has every page, verified: the source's copy may go. */
-	if (ret == 0 && !o->keep_source && wl_request(&s, "quit", NULL, &rep) == 0)
+	if (o->qmp)
+		qemu_vm_finish(&s.vm, ret);
+	else if (ret == 0 && !o->keep_source &&
+		 wl_request(&s, "quit", NULL, &rep) == 0)
 		json_object_put(rep);
 	return finish(o, &s, r, &st, ret);
 }
@@ -344,10 +383,15 @@ int migrate_dest(const struct migrate_opts *o)
 
 	if (ret == 0)
 		ret = dest_place(&s, o, r);
-	if (ret == 0)
+	/* A QEMU's memory is its own, not a page cache to fill here. */
+	if (ret == 0 && !o->qmp)
 		ret = dest_prealloc(&s, o, r);
 	if (ret == 0)
 		ret = gmem_migrate_dest(r, o->addr, &o->params, &ops, &s, &st);
+	if (o->qmp) {
+		qemu_vm_finish(&s.vm, ret);
+		return finish(o, &s, r, &st, ret);
+	}
 	if (ret == 0)
 		ret = dest_settle(&s, &st);
 	if (ret == 0)

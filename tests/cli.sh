@@ -100,6 +100,19 @@ usage_error gmem-replay --scale "$replay" --trace "$dir/none" --scale 1/0
 usage_error gmem-replay --page-size "$replay" --trace "$dir/none" \
 	--page-size 3
 
+# --- --qmp: a QEMU instead of --control, and what it needs ----------------
+q=(--qmp "$dir/none.qmp" --qemu-uri tcp:127.0.0.1:1)
+m "--control or --qmp" "$migrate" "${src[@]}" "${q[@]}"
+m "--qemu-uri" "$migrate" source --qmp "$dir/none.qmp" --listen 127.0.0.1:0
+m "--uffd-socket" "$migrate" dest "${q[@]}" --connect 127.0.0.1:1
+m "--uffd-socket" "$migrate" source "${q[@]}" --listen 127.0.0.1:0 \
+	--uffd-socket "$dir/u.sock"
+m "post-copy only" "$migrate" source "${q[@]}" --listen 127.0.0.1:0 \
+	--mode precopy
+m "--verify" "$migrate" dest "${q[@]}" --uffd-socket "$dir/u.sock" \
+	--connect 127.0.0.1:1 --verify
+m "go with --qmp" "$migrate" "${src[@]}" --memdev ram0
+
 # --- unknown options, missing arguments: one line, not the help ------------
 m "'--bogus'" "$migrate" "${src[@]}" --bogus
 m "'-x'" "$migrate" "${src[@]}" -x

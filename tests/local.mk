@@ -33,6 +33,12 @@ TESTS += tests/test-trace
 tests_test_trace_SOURCES = tests/test-trace.c bench/trace.c bench/trace.h
 tests_test_trace_CFLAGS = $(TEST_CFLAGS)
 tests_test_trace_LDADD = $(CRITERION_LIBS) $(ZLIB_LIBS)
+# gmem-migrate's QMP client, compiled in, against a stand-in monitor.
+check_PROGRAMS += tests/test-qmp
+TESTS += tests/test-qmp
+tests_test_qmp_SOURCES = tests/test-qmp.c pager/qmp.c pager/qmp.h
+tests_test_qmp_CFLAGS = $(TEST_CFLAGS) $(JSONC_CFLAGS)
+tests_test_qmp_LDADD = $(CRITERION_LIBS) $(JSONC_LIBS) -lpthread
 # gmem-replay handed from a paused source to an --incoming destination.
 check_PROGRAMS += tests/test-replay
 TESTS += tests/test-replay
@@ -196,3 +202,5 @@ TESTS += tests/vmm-preload.sh
 # The same under an unmodified QEMU booting a guest kernel (skips without).
 dist_check_SCRIPTS += tests/vmm-qemu.sh
 TESTS += tests/vmm-qemu.sh
+dist_check_SCRIPTS += tests/vmm-qmp-migrate.sh
+TESTS += tests/vmm-qmp-migrate.sh

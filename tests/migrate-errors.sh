@@ -114,7 +114,7 @@ expect_msg "migrate-local, unknown trace" \
 expect_rc 0 "gmem-migrate --help" "$migrate" --help
 expect_rc 2 "no side" "$migrate"
 expect_rc 2 "source without --listen" "$migrate" source --control "$dir/x.sock"
-expect_msg "source without --listen" "needs --control and --listen"
+expect_msg "source without --listen" "needs --control or --qmp, and --listen"
 expect_rc 2 "dest with --listen" "$migrate" dest --control "$dir/x.sock" \
 	--connect 127.0.0.1:1 --listen 127.0.0.1:1
 expect_msg "dest with --listen" "dest takes --connect, not --listen"

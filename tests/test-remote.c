@@ -1218,6 +1218,55 @@ Test(auth, key_length_is_checked, .timeout = 10, .init = require_uffd)
 	gmem_region_destroy(src);
 }
 
+static void *accept_briefly(void *arg)
+{
+	struct serving *sv = arg;
+
+	/* A refused session: the server waits on for another destination. */
+	sv->ret = gmem_server_accept(sv->srv, 2000);
+	return NULL;
+}
+
+/*
+ * A destination whose region has another geometry refuses the server at
+ * its first HELLO, saying both, and opens no other connection: the
+ * server's session fails before it began, not one page sent.
+ */
+Test(remote, expected_geometry_refuses_another_server, .timeout = 30,
+     .init = require_uffd)
+{
+	struct gmem_remote_params rp = { .connect_ms = 5000,
+					 .expect_page_size = PS,
+					 .expect_nr_pages = NR_PAGES / 2 };
+	struct gmem_region *src = source_region();
+	struct gmem_remote_stats sst;
+	struct serving sv = {};
+	struct gmem_remote *rm;
+	char addr[64];
+	pthread_t th;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &sv.srv), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u",
+		 gmem_server_port(sv.srv));
+	cr_assert_eq(pthread_create(&th, NULL, accept_briefly, &sv), 0);
+	cr_assert_eq(gmem_remote_connect(addr, &rp, &rm), -EINVAL);
+	cr_assert_not_null(rm);
+	cr_assert(strstr(gmem_remote_error(rm), "has 16384 pages of 4096 "
+			 "bytes, this one 8192 of 4096"), "%s",
+		  gmem_remote_error(rm));
+	gmem_remote_destroy(rm);
+	pthread_join(th, NULL);
+	cr_assert_lt(sv.ret, 0, "the server began a session");
+	gmem_server_stats(sv.srv, &sst);
+	cr_assert_eq(sst.bytes + sst.urgent_pages + sst.pushed_pages, 0);
+	/* Half an expectation is refused before connecting. */
+	rp.expect_nr_pages = 0;
+	cr_assert_eq(gmem_remote_connect(addr, &rp, &rm), -EINVAL);
+	cr_assert_null(rm);
+	gmem_server_destroy(sv.srv);
+	gmem_region_destroy(src);
+}
+
 /* Writes HELLO(@role, @features) as a peer of an older gmem would. */
 static void old_hello(int fd, uint32_t role, uint64_t features,
 		      uint64_t session)

@@ -1045,8 +1045,14 @@ struct gmem_remote_params {
 	int32_t recover_ms;  /* post-copy recovery (gmem_remote_recover()):
 			      * how long to try to reconnect after a broken
 			      * link; 0 = never (fail at once); -1 = forever */
-	uint32_t resv0;      /* must be zero */
-	uint64_t resv[2];    /* must be zero */
+	/* The region the pages are for, where it exists already (a
+	 * migration's destination): a server of another page size or page
+	 * count is refused at its first HELLO (-EINVAL, both geometries in
+	 * gmem_remote_error()), before any other connection opens, so that
+	 * it sees the session fail before it began. 0 and 0: any. */
+	uint32_t expect_page_size; /* bytes */
+	uint64_t expect_nr_pages;
+	uint64_t resv[1];    /* must be zero */
 };
 
 /**
@@ -1078,7 +1084,9 @@ struct gmem_remote_params {
  * operation): destroy it with gmem_remote_destroy() (NULL is fine too).
  * Context: any thread.
  * Return: 0; -EINVAL bad address, unknown flag, non-zero resv,
- *         nr_bulk > GMEM_MAX_BULK, key_len out of range;
+ *         nr_bulk > GMEM_MAX_BULK, key_len out of range, only one of
+ *         expect_page_size and expect_nr_pages, or a server of another
+ *         geometry than they say (its remote end kept, as below);
  *         -ENOSYS libsodium failed to initialise (with a key);
  *         -ECONNREFUSED/-ETIMEDOUT/-EHOSTUNREACH; -EPROTO bad HELLO; -EACCES authentication failed
  *         either way (gmem_remote_error() says which); -ENOMEM.

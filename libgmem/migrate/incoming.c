@@ -130,6 +130,8 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 	rp.key = m.key;
 	rp.key_len = m.key_len;
 	rp.recover_ms = m.recover_ms;
+	rp.expect_page_size = r->page_size;
+	rp.expect_nr_pages = r->nr_pages;
 	mig_ticker_start(&tick, ops, ctx, now_ns());
 	mig_ticker_phase(&tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
 	ret = gmem_remote_connect(connect, &rp, &rm);

@@ -17,7 +17,7 @@ _Static_assert(GMEM_MAX_BULK <= PROTO_MAX_BULK, "GMEM_MAX_BULK");
 
 static int check_params(const struct gmem_remote_params *p,
 			unsigned int *nr_bulk, int *wait_ms, uint32_t *flags,
-			struct auth_key *key)
+			struct auth_key *key, struct proto_geom *expect)
 {
 	*nr_bulk = 1;
 	*wait_ms = 10000;
@@ -25,7 +25,8 @@ static int check_params(const struct gmem_remote_params *p,
 	if (!p)
 		return 0;
 	if ((p->flags & ~(GMEM_REMOTE_ON_DEMAND | GMEM_REMOTE_RDMA)) ||
-	    p->nr_bulk > GMEM_MAX_BULK || p->recover_ms < -1 || p->resv0)
+	    p->nr_bulk > GMEM_MAX_BULK || p->recover_ms < -1 ||
+	    !p->expect_page_size != !p->expect_nr_pages)
 		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
@@ -42,6 +43,8 @@ static int check_params(const struct gmem_remote_params *p,
 	if (p->connect_ms)
 		*wait_ms = p->connect_ms;
 	*flags = p->flags;
+	expect->page_size = p->expect_page_size;
+	expect->nr_pages = p->expect_nr_pages;
 	return 0;
 }
 
@@ -118,6 +121,7 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	uint8_t secret[SEAL_SECRET_LEN];
 	struct seal unused;
 	const char *why = "";
+	char geom[128];
 	int fd, ret;
 
 	/* Over RDMA every page is read, none asked for: no hints. */
@@ -153,6 +157,16 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 				srv.page_size != rm->geom.page_size ||
 				srv.nr_pages != rm->geom.nr_pages))
 		ret = -EPROTO, why = "HELLO: bulk connection reached another session";
+	if (ret == 0 && !idx && !resume && rm->expect.page_size &&
+	    (srv.page_size != rm->expect.page_size ||
+	     srv.nr_pages != rm->expect.nr_pages)) {
+		snprintf(geom, sizeof(geom), "the server's region has %llu "
+			 "pages of %u bytes, this one %llu of %u",
+			 (unsigned long long)srv.nr_pages, srv.page_size,
+			 (unsigned long long)rm->expect.nr_pages,
+			 rm->expect.page_size);
+		ret = -EINVAL, why = geom;
+	}
 	if (ret == 0 && !idx && (rm->flags & GMEM_REMOTE_RDMA) &&
 	    !(srv.features & PROTO_FEAT_RDMA))
 		ret = -EPROTONOSUPPORT,
@@ -210,7 +224,8 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	rm = calloc(1, sizeof(*rm));
 	if (!rm)
 		return -ENOMEM;
-	ret = check_params(p, &nr_bulk, &wait_ms, &flags, &rm->key);
+	ret = check_params(p, &nr_bulk, &wait_ms, &flags, &rm->key,
+			   &rm->expect);
 	if (ret < 0) {
 		auth_key_clear(&rm->key);
 		free(rm);

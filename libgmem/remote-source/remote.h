@@ -80,6 +80,7 @@ struct gmem_remote {
 	uint8_t *mem;
 	size_t mem_len;
 	struct proto_geom geom;
+	struct proto_geom expect; /* the caller's region; page_size 0: any */
 	uint64_t session;
 	struct gmem_region *r;
 	uint32_t flags;         /* GMEM_REMOTE_* */

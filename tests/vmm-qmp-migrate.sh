@@ -1,0 +1,262 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# vmm-qmp-migrate.sh - gmem-migrate --qmp moves an unmodified QEMU (TCG)
+# between two network namespaces post-copy: its 128 MiB of guest RAM, a
+# shared backend on /dev/shm, by gmem (the destination QEMU preloaded with
+# libgmem-vmm.so), its device state by QEMU's own migration with
+# x-ignore-shared. The guest (the host's kernel, a busybox initramfs)
+# copies 8 MiB of random bytes over and over and prints a heartbeat with
+# the copy's md5 on its serial console. Asserted: the heartbeats go on at
+# the destination with the checksum the guest printed at boot, the source
+# QEMU stays stopped (postmigrate) with its memory unchanged, and a
+# destination whose backend has another size is refused before the source
+# QEMU is stopped (it runs on), as are QEMUs whose preflight fails (no
+# shared memdev, no -incoming). Skips, saying why, without QEMU, a kernel,
+# a static busybox, cpio, socat, jq or network namespaces.
+set -u
+. "$(dirname "$0")/lib.sh"
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+migrate=$top_builddir/pager/gmem-migrate
+lib=$(cd "$top_builddir" && pwd)/libgmem/vmm/.libs/libgmem-vmm.so
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+qemu=$(command -v qemu-system-x86_64) || skip "no qemu-system-x86_64"
+kernel=${GMEM_GUEST_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)}
+[ -n "$kernel" ] && [ -r "$kernel" ] ||
+	skip "no readable guest kernel (/boot/vmlinuz-* or GMEM_GUEST_KERNEL)"
+busybox=$(command -v busybox) || skip "no busybox"
+if command -v ldd >/dev/null && ldd "$busybox" >/dev/null 2>&1; then
+	skip "$busybox is not static (busybox-static)"
+fi
+for tool in cpio socat jq ip timeout md5sum; do
+	command -v "$tool" >/dev/null || skip "no $tool"
+done
+[ -w /dev/shm ] || skip "no writable /dev/shm"
+[ -x "$migrate" ] && [ -r "$lib" ] || skip "gmem-migrate or libgmem-vmm.so not built"
+
+dir=$(mktemp -d) || exit 99
+ns=vq$$
+ns_up=0
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.3
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	[ "$ns_up" = 0 ] || "$top_srcdir/scripts/netns" down "$ns"
+	rm -rf "$dir" /dev/shm/gmem-qmp-*."$$"
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+	local f
+	echo "FAIL: $*"
+	for f in "$dir"/*.log "$dir"/*.console; do
+		[ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
+	done
+	exit 1
+}
+
+"$top_srcdir/scripts/netns" up "$ns" 2>"$dir/netns.err"
+case $? in
+0) ns_up=1 ;;
+77) skip "$(cat "$dir/netns.err")" ;;
+*) echo "FAIL: netns: $(cat "$dir/netns.err")"; exit 1 ;;
+esac
+src_run=(ip netns exec "$ns-src") dst_run=(ip netns exec "$ns-dst")
+head -c 32 /dev/urandom >"$dir/key" && chmod 600 "$dir/key" || exit 99
+
+# The guest: 8 MiB of random bytes in its rootfs (guest RAM), their md5
+# once, then a copy and the copy's md5 per heartbeat.
+mkdir -p "$dir/root/bin" && cp "$busybox" "$dir/root/bin/busybox" || exit 99
+cat >"$dir/root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /dev && mount -t devtmpfs dev /dev
+dd if=/dev/urandom of=/data bs=1M count=8 2>/dev/null
+echo "GMEM-SUM $(md5sum /data | cut -d' ' -f1)"
+i=0
+while :; do
+	i=$((i + 1))
+	cp /data /copy
+	echo "GMEM-HB $i $(md5sum /copy | cut -d' ' -f1)"
+done
+EOF
+chmod +x "$dir/root/init" &&
+	(cd "$dir/root" && find . | cpio -o -H newc 2>/dev/null) >"$dir/initrd" ||
+	exit 99
+
+# qemu_start NAME NETNS-RUN SIZE [QEMU ARGS...]: a QEMU whose RAM is the
+# shared backend /dev/shm/gmem-qmp-NAME.PID; its console NAME.console,
+# monitor NAME.qmp.
+qemu_start() {
+	local name=$1 size=$3
+	local -a run
+	read -r -a run <<<"$2"
+	shift 3
+	"${run[@]}" timeout 300 "$qemu" -m "$size" -nodefaults \
+		-object memory-backend-file,id=ram0,mem-path=/dev/shm/gmem-qmp-$name.$$,size=$size,share=on \
+		-machine memory-backend=ram0 -kernel "$kernel" \
+		-initrd "$dir/initrd" -append "console=ttyS0 panic=-1 quiet" \
+		-display none -serial "file:$dir/$name.console" \
+		-qmp "unix:$dir/$name.qmp,server=on,wait=off" -no-reboot "$@" \
+		>"$dir/qemu-$name.log" 2>&1 &
+	pids+=($!)
+}
+
+# qmp_query SOCKET COMMAND: the "return" of one QMP command, as JSON.
+qmp_query() {
+	printf '{"execute":"qmp_capabilities"}\n{"execute":"%s"}\n' "$2" |
+		socat -t 2 - "UNIX-CONNECT:$1" | jq -c 'select(.return) | .return' |
+		tail -n 1
+}
+
+heartbeats() { cat "$1" 2>/dev/null | grep -c '^GMEM-HB'; }
+at_least() { [ "$(heartbeats "$1")" -ge "$2" ]; }
+
+qemu_start src "${src_run[*]}" 128M
+src_qemu=${pids[-1]}
+wait_until 120 "$src_qemu" at_least "$dir/src.console" 2 ||
+	fail "the source guest did not start its heartbeat"
+sum=$(sed -n 's/^GMEM-SUM \([0-9a-f]*\).*/\1/p' "$dir/src.console")
+[ -n "$sum" ] || fail "the guest printed no checksum"
+
+port=$((20000 + $$ % 20000))
+qemu_uri=tcp:10.77.0.2:$((port + 1))
+# dest_start NAME SIZE PORT: gmem-migrate dest, then its QEMU preloaded.
+dest_start() {
+	local name=$1
+	"${dst_run[@]}" timeout 300 "$migrate" dest --qmp "$dir/$name.qmp" \
+		--qemu-uri "tcp:10.77.0.2:$(($3 + 1))" \
+		--uffd-socket "$dir/$name.uffd" --connect "10.77.0.1:$3" \
+		--key-file "$dir/key" --wait-ms 60000 -q \
+		>"$dir/$name.json" 2>"$dir/$name-migrate.log" &
+	pids+=($!)
+	dest_migrate=$!
+	wait_until 30 "$dest_migrate" grep -q "waiting for a VMM" \
+		"$dir/$name-migrate.log" ||
+		fail "gmem-migrate dest did not wait for its QEMU"
+	GMEM_VMM_PATHS=/dev/shm/gmem-qmp-$name.$$ \
+		GMEM_VMM_SOCKET=$dir/$name.uffd GMEM_VMM_REQUIRED=1 \
+		LD_PRELOAD=$lib qemu_start "$name" "${dst_run[*]}" "$2" \
+		-incoming defer
+	dest_qemu=${pids[-1]}
+}
+# source_start NAME PORT WAIT-MS: gmem-migrate source of the source QEMU.
+source_start() {
+	"${src_run[@]}" timeout 300 "$migrate" source --qmp "$dir/src.qmp" \
+		--qemu-uri "tcp:10.77.0.2:$(($2 + 1))" \
+		--listen "10.77.0.1:$2" --key-file "$dir/key" --wait-ms "$3" \
+		--keep-source -q >"$dir/$1-source.json" \
+		2>"$dir/$1-source-migrate.log" &
+	pids+=($!)
+	src_migrate=$!
+}
+
+# 0. Preflight of one side's QEMU, before anything moves: exit 3 and the
+# reason. A source QEMU without a shared memdev (private RAM), or asked
+# for a memdev it lacks; a destination QEMU not waiting in -incoming.
+"${src_run[@]}" timeout 60 "$qemu" -m 64M -nodefaults -display none \
+	-qmp "unix:$dir/plain.qmp,server=on,wait=off" >"$dir/qemu-plain.log" 2>&1 &
+pids+=($!)
+plain_qemu=$!
+# refused NAME WANT CMD...: exit 3 and WANT in the last line of stderr.
+refused() {
+	local name=$1 want=$2 rc
+	shift 2
+	"$@" >"$dir/$name.json" 2>"$dir/$name.log"
+	rc=$?
+	[ $rc = 3 ] || fail "$name: exit $rc, want 3"
+	tail -n 1 "$dir/$name.log" | grep -qF -- "$want" ||
+		fail "$name: does not say '$want'"
+	echo "preflight: $(tail -n 1 "$dir/$name.log")"
+}
+wait_until 30 "$plain_qemu" test -S "$dir/plain.qmp" ||
+	fail "the QEMU without a shared memdev did not start"
+refused private "QEMU has no shared memdev" "${src_run[@]}" "$migrate" \
+	source --qmp "$dir/plain.qmp" --qemu-uri tcp:10.77.0.2:1 \
+	--listen 10.77.0.1:0 --insecure -q
+refused nosuch "QEMU has no memdev 'nosuch'" "${src_run[@]}" "$migrate" \
+	source --qmp "$dir/src.qmp" --memdev nosuch \
+	--qemu-uri tcp:10.77.0.2:1 --listen 10.77.0.1:0 --insecure -q
+"${dst_run[@]}" "$migrate" dest --qmp "$dir/early.qmp" \
+	--qemu-uri tcp:10.77.0.2:1 --uffd-socket "$dir/early.uffd" \
+	--connect 10.77.0.1:1 --insecure -q >"$dir/early.json" \
+	2>"$dir/early-migrate.log" &
+early=$!
+wait_until 30 "$early" grep -q "waiting for a VMM" "$dir/early-migrate.log" ||
+	fail "gmem-migrate dest did not wait for its QEMU"
+GMEM_VMM_PATHS=/dev/shm/gmem-qmp-early.$$ GMEM_VMM_SOCKET=$dir/early.uffd \
+	LD_PRELOAD=$lib qemu_start early "${dst_run[*]}" 128M -S
+wait "$early"
+rc=$?
+[ $rc = 3 ] || fail "dest of a QEMU without -incoming: exit $rc, want 3"
+grep -q "not waiting for an incoming migration" "$dir/early-migrate.log" ||
+	fail "dest does not say its QEMU is not waiting for a migration"
+echo "preflight: $(tail -n 1 "$dir/early-migrate.log")"
+kill "${pids[-1]}" "$plain_qemu" 2>/dev/null
+[ "$(qmp_query "$dir/src.qmp" query-status | jq -r .status)" = running ] ||
+	fail "the source QEMU is not running after the refused preflights"
+
+# 1. A destination with 64 MiB against the source's 128 MiB: refused
+# before the source QEMU stops.
+dest_start small 64M "$port"
+source_start small "$port" 10000
+wait "$dest_migrate"
+drc=$?
+wait "$src_migrate"
+src_rc=$?
+[ $drc != 0 ] && [ $src_rc != 0 ] ||
+	fail "a 64 MiB destination was not refused (dest $drc, source $src_rc)"
+grep -q "region has 32768 pages of 4096 bytes, this one 16384" "$dir/small-migrate.log" ||
+	fail "the destination did not say the sizes differ"
+[ "$(qmp_query "$dir/src.qmp" query-migrate | jq -r '.status // "none"')" = none ] ||
+	fail "the source QEMU began a migration: it was stopped"
+[ "$(qmp_query "$dir/src.qmp" query-status | jq -r .status)" = running ] ||
+	fail "the source QEMU is not running after the refusal"
+n=$(heartbeats "$dir/src.console")
+wait_until 30 "$src_qemu" at_least "$dir/src.console" $((n + 1)) ||
+	fail "the source guest stopped after the refusal"
+kill "$dest_qemu" 2>/dev/null
+wait "$dest_qemu" 2>/dev/null
+echo "refused: $(tail -n 1 "$dir/small-migrate.log")"
+echo "source: $(tail -n 1 "$dir/small-source-migrate.log")"
+
+# 2. Post-copy to a 128 MiB destination.
+port=$((port + 2))
+dest_start dst 128M "$port"
+source_start dst "$port" 60000
+wait "$src_migrate"
+src_rc=$?
+wait "$dest_migrate"
+drc=$?
+[ $src_rc = 0 ] && [ $drc = 0 ] ||
+	fail "migration failed (source $src_rc, dest $drc)"
+before=$(heartbeats "$dir/src.console")
+jq -e '.qemu.version and .mode == "postcopy"' "$dir/dst.json" >/dev/null ||
+	fail "the dest report has no QEMU facts"
+# Every page of the 128 MiB came from gmem, the guest's on demand, and
+# the digests were compared.
+jq -e '.urgent_pages > 0 and .urgent_pages + .pushed_pages +
+	.prefetched_pages >= 32768 and .mismatches == 0' "$dir/dst.json" \
+	>/dev/null || fail "the destination's pages did not come by gmem post-copy: $(jq -c '{urgent_pages, pushed_pages, prefetched_pages, mismatches}' "$dir/dst.json")"
+wait_until 120 "$dest_qemu" at_least "$dir/dst.console" 3 ||
+	fail "the guest's heartbeat did not go on at the destination"
+bad=$(tr -d '\r' <"$dir/dst.console" | grep '^GMEM-HB' | grep -vc " $sum\$")
+[ "$bad" = 0 ] || fail "$bad heartbeats at the destination with another checksum than $sum"
+[ "$(qmp_query "$dir/src.qmp" query-status | jq -r .status)" = postmigrate ] ||
+	fail "the source QEMU is not stopped after the migration"
+[ "$(heartbeats "$dir/src.console")" = "$before" ] ||
+	fail "the source guest went on after the migration"
+h1=$(md5sum </dev/shm/gmem-qmp-src.$$)
+sleep 1
+[ "$(md5sum </dev/shm/gmem-qmp-src.$$)" = "$h1" ] ||
+	fail "the source QEMU's memory changed after the migration"
+echo "migrated: $(heartbeats "$dir/dst.console") heartbeats at the destination," \
+     "checksum $sum;" "$(jq -c '{switchover_ms, total_s, urgent_pages, pushed_pages, qemu_downtime_ms: .qemu.source.qemu_downtime_ms}' "$dir/dst.json")"
+exit 0
