@@ -26,8 +26,9 @@ fuzz/fuzz-wire: $(FUZZ_SRCS) $(srcdir)/libgmem/wire/frame.h \
 		$(srcdir)/libgmem/wire/proto.h $(srcdir)/libgmem/wire/auth.h \
 		$(srcdir)/libgmem/wire/seal.h
 	@mkdir -p fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS) -o $@ \
-		$(FUZZ_SRCS) $(ISAL_LIBS) $(SODIUM_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS) \
+		$(CRYPTO_CFLAGS) -o $@ $(FUZZ_SRCS) $(ISAL_LIBS) $(SODIUM_LIBS) \
+		$(CRYPTO_LIBS) -lpthread
 
 fuzz/fuzz-frames: fuzz/fuzz-frames.c $(libgmem_libgmem_la_SOURCES) \
 		$(FUZZ_LIB_EXTRA) config.h
@@ -41,9 +42,9 @@ fuzz/fuzz-frames: fuzz/fuzz-frames.c $(libgmem_libgmem_la_SOURCES) \
 		esac; \
 	done; \
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -include config.h $(XXHASH_CFLAGS) \
-		$(ISAL_CFLAGS) $(SODIUM_CFLAGS) -o $@ \
+		$(ISAL_CFLAGS) $(SODIUM_CFLAGS) $(CRYPTO_CFLAGS) -o $@ \
 		$(srcdir)/fuzz/fuzz-frames.c $$srcs \
-		$(XXHASH_LIBS) $(ISAL_LIBS) $(SODIUM_LIBS) -lpthread
+		$(XXHASH_LIBS) $(ISAL_LIBS) $(SODIUM_LIBS) $(CRYPTO_LIBS) -lpthread
 
 fuzz: fuzz/fuzz-wire fuzz/fuzz-frames
 	@mkdir -p fuzz/work-wire fuzz/work-frames

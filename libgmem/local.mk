@@ -58,9 +58,9 @@ endif
 libgmem_libgmem_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
 libgmem_libgmem_la_CFLAGS = $(AM_CFLAGS) \
 	$(URING_CFLAGS) $(XXHASH_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS) \
-	$(NUMA_CFLAGS)
+	$(CRYPTO_CFLAGS) $(NUMA_CFLAGS)
 libgmem_libgmem_la_LIBADD = libgmem/libbitmap.la $(URING_LIBS) $(XXHASH_LIBS) $(ISAL_LIBS) \
-	$(SODIUM_LIBS) $(NUMA_LIBS) -lpthread
+	$(SODIUM_LIBS) $(CRYPTO_LIBS) $(NUMA_LIBS) -lpthread
 libgmem_libgmem_la_LDFLAGS = -version-info $(GMEM_LT_VERSION) \
 	-Wl,--version-script=$(srcdir)/libgmem/libgmem.map
 # The RDMA transport, or its stub (-EOPNOTSUPP) without libibverbs.

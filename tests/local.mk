@@ -62,8 +62,10 @@ tests_test_seal_SOURCES = tests/test-seal.c libgmem/wire/seal.c libgmem/wire/sea
 	libgmem/wire/frame.c libgmem/wire/frame.h libgmem/wire/proto.c libgmem/wire/proto.h
 tests_test_seal_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem \
 	-I$(srcdir)/libgmem/include
-tests_test_seal_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS)
-tests_test_seal_LDADD = $(CRITERION_LIBS) $(ISAL_LIBS) $(SODIUM_LIBS)
+tests_test_seal_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS) $(SODIUM_CFLAGS) \
+	$(CRYPTO_CFLAGS)
+tests_test_seal_LDADD = $(CRITERION_LIBS) $(ISAL_LIBS) $(SODIUM_LIBS) \
+	$(CRYPTO_LIBS) -lpthread
 
 check_PROGRAMS += tests/test-proto
 TESTS += tests/test-proto

@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "wire/seal.h"
@@ -282,4 +283,77 @@ Test(seal, cipher_follows_the_agreed_features)
 	cr_assert_eq(seal_cipher_of(PROTO_FEAT_SEAL | PROTO_FEAT_AES256GCM),
 		     SEAL_AES256GCM);
 	cr_assert_eq(seal_cipher_of(PROTO_FEAT_AES256GCM), SEAL_NONE);
+}
+
+/* The AES-256-GCM frames are the standard construction (the 12-byte nonce
+ * the counter, the header the associated data): libsodium's own
+ * implementation opens what seal.c sealed, and seals what it opens. */
+Test(seal, aes256gcm_is_the_standard_construction)
+{
+	uint8_t hdr[PROTO_HDR_LEN] = "header bytes";
+	uint8_t npub[crypto_aead_aes256gcm_NPUBBYTES] = { 1 }; /* counter 1 */
+	static uint8_t buf[NR * PAGE + SEAL_TAG_LEN];
+
+	if (!seal_aes_available())
+		cr_skip_test("no AES-NI on this CPU");
+	setup_cipher(SEAL_AES256GCM, "");
+	srv_tx.ctr = 1;
+	seal_encrypt(&srv_tx, buf, pages, NR * PAGE, hdr, sizeof(hdr));
+	cr_assert_eq(crypto_aead_aes256gcm_decrypt_detached(
+			     buf, NULL, buf, NR * PAGE, buf + NR * PAGE, hdr,
+			     sizeof(hdr), npub, srv_tx.key), 0);
+	cr_assert_eq(memcmp(buf, pages, NR * PAGE), 0);
+	crypto_aead_aes256gcm_encrypt_detached(buf, buf + NR * PAGE, NULL,
+					       pages, NR * PAGE, hdr,
+					       sizeof(hdr), NULL, npub,
+					       srv_tx.key);
+	dst_rx.ctr = 1;
+	cr_assert_eq(seal_decrypt(&dst_rx, buf, NR * PAGE, hdr, sizeof(hdr)),
+		     0);
+	cr_assert_eq(memcmp(buf, pages, NR * PAGE), 0);
+	cr_assert_eq(dst_rx.ctr, 2);
+}
+
+/* Threads seal and open with keys of their own at once: each thread's
+ * contexts are keyed per frame, so no frame takes another's key. */
+struct sealer {
+	uint8_t secret[SEAL_SECRET_LEN];
+	pthread_t tid;
+	int opened;
+};
+
+static void *seal_many(void *arg)
+{
+	struct sealer *sl = arg;
+	struct seal tx, open, unused;
+	uint8_t page[PAGE], buf[PAGE + SEAL_TAG_LEN];
+
+	seal_derive(sl->secret, SEAL_AES256GCM, true, &tx, &unused);
+	seal_derive(sl->secret, SEAL_AES256GCM, false, &unused, &open);
+	memset(page, sl->secret[0], sizeof(page));
+	for (int i = 0; i < 3000; i++) {
+		seal_encrypt(&tx, buf, page, PAGE, NULL, 0);
+		if (seal_decrypt(&open, buf, PAGE, NULL, 0) == 0 &&
+		    memcmp(buf, page, PAGE) == 0)
+			sl->opened++;
+	}
+	return NULL;
+}
+
+Test(seal, threads_seal_with_their_own_keys_at_once, .timeout = 30)
+{
+	struct sealer sl[4] = { 0 };
+
+	if (!seal_aes_available())
+		cr_skip_test("no AES-NI on this CPU");
+	for (int i = 0; i < 4; i++) {
+		memset(sl[i].secret, 'a' + i, sizeof(sl[i].secret));
+		cr_assert_eq(pthread_create(&sl[i].tid, NULL, seal_many, &sl[i]),
+			     0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(sl[i].tid, NULL);
+		cr_expect_eq(sl[i].opened, 3000, "thread %d: %d of 3000 opened",
+			     i, sl[i].opened);
+	}
 }

@@ -5,7 +5,8 @@
  * connection, derived from the AUTH exchange's secret. The header travels
  * in the clear as associated data, the payload encrypted, a 16-byte tag
  * after it. The counter is the nonce and is never sent: a frame replayed,
- * reordered, dropped or changed fails to open. libsodium's AEADs and KDF.
+ * reordered, dropped or changed fails to open. OpenSSL's AES-256-GCM,
+ * libsodium's XChaCha20-Poly1305 and KDF.
  */
 #ifndef GMEM_SEAL_H
 #define GMEM_SEAL_H
@@ -27,7 +28,6 @@ enum seal_cipher {
 /* One direction of one connection. Owned by the one thread (or lock) that
  * sends, or receives, on it. */
 struct seal {
-	crypto_aead_aes256gcm_state aes; /* expanded key (AES-256-GCM) */
 	uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
 	uint64_t ctr;         /* nonce of the next frame */
 	enum seal_cipher cipher;
@@ -38,7 +38,7 @@ static inline bool seal_on(const struct seal *s)
 	return s->cipher != SEAL_NONE;
 }
 
-/* Whether this CPU runs libsodium's AES-256-GCM (AES-NI and PCLMUL). */
+/* Whether this CPU runs AES-256-GCM at speed (AES-NI and PCLMUL). */
 bool seal_aes_available(void);
 /* The cipher the HELLO features @agreed name (SEAL_NONE: no PROTO_FEAT_SEAL). */
 enum seal_cipher seal_cipher_of(uint64_t agreed);
