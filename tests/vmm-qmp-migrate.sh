@@ -99,7 +99,9 @@ qemu_start() {
 	local -a run
 	read -r -a run <<<"$2"
 	shift 3
-	"${run[@]}" timeout 300 "$qemu" -m "$size" -nodefaults \
+	# QEMU is not built with the sanitizers: its own leaks are not ours.
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		"${run[@]}" timeout 300 "$qemu" -m "$size" -nodefaults \
 		-object memory-backend-file,id=ram0,mem-path=/dev/shm/gmem-qmp-$name.$$,size=$size,share=on \
 		-machine memory-backend=ram0 -kernel "$kernel" \
 		-initrd "$dir/initrd" -append "console=ttyS0 panic=-1 quiet" \
@@ -143,7 +145,7 @@ dest_start() {
 		fail "gmem-migrate dest did not wait for its QEMU"
 	GMEM_VMM_PATHS=/dev/shm/gmem-qmp-$name.$$ \
 		GMEM_VMM_SOCKET=$dir/$name.uffd GMEM_VMM_REQUIRED=1 \
-		LD_PRELOAD=$lib qemu_start "$name" "${dst_run[*]}" "$2" \
+		LD_PRELOAD=$(preload_list "$lib") qemu_start "$name" "${dst_run[*]}" "$2" \
 		-incoming defer
 	dest_qemu=${pids[-1]}
 }
@@ -192,7 +194,7 @@ early=$!
 wait_until 30 "$early" grep -q "waiting for a VMM" "$dir/early-migrate.log" ||
 	fail "gmem-migrate dest did not wait for its QEMU"
 GMEM_VMM_PATHS=/dev/shm/gmem-qmp-early.$$ GMEM_VMM_SOCKET=$dir/early.uffd \
-	LD_PRELOAD=$lib qemu_start early "${dst_run[*]}" 128M -S
+	LD_PRELOAD=$(preload_list "$lib") qemu_start early "${dst_run[*]}" 128M -S
 wait "$early"
 rc=$?
 [ $rc = 3 ] || fail "dest of a QEMU without -incoming: exit $rc, want 3"
