@@ -5,8 +5,9 @@
  * ends up at the destination byte for byte (the engine's per-page digests,
  * plus a whole-region checksum carried in the device state), while the
  * destination's workload reads pages during post-copy, its waits on faults
- * accounted to its thread. Bad parameters and a missing source give clear
- * errors.
+ * accounted to its thread. Auto stays pre-copy on a slow writer and
+ * switches to post-copy on one that writes faster than the link sends.
+ * Bad parameters and a missing source give clear errors.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -234,6 +235,21 @@ static void migrate_in_mode(uint32_t mode)
 		cr_expect_eq(st.freeze_pages, NR_PAGES);
 		cr_expect_eq(out->st.pages.urgent_pages, 0);
 		break;
+	case GMEM_MIGRATE_AUTO:
+		/* The slow writer leaves little after the full pass: auto
+		 * ends as pre-copy, the rest sent in the freeze. */
+		cr_expect_eq(st.mode, GMEM_MIGRATE_PRECOPY, "ran mode %u",
+			     st.mode);
+		cr_expect_eq(st.switch_reason, GMEM_SWITCH_CONVERGED);
+		cr_expect(st.converged);
+		cr_expect_gt(st.freeze_pages, 0);
+		cr_expect_eq(out->st.mode, GMEM_MIGRATE_PRECOPY,
+			     "the destination learns the mode that ran");
+		cr_expect_eq(out->st.switch_reason, GMEM_SWITCH_CONVERGED);
+		cr_expect_eq(out->st.pages.urgent_pages +
+				     out->st.pages.pushed_pages, 0,
+			     "no page after the resume");
+		break;
 	}
 	gmem_region_destroy(r);
 	munmap(out, sizeof(*out));
@@ -259,13 +275,21 @@ Test(migrate, stop_and_copy_sends_all_in_the_freeze, .timeout = 90)
 	migrate_in_mode(GMEM_MIGRATE_STOP_AND_COPY);
 }
 
+Test(migrate, auto_converges_on_a_slow_writer, .timeout = 90)
+{
+	migrate_in_mode(GMEM_MIGRATE_AUTO);
+}
+
 /* A workload that rewrites every page before each pre-copy round (from
  * the progress report that starts it), so every round finds the whole
  * region dirty again: pre-copy cannot converge, as 64 MiB do not fit a
- * 1 ms freeze at any loopback rate. */
+ * 1 ms freeze at any loopback rate. Halving, it rewrites half as many
+ * pages as the round before (8192 before round 1, 4096 before round 2):
+ * each round halves what is owed, which still does not fit. */
 #define STORM_PAGES 16384ULL
 struct storm {
 	uint8_t *base;
+	bool halving;
 	uint64_t writes;
 	uint32_t last_round;
 	int pauses;
@@ -274,18 +298,27 @@ struct storm {
 static void storm_progress(void *ctx, const struct gmem_migrate_progress *p)
 {
 	struct storm *w = ctx;
+	uint64_t n = STORM_PAGES;
 
 	if (p->phase != GMEM_PHASE_PRECOPY || p->round == w->last_round)
 		return;
 	w->last_round = p->round;
-	for (uint64_t i = 0; i < STORM_PAGES; i++)
+	if (w->halving)
+		n = p->round < 14 ? STORM_PAGES >> p->round : 1;
+	for (uint64_t i = 0; i < n; i++)
 		((volatile uint64_t *)(w->base + i * PS))[0] = ++w->writes;
 }
 
+/* The device state of migrate_in_mode()'s writer, for dest_child(). */
 static int storm_pause(void *ctx, void *buf, size_t *len)
 {
-	((struct storm *)ctx)->pauses++;
-	*len = 0;
+	struct storm *w = ctx;
+	struct state st = { .writes = w->writes,
+			    .checksum = XXH3_64bits(w->base, NR_PAGES * PS) };
+
+	w->pauses++;
+	memcpy(buf, &st, sizeof(st));
+	*len = sizeof(st);
 	return 0;
 }
 
@@ -330,6 +363,71 @@ Test(migrate, precopy_unconverged_aborts_without_pausing, .timeout = 90)
 	munmap(out, sizeof(*out));
 }
 
+/*
+ * AUTO against the storm: the full pass did not halve what is owed, so it
+ * switches to post-copy at once, rather than running the 30 rounds of
+ * its limit; the halving storm converges too slowly for a 1-round limit.
+ * Either way every page arrives, the rewritten ones by post-copy.
+ */
+static void auto_storm(bool halving, uint32_t max_rounds, uint32_t reason,
+		       uint32_t rounds)
+{
+	struct gmem_migrate_params p = {
+		.mode = GMEM_MIGRATE_AUTO, .wait_ms = 20000,
+		.max_rounds = max_rounds, .downtime_ms = 1,
+	};
+	struct gmem_migrate_ops ops = { .pause = storm_pause,
+					.progress = storm_progress };
+	struct dest_out *out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct gmem_region *r = region_new(STORM_PAGES, 0, GMEM_BACKING_MEMFD, 0);
+	struct storm w = { .base = gmem_region_addr(r), .halving = halving };
+	struct gmem_migrate_stats st;
+	int ret, status;
+	char addr[32];
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + getpid() % 12000);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		dest_child(addr, STORM_PAGES, out);
+	ret = gmem_migrate_source(r, addr, &p, &ops, &w, &st);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_eq(ret, 0, "source: %d %s (destination %d: %s)",
+		     ret, strerror(-ret), out->ret, out->why);
+	cr_assert_eq(out->ret, 0, "destination: %s", out->why);
+	cr_expect_eq(st.rounds, rounds, "rounds %u, expected %u", st.rounds,
+		     rounds);
+	cr_expect_eq(w.last_round, rounds);
+	cr_expect_eq(st.mode, GMEM_MIGRATE_HYBRID, "ran mode %u", st.mode);
+	cr_expect_eq(st.switch_reason, reason, "reason %u", st.switch_reason);
+	cr_expect_eq(st.converged, 0);
+	cr_expect_eq(st.freeze_pages, 0, "post-copy sends nothing frozen");
+	cr_expect_eq(w.pauses, 1);
+	cr_expect_eq(out->st.mode, GMEM_MIGRATE_HYBRID);
+	cr_expect_eq(out->st.switch_reason, reason);
+	cr_expect_eq(out->got.writes, w.writes, "device state carried");
+	cr_expect_eq(out->checksum, out->got.checksum,
+		     "destination region differs from the source's at pause");
+	cr_expect_gt(st.stale_pages, 0);
+	cr_expect_eq(out->st.pages.urgent_pages + out->st.pages.pushed_pages +
+			     out->st.pages.prefetched_pages, st.stale_pages,
+		     "the rewritten pages came by post-copy");
+	gmem_region_destroy(r);
+	munmap(out, sizeof(*out));
+}
+
+Test(migrate, auto_switches_to_postcopy_when_not_converging, .timeout = 90)
+{
+	auto_storm(false, 0, GMEM_SWITCH_NOT_CONVERGING, 1);
+}
+
+Test(migrate, auto_switches_to_postcopy_at_the_round_limit, .timeout = 90)
+{
+	auto_storm(true, 1, GMEM_SWITCH_ROUND_LIMIT, 2);
+}
+
 static int no_pause(void *ctx, void *buf, size_t *len)
 {
 	return -ENOSYS;
@@ -365,6 +463,7 @@ Test(migrate, rejects_bad_parameters, .timeout = 10)
 	cr_expect_eq(gmem_migrate_source(r, NULL, &ok, &src_ops, NULL, &st),
 		     -EINVAL);
 	cr_expect_str_eq(gmem_migrate_mode_name(GMEM_MIGRATE_HYBRID), "hybrid");
+	cr_expect_str_eq(gmem_migrate_mode_name(GMEM_MIGRATE_AUTO), "auto");
 	cr_expect_null(gmem_migrate_mode_name(7));
 	gmem_region_destroy(r);
 }

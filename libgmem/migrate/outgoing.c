@@ -59,13 +59,52 @@ static bool src_fits(struct mig_src *s, uint64_t nr)
 }
 
 /*
+ * AUTO gives pre-copy up when a round did not at least halve the pages
+ * owed: the workload wrote during the round more than half of what the
+ * link sent in it, so further rounds mostly send the same pages again
+ * and the rest shrinks too slowly to reach the downtime in time, if ever.
+ */
+#define AUTO_SHRINK 2
+
+/* AUTO's switch: the mode it runs from here on, and why. */
+static void src_auto_switch(struct mig_src *s, uint32_t mode, uint32_t why)
+{
+	s->m.mode = mode;
+	s->st->mode = mode;
+	s->st->switch_reason = why;
+}
+
+/*
+ * AUTO, before round @round: whether pre-copy ends here, after @sent
+ * pages in the last round left @owed (those written meanwhile).
+ */
+static bool src_auto_done(struct mig_src *s, uint32_t round, uint64_t owed,
+			  uint64_t sent)
+{
+	if (src_fits(s, owed)) {
+		s->st->converged = 1;
+		src_auto_switch(s, GMEM_MIGRATE_PRECOPY, GMEM_SWITCH_CONVERGED);
+	} else if (owed * AUTO_SHRINK > sent) {
+		src_auto_switch(s, GMEM_MIGRATE_HYBRID,
+				GMEM_SWITCH_NOT_CONVERGING);
+	} else if (round > s->m.max_rounds + 1) {
+		src_auto_switch(s, GMEM_MIGRATE_HYBRID, GMEM_SWITCH_ROUND_LIMIT);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/*
  * Pre-copy: a full pass, then rounds of what was written meanwhile, until
- * the rest fits the downtime (PRECOPY) or the round limit is reached.
- * Leaves in s->unsent the pages written since they were last sent.
+ * the rest fits the downtime (PRECOPY), AUTO switches, or the round limit
+ * is reached. Leaves in s->unsent the pages written since they were last
+ * sent.
  */
 static int src_precopy(struct mig_src *s)
 {
 	struct gmem_dirty_params dp = {};
+	uint64_t sent = 0;
 	int64_t n;
 	int ret;
 
@@ -77,6 +116,9 @@ static int src_precopy(struct mig_src *s)
 	for (uint32_t round = 1;; round++) {
 		uint64_t owed = bitmap_count(&s->unsent);
 
+		if (round > 1 && s->m.mode == GMEM_MIGRATE_AUTO)
+			if (src_auto_done(s, round, owed, sent))
+				return 0;
 		if (round > 1 && s->m.mode == GMEM_MIGRATE_PRECOPY &&
 		    src_fits(s, owed)) {
 			s->st->converged = 1;
@@ -94,6 +136,7 @@ static int src_precopy(struct mig_src *s)
 			return n;
 		s->st->precopy_pages += n;
 		s->st->rounds = round;
+		sent = n;
 		n = src_collect(s);
 		if (n < 0)
 			return n;
@@ -196,7 +239,8 @@ static int src_run(struct mig_src *s, const char *listen,
 	if (ret < 0)
 		return ret;
 	if (s->m.mode == GMEM_MIGRATE_PRECOPY ||
-	    s->m.mode == GMEM_MIGRATE_HYBRID) {
+	    s->m.mode == GMEM_MIGRATE_HYBRID ||
+	    s->m.mode == GMEM_MIGRATE_AUTO) {
 		ret = src_precopy(s);
 		if (ret < 0)
 			return ret;
