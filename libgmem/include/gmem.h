@@ -1264,8 +1264,10 @@ int gmem_region_digest(const struct gmem_region *r, uint64_t pgoff,
  *                  downtime freezes as PRECOPY; a round that did not at
  *                  least halve the pages owed (the workload writes at more
  *                  than half the link's rate), or the round limit, switches
- *                  to post-copy as HYBRID does. For a workload whose write
- *                  rate is not known.
+ *                  to post-copy as HYBRID does. The full pass is judged
+ *                  after each 1/16 of the region (16 MiB at least), and
+ *                  ends there on a switch: the pages not sent yet come by
+ *                  post-copy. For a workload whose write rate is unknown.
  * Completion compares a digest of every page on both sides (gmem_remote_wait)
  * before the source may release its copy.
  */

@@ -96,6 +96,56 @@ static bool src_auto_done(struct mig_src *s, uint32_t round, uint64_t owed,
 }
 
 /*
+ * AUTO sends its full pass in pieces of 1/AUTO_PIECES of the region (16
+ * MiB at least), so that a workload that writes faster than the link
+ * sends is seen after one piece rather than after the whole image.
+ */
+#define AUTO_PIECES 16
+#define AUTO_PIECE_MIN_BYTES (16ULL << 20)
+
+/*
+ * AUTO's full pass: after each piece, the pages written since the pass
+ * began are owed again; once they do not fit the downtime and are more
+ * than half the pages sent so far, post-copy starts without the rest of
+ * the pass: the destination fetches those pages as it fetches any page
+ * it lacks, and only pages it holds are marked stale. Leaves the pages
+ * sent in @sent. Return: 1 switched, 0 the pass was sent whole, or an
+ * error of the send or the dirty log.
+ */
+static int src_auto_pass(struct mig_src *s, uint64_t *sent)
+{
+	uint64_t nr = s->r->nr_pages, piece = nr / AUTO_PIECES;
+	uint64_t min = AUTO_PIECE_MIN_BYTES >> s->r->page_shift;
+
+	if (piece < min)
+		piece = min ? min : 1;
+	*sent = 0;
+	for (uint64_t lo = 0; lo < nr; lo += piece) {
+		uint64_t hi = lo + piece < nr ? lo + piece : nr, owed;
+		int64_t n;
+
+		bitmap_clear_range(&s->dirty, 0, nr);
+		bitmap_set_range(&s->dirty, lo, hi - lo);
+		n = src_send(s, s->dirty.words);
+		if (n < 0)
+			return n;
+		*sent += n;
+		s->st->precopy_pages += n;
+		n = src_collect(s);
+		if (n < 0)
+			return n;
+		owed = bitmap_count(&s->unsent);
+		if (hi < nr && !src_fits(s, owed) && owed * AUTO_SHRINK > *sent) {
+			bitmap_clear_range(&s->unsent, hi, nr - hi);
+			src_auto_switch(s, GMEM_MIGRATE_HYBRID,
+					GMEM_SWITCH_NOT_CONVERGING);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Pre-copy: a full pass, then rounds of what was written meanwhile, until
  * the rest fits the downtime (PRECOPY), AUTO switches, or the round limit
  * is reached. Leaves in s->unsent the pages written since they were last
@@ -131,6 +181,13 @@ static int src_precopy(struct mig_src *s)
 		memcpy(s->dirty.words, s->unsent.words,
 		       (s->r->nr_pages + 63) / 64 * 8);
 		bitmap_clear_range(&s->unsent, 0, s->r->nr_pages);
+		if (round == 1 && s->m.mode == GMEM_MIGRATE_AUTO) {
+			s->st->rounds = round;
+			ret = src_auto_pass(s, &sent);
+			if (ret)
+				return ret < 0 ? ret : 0;
+			continue;
+		}
 		n = src_send(s, s->dirty.words);
 		if (n < 0)
 			return n;
