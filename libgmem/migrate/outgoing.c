@@ -19,6 +19,7 @@ struct mig_src {
 	struct mig_ticker tick;
 	struct bitmap dirty;  /* last collect, not yet sent */
 	struct bitmap unsent; /* written since sent: pages owed at the freeze */
+	uint64_t pass_end;    /* pages from here on were never sent (AUTO) */
 	bool tracking;
 };
 
@@ -136,7 +137,7 @@ static int src_auto_pass(struct mig_src *s, uint64_t *sent)
 			return n;
 		owed = bitmap_count(&s->unsent);
 		if (hi < nr && !src_fits(s, owed) && owed * AUTO_SHRINK > *sent) {
-			bitmap_clear_range(&s->unsent, hi, nr - hi);
+			s->pass_end = hi;
 			src_auto_switch(s, GMEM_MIGRATE_HYBRID,
 					GMEM_SWITCH_NOT_CONVERGING);
 			return 1;
@@ -260,6 +261,9 @@ static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 	if (s->m.mode == GMEM_MIGRATE_STOP_AND_COPY)
 		bitmap_set_range(&s->unsent, 0, s->r->nr_pages);
 	if (s->m.mode == GMEM_MIGRATE_HYBRID) {
+		/* Pages never sent are missing there, not stale. */
+		bitmap_clear_range(&s->unsent, s->pass_end,
+				   s->r->nr_pages - s->pass_end);
 		stale = s->unsent.words;
 		s->st->stale_pages = bitmap_count(&s->unsent);
 	} else if (s->m.mode != GMEM_MIGRATE_POSTCOPY) {
@@ -324,7 +328,7 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
 			const struct gmem_migrate_ops *ops, void *ctx,
 			struct gmem_migrate_stats *st)
 {
-	struct mig_src s = { .r = r, .st = st };
+	struct mig_src s = { .r = r, .st = st, .pass_end = r->nr_pages };
 	int ret;
 
 	if (!r || !listen || !ops || !ops->pause || !st)
