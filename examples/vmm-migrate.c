@@ -12,7 +12,7 @@
  * page on the guest's first touch (post-copy) or pushed in the background.
  * RAM and vCPU state are the VMM's own business and are not moved here.
  *
- *   vmm-migrate [postcopy|precopy|hybrid|stop-and-copy]
+ *   vmm-migrate [postcopy|precopy|hybrid|stop-and-copy|auto]
  *
  * Exits 0 when the destination's VRAM equals the source's, 77 when this
  * machine has no usable userfaultfd.
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 		mode++;
 	if (argc > 2 || !gmem_migrate_mode_name(mode)) {
 		fprintf(stderr, "usage: vmm-migrate [postcopy|precopy|hybrid|"
-			"stop-and-copy]\n");
+			"stop-and-copy|auto]\n");
 		return 2;
 	}
 	if (gmem_features(&feat) < 0) {

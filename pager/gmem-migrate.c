@@ -42,11 +42,12 @@ static void usage(FILE *f)
 "                         QEMU's one shared memdev)\n"
 "  -l, --listen HOST:PORT source: where the destination connects\n"
 "  -c, --connect HOST:PORT dest: the source's --listen address\n"
-"  -m, --mode MODE        source: postcopy (default), precopy, hybrid,\n"
+"  -m, --mode MODE        source: auto (default: pre-copy while it converges,\n"
+"                         then post-copy), postcopy, precopy, hybrid,\n"
 "                         stop-and-copy (not on dest: it follows the source)\n"
-"  --max-rounds N         pre-copy rounds after the full pass (precopy: 30,\n"
-"                         hybrid: 2)\n"
-"  --downtime-ms MS       precopy: target freeze (300)\n"
+"  --max-rounds N         pre-copy rounds after the full pass (precopy, auto:\n"
+"                         30, hybrid: 2)\n"
+"  --downtime-ms MS       precopy, auto: target freeze (300)\n"
 "  --abort-unconverged    precopy: cancel instead of forcing the switchover\n"
 "  --bulk N               bulk connections, 1..%u (2; 4 with a key)\n"
 "  -t, --transport rdma|tcp  post-copy pages by RDMA READ (source: HOST is\n"
@@ -224,6 +225,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 	bool mode_given = false, observe_given = false;
 	int c;
 
+	p->mode = GMEM_MIGRATE_AUTO;
 	o->observe_ms = 3000;
 	o->params.recover_ms = 30000;
 	o->params.wait_ms = 30000;

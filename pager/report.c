@@ -286,12 +286,40 @@ void report_add_blocked(json_object *rep, const struct gmem_migrate_stats *st,
 	json_object_object_add(rep, "blocked_top", top);
 }
 
+/*
+ * Auto: the mode it ran in the end and why it switched, after which
+ * round. Its pre-copy figures are those of precopy.
+ */
+static void add_auto(json_object *rep, const struct gmem_migrate_stats *st)
+{
+	static const char *const reasons[] = {
+		[GMEM_SWITCH_CONVERGED] = "converged",
+		[GMEM_SWITCH_NOT_CONVERGING] = "not converging",
+		[GMEM_SWITCH_ROUND_LIMIT] = "round limit",
+	};
+	const char *ran = gmem_migrate_mode_name(st->mode);
+	json_object *sw;
+
+	if (!st->switch_reason ||
+	    st->switch_reason >= sizeof(reasons) / sizeof(reasons[0]))
+		return;
+	json_object_object_add(rep, "ran", json_object_new_string(
+		ran ? ran : "?"));
+	sw = json_object_new_object();
+	add_int(sw, "round", st->rounds);
+	json_object_object_add(sw, "reason", json_object_new_string(
+		reasons[st->switch_reason]));
+	json_object_object_add(rep, "switch", sw);
+}
+
 json_object *report_build(const struct migrate_opts *o,
 			  const struct gmem_migrate_stats *st,
 			  const struct workload *w, int ret)
 {
 	json_object *rep = json_object_new_object();
-	const char *mode = gmem_migrate_mode_name(st->mode);
+	bool is_auto = st->mode == GMEM_MIGRATE_AUTO || st->switch_reason;
+	const char *mode = gmem_migrate_mode_name(is_auto ? GMEM_MIGRATE_AUTO :
+						  st->mode);
 
 	json_object_object_add(rep, "role", json_object_new_string(
 		o->dest ? "dest" : "source"));
@@ -308,11 +336,14 @@ json_object *report_build(const struct migrate_opts *o,
 		add_num(rep, "postcopy_s", (st->complete_ns - st->resume_ns) / 1e9);
 	add_int(rep, "rounds", st->rounds);
 	/* Whether the switchover came as the mode plans it: only precopy
-	 * waits for the rest to fit --downtime-ms, and may give up. */
+	 * waits for the rest to fit --downtime-ms, and may give up; auto
+	 * switches to post-copy instead. */
 	json_object_object_add(rep, "converged", json_object_new_boolean(
 		st->mode != GMEM_MIGRATE_PRECOPY || st->converged));
-	if (st->mode == GMEM_MIGRATE_PRECOPY)
+	if (st->mode == GMEM_MIGRATE_PRECOPY || is_auto)
 		add_int(rep, "expected_downtime_ms", st->expected_downtime_ms);
+	if (is_auto)
+		add_auto(rep, st);
 	add_int(rep, "precopy_pages", st->precopy_pages);
 	add_int(rep, "freeze_pages", st->freeze_pages);
 	add_int(rep, "stale_pages", st->stale_pages);

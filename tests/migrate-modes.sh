@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # migrate-modes.sh - one short live migration in each mode (postcopy,
-# precopy, hybrid, stop-and-copy) of llama-infer at 1/64 through
+# precopy, hybrid, stop-and-copy, auto) of llama-infer at 1/64 through
 # scripts/migrate-local, between two network namespaces (loopback where
 # namespaces cannot be made): each must end with identical pages (digests
 # and the workload's own verify) and the replay running on at the
@@ -9,7 +9,8 @@
 # connects, and says so, unless --no-prealloc (one more post-copy run).
 # Each side's JSON report has every field man/gmem-migrate.1 lists for it
 # and no other (converged in every mode); stop-and-copy sends every page
-# in the freeze; post-copy blocked the workload's threads for a while.
+# in the freeze; post-copy blocked the workload's threads for a while;
+# auto says which mode it ran and why, after which round, on both sides.
 # Exit 77 = skipped, with the reason.
 set -euo pipefail
 
@@ -78,7 +79,8 @@ check() {
 }
 
 # The report's fields as man/gmem-migrate.1 (OUTPUT) lists them, each with
-# where it appears: all, dest, precopy (that mode only) or failure.
+# where it appears: all, dest, precopy (that mode and auto), auto or
+# failure.
 fields=$(awk '
 /^\.SH OUTPUT/ { on = 1; next }
 /^\.SH / { on = 0 }
@@ -89,6 +91,7 @@ want == 2 {
 	cls = "all"
 	if ($0 ~ /^\.IR? dest/) cls = "dest"
 	else if ($0 ~ /^\.IR? precopy/) cls = "precopy"
+	else if ($0 ~ /^\.IR? auto/) cls = "auto"
 	else if ($0 ~ /^On failure only/) cls = "failure"
 	n = split(names, a, " ")
 	for (i = 1; i <= n; i++) printf "%s %s\n", a[i], cls
@@ -107,11 +110,15 @@ fields_check() {
 	    ($r | keys) as $k |
 	    ([$f | to_entries[] | select(.value == "all" or
 	        ($dest and .value == "dest") or
-	        (.value == "precopy" and $r.mode == "precopy")) | .key] - $k
+	        (.value == "precopy" and
+	         ($r.mode == "precopy" or $r.mode == "auto")) or
+	        (.value == "auto" and $r.mode == "auto")) | .key] - $k
 	     | map("missing \(.)")) +
 	    ($k - [$f | to_entries[] | select(.value != "failure" and
 	        ($dest or .value != "dest") and
-	        (.value != "precopy" or $r.mode == "precopy")) | .key]
+	        (.value != "precopy" or $r.mode == "precopy" or
+	         $r.mode == "auto") and
+	        (.value != "auto" or $r.mode == "auto")) | .key]
 	     | map("unexpected \(.)")) +
 	    (if ($r.converged | type) != "boolean" or
 	        ($r.mode != "precopy" and $r.converged != true)
@@ -121,7 +128,7 @@ fields_check() {
 	[ -z "$bad" ] || { fail "report fields against the man page: $(echo $bad)"; return 1; }
 }
 
-for run in postcopy precopy hybrid stop-and-copy postcopy:--no-prealloc; do
+for run in postcopy precopy hybrid stop-and-copy auto postcopy:--no-prealloc; do
 	mode=${run%%:*} extra=()
 	[ "$run" = "$mode" ] || extra=("${run#*:}")
 	start=$(date +%s)
@@ -154,6 +161,14 @@ for run in postcopy precopy hybrid stop-and-copy postcopy:--no-prealloc; do
 	elif [ "$mode" = stop-and-copy ]; then
 		check '.freeze_pages == .nr_pages and .source.freeze_pages == .nr_pages and .nr_pages > 0' \
 			"stop-and-copy did not send every page in the freeze"
+	elif [ "$mode" = auto ]; then
+		check '.switch.round == .rounds and .rounds >= 1 and
+		       .source.ran == .ran and .source.switch == .switch and
+		       ((.ran == "precopy" and .switch.reason == "converged") or
+		        (.ran == "hybrid" and .freeze_pages == 0 and
+		         (.switch.reason == "not converging" or
+		          .switch.reason == "round limit")))' \
+			"auto's report does not say which mode it ran and why"
 	fi &&
 	if [ ${#extra[@]} = 0 ]; then
 		grep -q "dest: page cache of [0-9]* MiB allocated" "$dir/err" ||
@@ -161,7 +176,7 @@ for run in postcopy precopy hybrid stop-and-copy postcopy:--no-prealloc; do
 	elif grep -q "page cache of" "$dir/err"; then
 		fail "--no-prealloc allocated the memory all the same"; false
 	fi &&
-	jq -r --arg t $(($(date +%s) - start)) --arg x "${extra[*]:+ ${extra[*]}}" '"ok: \(.mode)\($x): freeze \(.freeze_ms // "-") ms, \(.verify.pages_checked) pages verified, \(.step_time.after.count) steps after, \($t) s"' \
+	jq -r --arg t $(($(date +%s) - start)) --arg x "${extra[*]:+ ${extra[*]}}" '"ok: \(.mode)\($x)\(if .ran then " (ran \(.ran) after round \(.switch.round): \(.switch.reason))" else "" end): freeze \(.freeze_ms // "-") ms, \(.verify.pages_checked) pages verified, \(.step_time.after.count) steps after, \($t) s"' \
 		"$dir/report"
 done
 [ "$failed" = 0 ] && echo PASS

@@ -5,8 +5,9 @@
  * ends up at the destination byte for byte (the engine's per-page digests,
  * plus a whole-region checksum carried in the device state), while the
  * destination's workload reads pages during post-copy, its waits on faults
- * accounted to its thread. Bad parameters and a missing source give clear
- * errors.
+ * accounted to its thread. Auto stays pre-copy on a slow writer and
+ * switches to post-copy on one that writes faster than the link sends.
+ * Bad parameters and a missing source give clear errors.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -247,6 +248,21 @@ static void migrate_in_mode(uint32_t mode)
 		cr_expect_eq(st.freeze_pages, NR_PAGES);
 		cr_expect_eq(out->st.pages.urgent_pages, 0);
 		break;
+	case GMEM_MIGRATE_AUTO:
+		/* The slow writer leaves little after the full pass: auto
+		 * ends as pre-copy, the rest sent in the freeze. */
+		cr_expect_eq(st.mode, GMEM_MIGRATE_PRECOPY, "ran mode %u",
+			     st.mode);
+		cr_expect_eq(st.switch_reason, GMEM_SWITCH_CONVERGED);
+		cr_expect(st.converged);
+		cr_expect_gt(st.freeze_pages, 0);
+		cr_expect_eq(out->st.mode, GMEM_MIGRATE_PRECOPY,
+			     "the destination learns the mode that ran");
+		cr_expect_eq(out->st.switch_reason, GMEM_SWITCH_CONVERGED);
+		cr_expect_eq(out->st.pages.urgent_pages +
+				     out->st.pages.pushed_pages, 0,
+			     "no page after the resume");
+		break;
 	}
 	gmem_region_destroy(r);
 	munmap(out, sizeof(*out));
@@ -279,6 +295,11 @@ Test(migrate, stop_and_copy_sends_all_in_the_freeze, .timeout = 90)
 	migrate_in_mode(GMEM_MIGRATE_STOP_AND_COPY);
 }
 
+Test(migrate, auto_converges_on_a_slow_writer, .timeout = 90)
+{
+	migrate_in_mode(GMEM_MIGRATE_AUTO);
+}
+
 /* A workload that rewrites every page before each pre-copy round (from
  * the progress report that starts it), so every round finds the whole
  * region dirty again: pre-copy cannot converge, as 64 MiB do not fit a
@@ -302,10 +323,16 @@ static void storm_progress(void *ctx, const struct gmem_migrate_progress *p)
 		((volatile uint64_t *)(w->base + i * PS))[0] = ++w->writes;
 }
 
+/* The device state of migrate_in_mode()'s writer, for dest_child(). */
 static int storm_pause(void *ctx, void *buf, size_t *len)
 {
-	((struct storm *)ctx)->pauses++;
-	*len = 0;
+	struct storm *w = ctx;
+	struct state st = { .writes = w->writes,
+			    .checksum = XXH3_64bits(w->base, NR_PAGES * PS) };
+
+	w->pauses++;
+	memcpy(buf, &st, sizeof(st));
+	*len = sizeof(st);
 	return 0;
 }
 
@@ -350,6 +377,64 @@ Test(migrate, precopy_unconverged_aborts_without_pausing, .timeout = 90)
 	munmap(out, sizeof(*out));
 }
 
+/*
+ * AUTO against the storm: the first piece of the full pass (4096 pages)
+ * did not halve what is owed, so it switches to post-copy at once,
+ * without the rest of the pass, rather than running the 30 rounds of its
+ * limit. Every page arrives: the rewritten ones and those never sent by
+ * post-copy.
+ */
+Test(migrate, auto_switches_to_postcopy_when_not_converging, .timeout = 90)
+{
+	struct gmem_migrate_params p = {
+		.mode = GMEM_MIGRATE_AUTO, .wait_ms = 20000, .downtime_ms = 1,
+	};
+	struct gmem_migrate_ops ops = { .pause = storm_pause,
+					.progress = storm_progress };
+	struct dest_out *out = mmap(NULL, sizeof(*out), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct gmem_region *r = region_new(STORM_PAGES, 0, GMEM_BACKING_MEMFD, 0);
+	struct storm w = { .base = gmem_region_addr(r) };
+	struct gmem_migrate_stats st;
+	int ret, status;
+	char addr[32];
+	pid_t pid;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", 20000 + getpid() % 12000);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		dest_child(addr, STORM_PAGES, out);
+	ret = gmem_migrate_source(r, addr, &p, &ops, &w, &st);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_eq(ret, 0, "source: %d %s (destination %d: %s)",
+		     ret, strerror(-ret), out->ret, out->why);
+	cr_assert_eq(out->ret, 0, "destination: %s", out->why);
+	cr_expect_eq(st.rounds, 1, "rounds %u", st.rounds);
+	cr_expect_eq(w.last_round, 1);
+	cr_expect_eq(st.mode, GMEM_MIGRATE_HYBRID, "ran mode %u", st.mode);
+	cr_expect_eq(st.switch_reason, GMEM_SWITCH_NOT_CONVERGING, "reason %u",
+		     st.switch_reason);
+	cr_expect_eq(st.converged, 0);
+	cr_expect_eq(st.freeze_pages, 0, "post-copy sends nothing frozen");
+	cr_expect_eq(w.pauses, 1);
+	cr_expect_eq(out->st.mode, GMEM_MIGRATE_HYBRID);
+	cr_expect_eq(out->st.switch_reason, GMEM_SWITCH_NOT_CONVERGING);
+	cr_expect_eq(out->got.writes, w.writes, "device state carried");
+	cr_expect_eq(out->checksum, out->got.checksum,
+		     "destination region differs from the source's at pause");
+	cr_expect_gt(st.stale_pages, 0);
+	cr_expect_eq(out->st.pages.urgent_pages + out->st.pages.pushed_pages +
+			     out->st.pages.prefetched_pages,
+		     STORM_PAGES - out->st.pages.local_pages,
+		     "every page not installed from pre-copy came by post-copy");
+	cr_expect_eq(st.precopy_pages, 4096,
+		     "one piece of the full pass, not all of it");
+	cr_expect_eq(st.stale_pages, 4096, "all of it written again");
+	gmem_region_destroy(r);
+	munmap(out, sizeof(*out));
+}
+
 static int no_pause(void *ctx, void *buf, size_t *len)
 {
 	return -ENOSYS;
@@ -385,6 +470,7 @@ Test(migrate, rejects_bad_parameters, .timeout = 10)
 	cr_expect_eq(gmem_migrate_source(r, NULL, &ok, &src_ops, NULL, &st),
 		     -EINVAL);
 	cr_expect_str_eq(gmem_migrate_mode_name(GMEM_MIGRATE_HYBRID), "hybrid");
+	cr_expect_str_eq(gmem_migrate_mode_name(GMEM_MIGRATE_AUTO), "auto");
 	cr_expect_null(gmem_migrate_mode_name(7));
 	gmem_region_destroy(r);
 }

@@ -1267,6 +1267,15 @@ int gmem_region_digest(const struct gmem_region *r, uint64_t pgoff,
  *   HYBRID         a bounded number of pre-copy rounds, then post-copy: only
  *                  the pages written since they were sent are fetched again.
  *   STOP_AND_COPY  freeze, send every page, resume.
+ *   AUTO           pre-copy while it converges, post-copy as soon as it
+ *                  cannot: after each round, the rest fitting the target
+ *                  downtime freezes as PRECOPY; a round that did not at
+ *                  least halve the pages owed (the workload writes at more
+ *                  than half the link's rate), or the round limit, switches
+ *                  to post-copy as HYBRID does. The full pass is judged
+ *                  after each 1/16 of the region (16 MiB at least), and
+ *                  ends there on a switch: the pages not sent yet come by
+ *                  post-copy. For a workload whose write rate is unknown.
  * Completion compares a digest of every page on both sides (gmem_remote_wait)
  * before the source may release its copy.
  */
@@ -1275,6 +1284,17 @@ enum gmem_migrate_mode {
 	GMEM_MIGRATE_PRECOPY = 1,
 	GMEM_MIGRATE_HYBRID = 2,
 	GMEM_MIGRATE_STOP_AND_COPY = 3,
+	GMEM_MIGRATE_AUTO = 4,
+};
+
+/* Why AUTO ended pre-copy (gmem_migrate_stats.switch_reason). */
+enum gmem_migrate_switch {
+	GMEM_SWITCH_NONE = 0,           /* not AUTO, or not switched yet */
+	GMEM_SWITCH_CONVERGED = 1,      /* the rest fit: froze as PRECOPY */
+	GMEM_SWITCH_NOT_CONVERGING = 2, /* a round did not halve the pages
+					 * owed: post-copy, as HYBRID */
+	GMEM_SWITCH_ROUND_LIMIT = 3,    /* max_rounds ran out before the
+					 * rest fit: post-copy, as HYBRID */
 };
 
 /* Phases, in order, as reported to the progress callback. */
@@ -1304,8 +1324,8 @@ struct gmem_migrate_params {
 	uint32_t mode;        /* enum gmem_migrate_mode */
 	uint32_t flags;       /* GMEM_MIGRATE_* */
 	uint32_t max_rounds;  /* pre-copy rounds after the first full pass;
-			       * 0 = 30 (PRECOPY) or 2 (HYBRID) */
-	uint32_t downtime_ms; /* PRECOPY target freeze; 0 = 300 ms */
+			       * 0 = 30 (PRECOPY, AUTO) or 2 (HYBRID) */
+	uint32_t downtime_ms; /* PRECOPY, AUTO target freeze; 0 = 300 ms */
 	uint32_t nr_bulk;     /* bulk connections, 1..GMEM_MAX_BULK; 0 = 2,
 			       * or 4 with @key (encryption costs a core
 			       * per connection on each side) */
@@ -1361,14 +1381,17 @@ struct gmem_migrate_ops {
 /* What a migration did. A destination copies the source's pre-copy
  * figures from the switchover message. Times are CLOCK_MONOTONIC ns. */
 struct gmem_migrate_stats {
-	uint32_t mode;
-	uint32_t rounds;          /* pre-copy rounds run (full pass included) */
+	uint32_t mode;            /* the mode that ran: AUTO becomes PRECOPY
+				   * or HYBRID when it switches (AUTO until
+				   * then) */
+	uint32_t rounds;          /* pre-copy rounds run (full pass included);
+				   * AUTO switched after the last */
 	uint32_t converged;       /* PRECOPY: 1 if the rest fit the downtime */
-	uint32_t nr_bulk;         /* destination: bulk connections used */
+	uint32_t switch_reason;   /* enum gmem_migrate_switch: AUTO's */
 	uint64_t precopy_pages;   /* pages sent while the workload ran */
 	uint64_t freeze_pages;    /* pages sent while it was paused */
 	uint64_t stale_pages;     /* pre-copied pages written again (HYBRID) */
-	uint64_t expected_downtime_ms; /* PRECOPY: last estimate */
+	uint64_t expected_downtime_ms; /* PRECOPY, AUTO: last estimate */
 	uint64_t start_ns;        /* source: migration start */
 	uint64_t pause_ns;        /* source: workload paused */
 	uint64_t state_sent_ns;   /* source: switchover message sent */
@@ -1385,7 +1408,9 @@ struct gmem_migrate_stats {
 	uint64_t blocked_max_ns;
 	uint32_t blocked_threads; /* threads that waited at least once */
 	uint32_t blocked_max_tid;
-	uint64_t resv[5];
+	uint32_t nr_bulk;         /* destination: bulk connections used */
+	uint32_t resv0;
+	uint64_t resv[4];
 };
 
 /**
@@ -1454,7 +1479,7 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		      struct gmem_migrate_stats *st);
 
 /** gmem_migrate_mode_name - "postcopy", "precopy", "hybrid",
- * "stop-and-copy", or NULL for an unknown mode. */
+ * "stop-and-copy", "auto", or NULL for an unknown mode. */
 const char *gmem_migrate_mode_name(enum gmem_migrate_mode m);
 
 /* ------------------------------------------------------------------------ */

@@ -15,7 +15,7 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 {
 	unsigned int threads, fa;
 
-	if (!p || p->mode > GMEM_MIGRATE_STOP_AND_COPY ||
+	if (!p || p->mode > GMEM_MIGRATE_AUTO ||
 	    p->flags & ~(GMEM_MIGRATE_ABORT_UNCONVERGED | GMEM_MIGRATE_RDMA) || p->nr_bulk > GMEM_MAX_BULK ||
 	    fault_params_check(&(struct gmem_fault_params){
 		    .nr_threads = p->nr_threads,
@@ -56,6 +56,7 @@ void mig_hdr_encode(struct mig_hdr *h, const struct gmem_migrate_stats *st,
 		.mode = htole32(st->mode),
 		.rounds = htole32(st->rounds),
 		.converged = htole32(st->converged),
+		.switch_reason = htole32(st->switch_reason),
 		.precopy_pages = htole64(st->precopy_pages),
 		.freeze_pages = htole64(st->freeze_pages),
 		.stale_pages = htole64(st->stale_pages),
@@ -80,11 +81,13 @@ int64_t mig_hdr_decode(const void *buf, size_t len,
 	state_len = le64toh(h.state_len);
 	if (le32toh(h.magic) != MIG_MAGIC || le32toh(h.version) != MIG_VERSION ||
 	    le32toh(h.mode) > GMEM_MIGRATE_STOP_AND_COPY ||
+	    le32toh(h.switch_reason) > GMEM_SWITCH_ROUND_LIMIT ||
 	    state_len != len - sizeof(h))
 		return -EPROTO;
 	st->mode = le32toh(h.mode);
 	st->rounds = le32toh(h.rounds);
 	st->converged = le32toh(h.converged);
+	st->switch_reason = le32toh(h.switch_reason);
 	st->precopy_pages = le64toh(h.precopy_pages);
 	st->freeze_pages = le64toh(h.freeze_pages);
 	st->stale_pages = le64toh(h.stale_pages);
@@ -103,6 +106,7 @@ const char *gmem_migrate_mode_name(enum gmem_migrate_mode m)
 		[GMEM_MIGRATE_PRECOPY] = "precopy",
 		[GMEM_MIGRATE_HYBRID] = "hybrid",
 		[GMEM_MIGRATE_STOP_AND_COPY] = "stop-and-copy",
+		[GMEM_MIGRATE_AUTO] = "auto",
 	};
 
 	return (unsigned int)m < ARRAY_SIZE(names) ? names[m] : NULL;

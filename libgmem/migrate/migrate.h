@@ -15,6 +15,8 @@
 /*
  * Rides in front of the workload's device state in the switchover message,
  * so the destination can report the source's side. Little-endian fields.
+ * mode is the one that ran (AUTO has become PRECOPY or HYBRID), which a
+ * destination without AUTO accepts too.
  */
 struct mig_hdr {
 	uint32_t magic;
@@ -22,7 +24,7 @@ struct mig_hdr {
 	uint32_t mode;
 	uint32_t rounds;
 	uint32_t converged;
-	uint32_t resv0;
+	uint32_t switch_reason; /* 0 from a source that has no AUTO */
 	uint64_t precopy_pages;
 	uint64_t freeze_pages;
 	uint64_t stale_pages;

@@ -19,6 +19,7 @@ struct mig_src {
 	struct mig_ticker tick;
 	struct bitmap dirty;  /* last collect, not yet sent */
 	struct bitmap unsent; /* written since sent: pages owed at the freeze */
+	uint64_t pass_end;    /* pages from here on were never sent (AUTO) */
 	bool tracking;
 };
 
@@ -59,13 +60,102 @@ static bool src_fits(struct mig_src *s, uint64_t nr)
 }
 
 /*
+ * AUTO gives pre-copy up when a round did not at least halve the pages
+ * owed: the workload wrote during the round more than half of what the
+ * link sent in it, so further rounds mostly send the same pages again
+ * and the rest shrinks too slowly to reach the downtime in time, if ever.
+ */
+#define AUTO_SHRINK 2
+
+/* AUTO's switch: the mode it runs from here on, and why. */
+static void src_auto_switch(struct mig_src *s, uint32_t mode, uint32_t why)
+{
+	s->m.mode = mode;
+	s->st->mode = mode;
+	s->st->switch_reason = why;
+}
+
+/*
+ * AUTO, before round @round: whether pre-copy ends here, after @sent
+ * pages in the last round left @owed (those written meanwhile).
+ */
+static bool src_auto_done(struct mig_src *s, uint32_t round, uint64_t owed,
+			  uint64_t sent)
+{
+	if (src_fits(s, owed)) {
+		s->st->converged = 1;
+		src_auto_switch(s, GMEM_MIGRATE_PRECOPY, GMEM_SWITCH_CONVERGED);
+	} else if (owed * AUTO_SHRINK > sent) {
+		src_auto_switch(s, GMEM_MIGRATE_HYBRID,
+				GMEM_SWITCH_NOT_CONVERGING);
+	} else if (round > s->m.max_rounds + 1) {
+		src_auto_switch(s, GMEM_MIGRATE_HYBRID, GMEM_SWITCH_ROUND_LIMIT);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/*
+ * AUTO sends its full pass in pieces of 1/AUTO_PIECES of the region (16
+ * MiB at least), so that a workload that writes faster than the link
+ * sends is seen after one piece rather than after the whole image.
+ */
+#define AUTO_PIECES 16
+#define AUTO_PIECE_MIN_BYTES (16ULL << 20)
+
+/*
+ * AUTO's full pass: after each piece, the pages written since the pass
+ * began are owed again; once they do not fit the downtime and are more
+ * than half the pages sent so far, post-copy starts without the rest of
+ * the pass: the destination fetches those pages as it fetches any page
+ * it lacks, and only pages it holds are marked stale. Leaves the pages
+ * sent in @sent. Return: 1 switched, 0 the pass was sent whole, or an
+ * error of the send or the dirty log.
+ */
+static int src_auto_pass(struct mig_src *s, uint64_t *sent)
+{
+	uint64_t nr = s->r->nr_pages, piece = nr / AUTO_PIECES;
+	uint64_t min = AUTO_PIECE_MIN_BYTES >> s->r->page_shift;
+
+	if (piece < min)
+		piece = min ? min : 1;
+	*sent = 0;
+	for (uint64_t lo = 0; lo < nr; lo += piece) {
+		uint64_t hi = lo + piece < nr ? lo + piece : nr, owed;
+		int64_t n;
+
+		bitmap_clear_range(&s->dirty, 0, nr);
+		bitmap_set_range(&s->dirty, lo, hi - lo);
+		n = src_send(s, s->dirty.words);
+		if (n < 0)
+			return n;
+		*sent += n;
+		s->st->precopy_pages += n;
+		n = src_collect(s);
+		if (n < 0)
+			return n;
+		owed = bitmap_count(&s->unsent);
+		if (hi < nr && !src_fits(s, owed) && owed * AUTO_SHRINK > *sent) {
+			s->pass_end = hi;
+			src_auto_switch(s, GMEM_MIGRATE_HYBRID,
+					GMEM_SWITCH_NOT_CONVERGING);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Pre-copy: a full pass, then rounds of what was written meanwhile, until
- * the rest fits the downtime (PRECOPY) or the round limit is reached.
- * Leaves in s->unsent the pages written since they were last sent.
+ * the rest fits the downtime (PRECOPY), AUTO switches, or the round limit
+ * is reached. Leaves in s->unsent the pages written since they were last
+ * sent.
  */
 static int src_precopy(struct mig_src *s)
 {
 	struct gmem_dirty_params dp = {};
+	uint64_t sent = 0;
 	int64_t n;
 	int ret;
 
@@ -77,6 +167,9 @@ static int src_precopy(struct mig_src *s)
 	for (uint32_t round = 1;; round++) {
 		uint64_t owed = bitmap_count(&s->unsent);
 
+		if (round > 1 && s->m.mode == GMEM_MIGRATE_AUTO)
+			if (src_auto_done(s, round, owed, sent))
+				return 0;
 		if (round > 1 && s->m.mode == GMEM_MIGRATE_PRECOPY &&
 		    src_fits(s, owed)) {
 			s->st->converged = 1;
@@ -89,11 +182,19 @@ static int src_precopy(struct mig_src *s)
 		memcpy(s->dirty.words, s->unsent.words,
 		       (s->r->nr_pages + 63) / 64 * 8);
 		bitmap_clear_range(&s->unsent, 0, s->r->nr_pages);
+		if (round == 1 && s->m.mode == GMEM_MIGRATE_AUTO) {
+			s->st->rounds = round;
+			ret = src_auto_pass(s, &sent);
+			if (ret)
+				return ret < 0 ? ret : 0;
+			continue;
+		}
 		n = src_send(s, s->dirty.words);
 		if (n < 0)
 			return n;
 		s->st->precopy_pages += n;
 		s->st->rounds = round;
+		sent = n;
 		n = src_collect(s);
 		if (n < 0)
 			return n;
@@ -144,10 +245,14 @@ static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 	if (ret < 0)
 		goto out;
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SWITCHOVER, 0, 0, 0, 0, NULL);
+	/*
+	 * What was written until the pause. The log stays on until the end
+	 * (gmem_migrate_source() stops it): the paused workload writes no
+	 * more, and stopping it here, which write-unprotects every page (a
+	 * few hundred ms a GiB on a small VM), would lengthen the freeze.
+	 */
 	if (s->tracking) {
-		n = src_collect(s); /* what was written until the pause */
-		gmem_dirty_stop(s->r);
-		s->tracking = false;
+		n = src_collect(s);
 		if (n < 0) {
 			ret = n;
 			goto out;
@@ -156,6 +261,9 @@ static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 	if (s->m.mode == GMEM_MIGRATE_STOP_AND_COPY)
 		bitmap_set_range(&s->unsent, 0, s->r->nr_pages);
 	if (s->m.mode == GMEM_MIGRATE_HYBRID) {
+		/* Pages never sent are missing there, not stale. */
+		bitmap_clear_range(&s->unsent, s->pass_end,
+				   s->r->nr_pages - s->pass_end);
 		stale = s->unsent.words;
 		s->st->stale_pages = bitmap_count(&s->unsent);
 	} else if (s->m.mode != GMEM_MIGRATE_POSTCOPY) {
@@ -196,7 +304,8 @@ static int src_run(struct mig_src *s, const char *listen,
 	if (ret < 0)
 		return ret;
 	if (s->m.mode == GMEM_MIGRATE_PRECOPY ||
-	    s->m.mode == GMEM_MIGRATE_HYBRID) {
+	    s->m.mode == GMEM_MIGRATE_HYBRID ||
+	    s->m.mode == GMEM_MIGRATE_AUTO) {
 		ret = src_precopy(s);
 		if (ret < 0)
 			return ret;
@@ -219,7 +328,7 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
 			const struct gmem_migrate_ops *ops, void *ctx,
 			struct gmem_migrate_stats *st)
 {
-	struct mig_src s = { .r = r, .st = st };
+	struct mig_src s = { .r = r, .st = st, .pass_end = r->nr_pages };
 	int ret;
 
 	if (!r || !listen || !ops || !ops->pause || !st)
