@@ -152,6 +152,7 @@ static void add_pages(json_object *rep, const struct gmem_remote_stats *p)
 	add_int(rep, "urgent_pages", p->urgent_pages);
 	add_int(rep, "pushed_pages", p->pushed_pages);
 	add_int(rep, "prefetched_pages", p->prefetched_pages);
+	add_int(rep, "hot_pages", p->hot_pages);
 	add_int(rep, "precopy_pages_received", p->precopy_pages);
 	add_int(rep, "local_pages", p->local_pages);
 	add_int(rep, "dropped_pages", p->dropped_pages);
@@ -316,6 +317,10 @@ json_object *report_build(const struct migrate_opts *o,
 	add_int(rep, "precopy_pages", st->precopy_pages);
 	add_int(rep, "freeze_pages", st->freeze_pages);
 	add_int(rep, "stale_pages", st->stale_pages);
+	if (!o->dest)
+		json_object_object_add(rep, "push_order", json_object_new_string(
+			o->params.flags & GMEM_MIGRATE_PUSH_ADDRESS ? "address"
+								    : "hot"));
 	add_num(rep, "link_MBps", st->link_bytes_per_s / 1e6);
 	add_pages(rep, &st->pages);
 	if (o->dest) {

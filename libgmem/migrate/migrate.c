@@ -16,7 +16,9 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 	unsigned int threads, fa;
 
 	if (!p || p->mode > GMEM_MIGRATE_STOP_AND_COPY ||
-	    p->flags & ~(GMEM_MIGRATE_ABORT_UNCONVERGED | GMEM_MIGRATE_RDMA) || p->nr_bulk > GMEM_MAX_BULK ||
+	    p->flags & ~(GMEM_MIGRATE_ABORT_UNCONVERGED | GMEM_MIGRATE_RDMA |
+			 GMEM_MIGRATE_PUSH_ADDRESS) ||
+	    p->nr_bulk > GMEM_MAX_BULK ||
 	    fault_params_check(&(struct gmem_fault_params){
 		    .nr_threads = p->nr_threads,
 		    .fault_around = p->fault_around }, &threads, &fa) < 0 ||

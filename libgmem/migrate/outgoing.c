@@ -2,14 +2,21 @@
 /*
  * outgoing.c - the source side of a migration: pre-copy rounds from
  * the dirty log, the freeze (pause, last pages, device state), then serving
- * post-copy until the destination confirms every page by digest.
+ * post-copy until the destination confirms every page by digest, the pages
+ * written in the last epochs before the pause pushed first.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "migrate/migrate.h"
 #include "page-server/server.h"
 #include "probes.h"
+
+/* Post-copy without pre-copy: how long the dirty log watches the running
+ * workload before the pause, to learn the working set the push sends
+ * first. A few steps of a training loop; the workload runs meanwhile. */
+#define HOT_EPOCH_MS 100
 
 struct mig_src {
 	struct gmem_region *r;
@@ -18,6 +25,7 @@ struct mig_src {
 	struct gmem_migrate_stats *st;
 	struct mig_ticker tick;
 	struct bitmap dirty;  /* last collect, not yet sent */
+	struct bitmap prev;   /* the collect before it */
 	struct bitmap unsent; /* written since sent: pages owed at the freeze */
 	bool tracking;
 };
@@ -37,11 +45,18 @@ static int64_t src_send(struct mig_src *s, const uint64_t *bitmap)
 	return n;
 }
 
-/* Collects the dirty log into s->dirty and adds it to s->unsent. */
+/* Collects the dirty log into s->dirty (the one before moves to s->prev)
+ * and adds it to s->unsent. */
 static int64_t src_collect(struct mig_src *s)
 {
-	struct gmem_dirty_result res = { .bitmap = s->dirty.words };
-	int64_t n = gmem_dirty_collect(s->r, &res);
+	uint64_t *w = s->prev.words;
+	struct gmem_dirty_result res;
+	int64_t n;
+
+	s->prev.words = s->dirty.words;
+	s->dirty.words = w;
+	res = (struct gmem_dirty_result){ .bitmap = s->dirty.words };
+	n = gmem_dirty_collect(s->r, &res);
 
 	if (n >= 0)
 		bitmap_or(&s->unsent, &s->dirty);
@@ -144,7 +159,7 @@ static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 	if (ret < 0)
 		goto out;
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SWITCHOVER, 0, 0, 0, 0, NULL);
-	if (s->tracking) {
+	if (s->tracking && s->m.mode != GMEM_MIGRATE_POSTCOPY) {
 		n = src_collect(s); /* what was written until the pause */
 		gmem_dirty_stop(s->r);
 		s->tracking = false;
@@ -176,6 +191,52 @@ out:
 	return ret;
 }
 
+/*
+ * Post-copy alone has no dirty log: one epoch of it, ending at the pause,
+ * tells the push the working set. Only an order: without a dirty log
+ * (-EOPNOTSUPP) the push goes in address order.
+ */
+static void src_hot_epoch(struct mig_src *s)
+{
+	struct timespec ts = { .tv_nsec = HOT_EPOCH_MS * 1000000L };
+
+	if (s->m.mode != GMEM_MIGRATE_POSTCOPY || s->srv->rdma_on ||
+	    s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS ||
+	    gmem_dirty_start(s->r, NULL) < 0)
+		return;
+	s->tracking = true;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Names the working set to the push: the pages written in the last epoch
+ * before the pause, then those of the epoch before it. In hybrid mode these
+ * are the stale pages; the rest follows in address order. Post-copy's own
+ * epoch is collected only now, the device state being out: the freeze does
+ * not wait for the scan. A failure here costs the order, not a page: the
+ * push still sends every needed page.
+ */
+static void src_push_order(struct mig_src *s)
+{
+	const struct bitmap *epoch[] = { &s->dirty, &s->prev };
+
+	if (s->tracking) {
+		int64_t n = src_collect(s);
+
+		gmem_dirty_stop(s->r);
+		s->tracking = false;
+		if (n < 0)
+			return;
+	}
+	if (s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS || s->srv->rdma_on)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(epoch); i++)
+		if (bitmap_count(epoch[i]) &&
+		    gmem_server_push_first(s->srv, epoch[i]->words,
+					   s->r->nr_pages) < 0)
+			return;
+}
+
 static int src_run(struct mig_src *s, const char *listen,
 		   const struct gmem_migrate_ops *ops, void *ctx)
 {
@@ -204,9 +265,11 @@ static int src_run(struct mig_src *s, const char *listen,
 		    s->m.flags & GMEM_MIGRATE_ABORT_UNCONVERGED)
 			return -ECANCELED;
 	}
+	src_hot_epoch(s);
 	ret = src_switchover(s, ops, ctx);
 	if (ret < 0)
 		return ret;
+	src_push_order(s);
 	mig_ticker_phase(&s->tick, GMEM_PHASE_POSTCOPY, 0, 0, s->r->nr_pages,
 			 0, NULL);
 	ret = gmem_server_serve(s->srv, s->m.wait_ms);
@@ -231,6 +294,7 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
 	st->mode = s.m.mode;
 	st->start_ns = now_ns();
 	if (bitmap_init(&s.dirty, r->nr_pages, false) ||
+	    bitmap_init(&s.prev, r->nr_pages, false) ||
 	    bitmap_init(&s.unsent, r->nr_pages, false)) {
 		ret = -ENOMEM;
 		goto out;
@@ -250,6 +314,7 @@ out:
 		gmem_dirty_stop(r);
 	gmem_server_destroy(s.srv);
 	bitmap_free(&s.dirty);
+	bitmap_free(&s.prev);
 	bitmap_free(&s.unsent);
 	return ret;
 }
