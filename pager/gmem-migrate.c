@@ -38,9 +38,11 @@ static void usage(FILE *f)
 "  --bulk N               bulk connections, 1..%u (2)\n"
 "  --push-order hot|address  source: what the post-copy push sends first:\n"
 "                         hot (default) the pages the dirty log saw written\n"
-"                         last before the pause (postcopy watches 100 ms for\n"
-"                         them), then the rest in address order; address:\n"
-"                         address order only\n"
+"                         last before the pause, then the rest in address\n"
+"                         order; address: address order only\n"
+"  --hot-epoch-ms MS      source, postcopy with --push-order hot: how long\n"
+"                         the dirty log watches the workload before the\n"
+"                         pause for them, about one step (200; 1..60000)\n"
 "  -t, --transport rdma|tcp  post-copy pages by RDMA READ (source: HOST is\n"
 "                         an RDMA device's address) or TCP; both sides must\n"
 "                         agree (default: rdma when this host has an RDMA\n"
@@ -148,7 +150,7 @@ enum {
 	OPT_MAX_ROUNDS = 256, OPT_DOWNTIME, OPT_ABORT, OPT_BULK, OPT_THREADS,
 	OPT_FAULT_AROUND, OPT_NUMA_NODE, OPT_PCI, OPT_NO_PREALLOC, OPT_RECOVER,
 	OPT_OBSERVE, OPT_VERIFY, OPT_KEEP_SOURCE, OPT_JSON, OPT_INSECURE,
-	OPT_PUSH_ORDER,
+	OPT_PUSH_ORDER, OPT_HOT_EPOCH,
 };
 
 static void parse_opts(int argc, char **argv, struct migrate_opts *o)
@@ -164,6 +166,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "abort-unconverged", no_argument, NULL, OPT_ABORT },
 		{ "bulk", required_argument, NULL, OPT_BULK },
 		{ "push-order", required_argument, NULL, OPT_PUSH_ORDER },
+		{ "hot-epoch-ms", required_argument, NULL, OPT_HOT_EPOCH },
 		{ "transport", required_argument, NULL, 't' },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
@@ -187,7 +190,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 	const char *listen = NULL, *conn = NULL, *node = NULL, *pci = NULL;
 	static const char *const push_orders[] = { "hot", "address", NULL };
 	const char *side;
-	bool mode_given = false, push_given = false;
+	bool mode_given = false;
 	int c;
 
 	o->observe_ms = 3000;
@@ -218,9 +221,12 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 			p->nr_bulk = opt_int("--bulk", optarg, 1, GMEM_MAX_BULK);
 			break;
 		case OPT_PUSH_ORDER:
-			push_given = true;
 			if (opt_choice("--push-order", optarg, push_orders))
 				p->flags |= GMEM_MIGRATE_PUSH_ADDRESS;
+			break;
+		case OPT_HOT_EPOCH:
+			p->hot_epoch_ms = opt_int("--hot-epoch-ms", optarg, 1,
+						  60000);
 			break;
 		case 't': transport = transport_opt_parse(optarg); break;
 		case OPT_THREADS:
@@ -270,8 +276,6 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 			 o->dest ? "--listen" : "--connect");
 	if (o->dest && mode_given)
 		opt_fail("--mode is for source: the destination follows the source's mode");
-	if (o->dest && push_given)
-		opt_fail("--push-order is for source: the source pushes");
 	if ((node || pci) && !o->dest)
 		opt_fail("--numa-node and --pci are for dest");
 	if (!o->control || !o->addr)

@@ -350,6 +350,7 @@ Test(migrate, rejects_bad_parameters, .timeout = 10)
 	struct gmem_migrate_params bad_mode = { .mode = 9 };
 	struct gmem_migrate_params bad_resv = { .resv = { 1 } };
 	struct gmem_migrate_params bad_fa = { .fault_around = 3 };
+	struct gmem_migrate_params bad_epoch = { .hot_epoch_ms = 60001 };
 	struct gmem_migrate_params ok = {};
 
 	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &bad_mode, &src_ops,
@@ -358,6 +359,8 @@ Test(migrate, rejects_bad_parameters, .timeout = 10)
 					 NULL, &st), -EINVAL);
 	cr_expect_eq(gmem_migrate_dest(r, "127.0.0.1:1", &bad_fa, &dst_ops,
 				       NULL, &st), -EINVAL);
+	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &bad_epoch,
+					 &src_ops, NULL, &st), -EINVAL);
 	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &ok, &none, NULL,
 					 &st), -EINVAL, "pause is required");
 	cr_expect_eq(gmem_migrate_dest(r, "127.0.0.1:1", &ok, &none, NULL,

@@ -827,7 +827,7 @@ Test(remote, push_first_checks_its_arguments, .timeout = 10)
 	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
 	cr_assert_eq(gmem_server_push_first(srv, NULL, NR_PAGES), -EINVAL);
 	cr_assert_eq(gmem_server_push_first(srv, b, NR_PAGES + 1), -EINVAL);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 16; i++)
 		cr_assert_eq(gmem_server_push_first(srv, b, NR_PAGES), 0);
 	cr_assert_eq(gmem_server_push_first(srv, b, NR_PAGES), -ENOSPC);
 	gmem_server_destroy(srv);

@@ -770,7 +770,7 @@ uint64_t gmem_dirty_bitmap_words(const struct gmem_region *r);
  *   gmem_server_send_pages (0..n)   ->   gmem_remote_precopy (receives them
  *   gmem_server_send_state          ->     into the page cache until STATE)
  *                                        gmem_remote_source + region attach
- *   gmem_server_push_first (0..4)    (the working set, to push first)
+ *   gmem_server_push_first (0..16)   (the working set, to push first)
  *   gmem_server_serve              <->   faults: urgent requests; every page
  *     (urgent replies first, then          not yet valid: background push
  *      the push: working set first,
@@ -952,7 +952,7 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
  * sooner. Only the order changes: every needed page is still sent, and
  * urgent requests still go before the push.
  * Context: the server's thread.
- * Return: 0; -EINVAL @bitmap NULL or @nr_pages too large; -ENOSPC four
+ * Return: 0; -EINVAL @bitmap NULL or @nr_pages too large; -ENOSPC 16
  *         tiers already; -EALREADY the push is running; -ENOMEM.
  */
 int gmem_server_push_first(struct gmem_server *s, const uint64_t *bitmap,
@@ -1342,7 +1342,14 @@ struct gmem_migrate_params {
 			       * (gmem_remote_recover(),
 			       * gmem_server_set_recover()); 0 = never (fail
 			       * at once); -1 = forever */
-	uint64_t resv[2];     /* must be zero */
+	uint32_t hot_epoch_ms;/* POSTCOPY source: how long the dirty log
+			       * watches the running workload just before
+			       * the pause, to learn its working set, which
+			       * the push sends first (about one step of
+			       * it); 0 = 200 ms, at most 60000; unused with
+			       * GMEM_MIGRATE_PUSH_ADDRESS */
+	uint32_t resv0;       /* must be zero */
+	uint64_t resv[1];     /* must be zero */
 };
 
 struct gmem_migrate_progress {
@@ -1420,7 +1427,13 @@ struct gmem_migrate_stats {
  * Waits for the destination, runs the pre-copy rounds of @p->mode (the
  * dirty log of @r, gmem_dirty_start(), AUTO backend), pauses the workload,
  * sends the rest and the device state, then serves post-copy until the
- * destination has confirmed every page by digest.
+ * destination has confirmed every page by digest. The post-copy push sends
+ * the workload's working set first (gmem_server_push_first()): the pages
+ * the dirty log saw written in the last two epochs before the pause, the
+ * latest first (HYBRID: the stale pages; POSTCOPY: one epoch of
+ * @p->hot_epoch_ms watched just before the pause, when @r has a dirty
+ * log), then the rest in address order; GMEM_MIGRATE_PUSH_ADDRESS keeps
+ * address order alone.
  * Context: blocks the calling thread for the whole migration.
  * Return: 0; -EINVAL bad params; -ETIMEDOUT destination silent;
  *         -ECANCELED PRECOPY did not converge and ABORT_UNCONVERGED was set

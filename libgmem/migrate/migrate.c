@@ -29,6 +29,8 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
 			return -EINVAL;
+	if (p->resv0 || p->hot_epoch_ms > MIG_HOT_EPOCH_MAX_MS)
+		return -EINVAL;
 	*m = (struct mig_params){
 		.mode = p->mode,
 		.flags = p->flags,
@@ -42,6 +44,7 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 		.key = p->key,
 		.key_len = p->key_len,
 		.recover_ms = p->recover_ms,
+		.hot_epoch_ms = p->hot_epoch_ms ? p->hot_epoch_ms : 200,
 	};
 	return 0;
 }

@@ -13,11 +13,6 @@
 #include "page-server/server.h"
 #include "probes.h"
 
-/* Post-copy without pre-copy: how long the dirty log watches the running
- * workload before the pause, to learn the working set the push sends
- * first. A few steps of a training loop; the workload runs meanwhile. */
-#define HOT_EPOCH_MS 100
-
 struct mig_src {
 	struct gmem_region *r;
 	struct gmem_server *srv;
@@ -159,7 +154,7 @@ static int src_switchover(struct mig_src *s, const struct gmem_migrate_ops *ops,
 	if (ret < 0)
 		goto out;
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SWITCHOVER, 0, 0, 0, 0, NULL);
-	if (s->tracking && s->m.mode != GMEM_MIGRATE_POSTCOPY) {
+	if (s->tracking) {
 		n = src_collect(s); /* what was written until the pause */
 		gmem_dirty_stop(s->r);
 		s->tracking = false;
@@ -192,42 +187,38 @@ out:
 }
 
 /*
- * Post-copy alone has no dirty log: one epoch of it, ending at the pause,
- * tells the push the working set. Only an order: without a dirty log
- * (-EOPNOTSUPP) the push goes in address order.
+ * Post-copy alone has no dirty log: one epoch of it, of hot_epoch_ms just
+ * before the pause, tells the push the working set. It is collected before
+ * the pause too, so that neither the freeze nor the push waits for the
+ * scan; the writes of the moment between are the only ones it misses. Only
+ * an order: without a dirty log (-EOPNOTSUPP) the push goes in address
+ * order.
  */
 static void src_hot_epoch(struct mig_src *s)
 {
-	struct timespec ts = { .tv_nsec = HOT_EPOCH_MS * 1000000L };
+	struct timespec ts = { .tv_sec = s->m.hot_epoch_ms / 1000,
+			       .tv_nsec = s->m.hot_epoch_ms % 1000 * 1000000L };
 
 	if (s->m.mode != GMEM_MIGRATE_POSTCOPY || s->srv->rdma_on ||
 	    s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS ||
 	    gmem_dirty_start(s->r, NULL) < 0)
 		return;
-	s->tracking = true;
 	nanosleep(&ts, NULL);
+	if (src_collect(s) < 0)
+		bitmap_clear_range(&s->dirty, 0, s->r->nr_pages);
+	gmem_dirty_stop(s->r);
 }
 
 /*
  * Names the working set to the push: the pages written in the last epoch
  * before the pause, then those of the epoch before it. In hybrid mode these
- * are the stale pages; the rest follows in address order. Post-copy's own
- * epoch is collected only now, the device state being out: the freeze does
- * not wait for the scan. A failure here costs the order, not a page: the
- * push still sends every needed page.
+ * are the stale pages; the rest follows in address order. A failure here
+ * costs the order, not a page: the push still sends every needed page.
  */
 static void src_push_order(struct mig_src *s)
 {
 	const struct bitmap *epoch[] = { &s->dirty, &s->prev };
 
-	if (s->tracking) {
-		int64_t n = src_collect(s);
-
-		gmem_dirty_stop(s->r);
-		s->tracking = false;
-		if (n < 0)
-			return;
-	}
 	if (s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS || s->srv->rdma_on)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(epoch); i++)

@@ -21,7 +21,7 @@ struct rdmat;
 #define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
 #define WORK_MAX 4096U         /* urgent work items queued */
 #define PREFETCH_MAX 256U      /* fault-around hints queued for their sender */
-#define PUSH_TIERS 4U          /* gmem_server_push_first() calls kept */
+#define PUSH_TIERS 16U         /* gmem_server_push_first() calls kept */
 #define IDLE_WAIT_NS 5000000LL
 #define RX_SLACK 4096U
 
