@@ -219,7 +219,9 @@ static void src_push_order(struct mig_src *s)
 {
 	const struct bitmap *epoch[] = { &s->dirty, &s->prev };
 
-	if (s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS || s->srv->rdma_on)
+	if ((s->m.mode != GMEM_MIGRATE_POSTCOPY &&
+	     s->m.mode != GMEM_MIGRATE_HYBRID) ||
+	    s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS || s->srv->rdma_on)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(epoch); i++)
 		if (bitmap_count(epoch[i]) &&

@@ -4,10 +4,10 @@
  * per bulk connection claims the next run of needed pages, the working set
  * the caller named first (gmem_server_push_first()), then the rest in
  * address order, and sends it in place from the region, the source being
- * paused. One
- * thread checksumming and copying for every connection capped the push at
- * a fraction of what the link carries; urgent requests stay on the
- * caller's thread and control connection, so they never queue behind it.
+ * paused. One thread checksumming and copying for every connection capped
+ * the push at a fraction of what the link carries; urgent requests stay on
+ * the caller's thread and control connection, so they never queue behind
+ * it.
  * One more thread sends the fault-around hints' pages on the fault-around
  * connection, the same way, so they queue behind neither.
  */

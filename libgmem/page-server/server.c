@@ -3,8 +3,8 @@
  * server.c - the page server: serves one region to one destination. Urgent
  * requests are answered on the control connection before anything else;
  * the background push (server-push.c) streams needed pages over the bulk
- * connections, the working set first; pre-copy rounds and the switchover state use
- * the same frames. The caller's thread drives all but the push.
+ * connections, the working set first; pre-copy rounds and the switchover
+ * state use the same frames. The caller's thread drives all but the push.
  */
 #include <endian.h>
 #include <stdarg.h>
