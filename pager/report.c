@@ -317,10 +317,6 @@ json_object *report_build(const struct migrate_opts *o,
 	add_int(rep, "precopy_pages", st->precopy_pages);
 	add_int(rep, "freeze_pages", st->freeze_pages);
 	add_int(rep, "stale_pages", st->stale_pages);
-	if (!o->dest)
-		json_object_object_add(rep, "push_order", json_object_new_string(
-			o->params.flags & GMEM_MIGRATE_PUSH_ADDRESS ? "address"
-								    : "hot"));
 	add_num(rep, "link_MBps", st->link_bytes_per_s / 1e6);
 	add_pages(rep, &st->pages);
 	if (o->dest) {
