@@ -25,7 +25,7 @@ bench_gmem_replay_LDADD = libgmem/libgmem.la $(JSONC_LIBS) $(XXHASH_LIBS) \
 	$(ZLIB_LIBS) -lpthread
 EXTRA_DIST += bench/REPLAY.md
 # The freeze-time benchmark (a script; results go to bench/results/).
-EXTRA_DIST += bench/freeze bench/results/README.md
+EXTRA_DIST += bench/freeze bench/push-order bench/results/README.md
 
 # Dirty log: collect time vs size and dirty fraction, write-loop slowdown.
 GMEM_BENCHES += bench/dirty-bench

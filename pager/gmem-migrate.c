@@ -50,6 +50,13 @@ static void usage(FILE *f)
 "  --downtime-ms MS       precopy, auto: target freeze (300)\n"
 "  --abort-unconverged    precopy: cancel instead of forcing the switchover\n"
 "  --bulk N               bulk connections, 1..%u (2; 4 with a key)\n"
+"  --push-order hot|address  source: what the post-copy push sends first:\n"
+"                         hot (default) the pages the dirty log saw written\n"
+"                         last before the pause, then the rest in address\n"
+"                         order; address: address order only\n"
+"  --hot-epoch-ms MS      source, postcopy with --push-order hot: how long\n"
+"                         the dirty log watches the workload before the\n"
+"                         pause for them, about one step (200; 1..60000)\n"
 "  -t, --transport rdma|tcp  post-copy pages by RDMA READ (source: HOST is\n"
 "                         an RDMA device's address) or TCP; both sides must\n"
 "                         agree (default: rdma when this host has an RDMA\n"
@@ -142,7 +149,7 @@ static void parse_key(struct migrate_opts *o)
 }
 
 /* --qmp's own options, and what it cannot do. */
-static void check_qmp(const struct migrate_opts *o, bool mode_given,
+static void check_qmp(struct migrate_opts *o, bool mode_given,
 		      bool observe_given)
 {
 	if (!o->qmp) {
@@ -161,6 +168,7 @@ static void check_qmp(const struct migrate_opts *o, bool mode_given,
 	if (mode_given && o->params.mode != GMEM_MIGRATE_POSTCOPY)
 		opt_fail("--qmp migrates post-copy only, not --mode %s",
 			 gmem_migrate_mode_name(o->params.mode));
+	o->params.mode = GMEM_MIGRATE_POSTCOPY; /* auto's pre-copy cannot */
 	if (o->verify || observe_given)
 		opt_fail("--verify and --observe-ms need --control");
 }
@@ -182,6 +190,7 @@ enum {
 	OPT_FAULT_AROUND, OPT_NUMA_NODE, OPT_PCI, OPT_NO_PREALLOC, OPT_RECOVER,
 	OPT_OBSERVE, OPT_VERIFY, OPT_KEEP_SOURCE, OPT_JSON, OPT_INSECURE,
 	OPT_QMP, OPT_QEMU_URI, OPT_UFFD_SOCKET, OPT_MEMDEV,
+	OPT_PUSH_ORDER, OPT_HOT_EPOCH,
 };
 
 static void parse_opts(int argc, char **argv, struct migrate_opts *o)
@@ -200,6 +209,8 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 		{ "downtime-ms", required_argument, NULL, OPT_DOWNTIME },
 		{ "abort-unconverged", no_argument, NULL, OPT_ABORT },
 		{ "bulk", required_argument, NULL, OPT_BULK },
+		{ "push-order", required_argument, NULL, OPT_PUSH_ORDER },
+		{ "hot-epoch-ms", required_argument, NULL, OPT_HOT_EPOCH },
 		{ "transport", required_argument, NULL, 't' },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
@@ -221,6 +232,7 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 	struct gmem_migrate_params *p = &o->params;
 	enum transport_choice transport = TRANSPORT_DEFAULT;
 	const char *listen = NULL, *conn = NULL, *node = NULL, *pci = NULL;
+	static const char *const push_orders[] = { "hot", "address", NULL };
 	const char *side;
 	bool mode_given = false, observe_given = false;
 	int c;
@@ -256,6 +268,14 @@ static void parse_opts(int argc, char **argv, struct migrate_opts *o)
 		case OPT_ABORT: p->flags |= GMEM_MIGRATE_ABORT_UNCONVERGED; break;
 		case OPT_BULK:
 			p->nr_bulk = opt_int("--bulk", optarg, 1, GMEM_MAX_BULK);
+			break;
+		case OPT_PUSH_ORDER:
+			if (opt_choice("--push-order", optarg, push_orders))
+				p->flags |= GMEM_MIGRATE_PUSH_ADDRESS;
+			break;
+		case OPT_HOT_EPOCH:
+			p->hot_epoch_ms = opt_int("--hot-epoch-ms", optarg, 1,
+						  60000);
 			break;
 		case 't': transport = transport_opt_parse(optarg); break;
 		case OPT_THREADS:

@@ -152,6 +152,7 @@ static void add_pages(json_object *rep, const struct gmem_remote_stats *p)
 	add_int(rep, "urgent_pages", p->urgent_pages);
 	add_int(rep, "pushed_pages", p->pushed_pages);
 	add_int(rep, "prefetched_pages", p->prefetched_pages);
+	add_int(rep, "hot_pages", p->hot_pages);
 	add_int(rep, "precopy_pages_received", p->precopy_pages);
 	add_int(rep, "local_pages", p->local_pages);
 	add_int(rep, "dropped_pages", p->dropped_pages);

@@ -5,9 +5,10 @@
  * ends up at the destination byte for byte (the engine's per-page digests,
  * plus a whole-region checksum carried in the device state), while the
  * destination's workload reads pages during post-copy, its waits on faults
- * accounted to its thread. Auto stays pre-copy on a slow writer and
- * switches to post-copy on one that writes faster than the link sends.
- * Bad parameters and a missing source give clear errors.
+ * accounted to its thread; the push sends the pages written last before the
+ * pause first. Auto stays pre-copy on a slow writer and switches to
+ * post-copy on one that writes faster than the link sends. Bad parameters
+ * and a missing source give clear errors.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -216,6 +217,10 @@ static void migrate_in_mode(uint32_t mode)
 		cr_expect_gt(out->blocked[0].faults, 0);
 		cr_expect(out->blocked[0].max_ns > 0 &&
 			  out->blocked[0].max_ns <= out->blocked[0].ns);
+		/* The epoch before the pause saw the writer: its pages went
+		 * first. */
+		cr_expect_gt(st.pages.hot_pages, 0, "no working set pushed");
+		cr_expect_leq(st.pages.hot_pages, st.pages.pushed_pages);
 		break;
 	case GMEM_MIGRATE_PRECOPY:
 		cr_expect(st.converged, "a slow writer converges");
@@ -243,6 +248,11 @@ static void migrate_in_mode(uint32_t mode)
 			     out->st.pages.prefetched_pages, st.stale_pages);
 		cr_expect_eq(out->st.pages.local_pages,
 			     NR_PAGES - st.stale_pages);
+		/* The stale pages are the last two epochs: every pushed
+		 * page came from the working set. */
+		cr_expect_eq(st.pages.hot_pages, st.pages.pushed_pages,
+			     "hot %lu of %lu pushed", st.pages.hot_pages,
+			     st.pages.pushed_pages);
 		break;
 	case GMEM_MIGRATE_STOP_AND_COPY:
 		cr_expect_eq(st.freeze_pages, NR_PAGES);
@@ -455,6 +465,7 @@ Test(migrate, rejects_bad_parameters, .timeout = 10)
 	struct gmem_migrate_params bad_mode = { .mode = 9 };
 	struct gmem_migrate_params bad_resv = { .resv = { 1 } };
 	struct gmem_migrate_params bad_fa = { .fault_around = 3 };
+	struct gmem_migrate_params bad_epoch = { .hot_epoch_ms = 60001 };
 	struct gmem_migrate_params ok = {};
 
 	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &bad_mode, &src_ops,
@@ -463,6 +474,8 @@ Test(migrate, rejects_bad_parameters, .timeout = 10)
 					 NULL, &st), -EINVAL);
 	cr_expect_eq(gmem_migrate_dest(r, "127.0.0.1:1", &bad_fa, &dst_ops,
 				       NULL, &st), -EINVAL);
+	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &bad_epoch,
+					 &src_ops, NULL, &st), -EINVAL);
 	cr_expect_eq(gmem_migrate_source(r, "127.0.0.1:1", &ok, &none, NULL,
 					 &st), -EINVAL, "pause is required");
 	cr_expect_eq(gmem_migrate_dest(r, "127.0.0.1:1", &ok, &none, NULL,

@@ -10,7 +10,9 @@
  * before any page moves, either way round. Post-copy recovery: every
  * connection cut mid post-copy, the destination reconnects through the
  * proxy and completes with equal digests; a destination that does not come
- * back leaves the server failing with every page kept.
+ * back leaves the server failing with every page kept. The push sends the
+ * working set it was given first, tier by tier, then the rest in address
+ * order (a proxy notes the pushed frames in order).
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -402,8 +404,18 @@ Test(remote, precopy_then_stale_pages_are_fetched_again, .timeout = 60)
  */
 enum damage {
 	CORRUPT, GARBAGE, VANISH, CUT, HOLD_FAULT_AROUND, RECRC, REPEAT_DIGEST,
-	NO_DAMAGE
+	LOG_PUSH, NO_DAMAGE
 };
+
+/* LOG_PUSH: the pushed frames of the bulk connection, in arrival order
+ * (shared memory the proxy writes). */
+#define LOG_MAX 4096U
+struct push_log {
+	uint32_t nr;
+	struct { uint64_t pgoff; uint32_t nr; } f[LOG_MAX];
+};
+
+static struct push_log *proxy_log;
 
 /* Control, one bulk and the fault-around connection. */
 #define PROXY_CONNS 3
@@ -487,8 +499,9 @@ static bool read_full(int fd, uint8_t *buf, size_t len)
  * frames are followed from the start) until the damage is done: the first
  * PAGES frame past 1 MiB gets byte 100 flipped under a recomputed crc32c;
  * the first DIGEST frame, for pages [p, p + n), goes out as two frames for
- * [p + n / 2, p + n), the second one numbered one more. */
-static bool forward_frame(struct pair *p)
+ * [p + n / 2, p + n), the second one numbered one more. LOG_PUSH: the bulk
+ * stream frame by frame, untouched, each pushed frame noted in proxy_log. */
+static bool forward_frame(struct pair *p, enum damage d)
 {
 	static uint8_t f[PROTO_HDR_LEN + PROTO_MAX_PAYLOAD];
 	static const struct proto_geom g = { .page_size = PS,
@@ -501,12 +514,18 @@ static bool forward_frame(struct pair *p)
 	    proto_decode(f, &g, &h, &why) < 0 ||
 	    !read_full(p->up, f + PROTO_HDR_LEN, h.len))
 		return false;
-	if (h.type == PROTO_PAGES && p->to_down >= 1 << 20) {
+	if (d == LOG_PUSH) {
+		if (h.type == PROTO_PAGES && h.flags & PROTO_F_PUSH &&
+		    proxy_log->nr < LOG_MAX) {
+			proxy_log->f[proxy_log->nr].pgoff = h.pgoff;
+			proxy_log->f[proxy_log->nr++].nr = h.nr;
+		}
+	} else if (h.type == PROTO_PAGES && p->to_down >= 1 << 20) {
 		f[PROTO_HDR_LEN + 100] ^= 0x40;
 		proto_encode(f, &h, f + PROTO_HDR_LEN);
 		p->damaged = true;
 	}
-	if (h.type == PROTO_DIGEST) {
+	if (d != LOG_PUSH && h.type == PROTO_DIGEST) {
 		uint32_t half = h.nr / 2;
 
 		memmove(f + PROTO_HDR_LEN, f + PROTO_HDR_LEN + half * 8,
@@ -581,8 +600,9 @@ static void proxy_run(int lfd, uint16_t server_port, enum damage d)
 			}
 			if (pfd[2 + 2 * i].revents && !pairs[i].damaged &&
 			    ((d == RECRC && i == 1) ||
+			     (d == LOG_PUSH && i == 1) ||
 			     (d == REPEAT_DIGEST && i < 2))) {
-				if (!forward_frame(&pairs[i]))
+				if (!forward_frame(&pairs[i], d))
 					_exit(0);
 			} else if (pfd[2 + 2 * i].revents) {
 				len = read(pairs[i].up, buf,
@@ -729,6 +749,89 @@ Test(remote, repeated_digests_do_not_complete_the_check, .timeout = 60)
 		     res->err);
 	cr_assert(strstr(res->err, "DIGEST"), "%s", res->err);
 	cr_assert_lt(ret, 0, "server: %d", ret);
+}
+
+/* Pages [first, first + n) in @b. */
+static void mark(uint64_t *b, uint64_t first, uint64_t n)
+{
+	for (uint64_t p = first; p < first + n; p++)
+		b[p / 64] |= 1ULL << (p % 64);
+}
+
+/*
+ * Two tiers named before the push: pages 12000..12099, then 4000..4129 and
+ * 12050..12059 (already in the first). An idle destination with one bulk
+ * connection must receive them in that order, then every other page in
+ * address order, each once.
+ */
+Test(remote, push_sends_the_working_set_first, .timeout = 60)
+{
+	static uint64_t hot[NR_PAGES / 64], warm[NR_PAGES / 64];
+	static uint32_t want[NR_PAGES];
+	struct gmem_region *src = source_region();
+	struct dest_result *res = shared_result();
+	struct dest_cfg c = { .work = IDLE, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16 };
+	struct gmem_remote_stats sst;
+	struct gmem_server *srv;
+	uint64_t got = 0, nw = 0;
+	uint16_t pport;
+	pid_t proxy, pid;
+	int ret;
+
+	proxy_log = mmap(NULL, sizeof(*proxy_log), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(proxy_log, MAP_FAILED);
+	mark(hot, 12000, 100);
+	mark(warm, 4000, 130);
+	mark(warm, 12050, 10);
+	for (uint64_t p = 12000; p < 12100; p++)
+		want[nw++] = p;
+	for (uint64_t p = 4000; p < 4130; p++)
+		want[nw++] = p;
+	for (uint64_t p = 0; p < NR_PAGES; p++)
+		if ((p < 4000 || p >= 4130) && (p < 12000 || p >= 12100))
+			want[nw++] = p;
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	cr_assert_eq(gmem_server_push_first(srv, hot, NR_PAGES), 0);
+	cr_assert_eq(gmem_server_push_first(srv, warm, NR_PAGES), 0);
+	proxy = proxy_fork(srv, LOG_PUSH, &pport);
+	pid = dest_fork(pport, &c, res);
+	ret = serve_one(srv, &sst);
+	wait_child(pid);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+	cr_assert_eq(ret, 0, "server: %d %s", ret, gmem_server_error(srv));
+	cr_assert_eq(res->wait_ret, 0, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(res->bad, 0);
+	cr_assert_eq(sst.hot_pages, 230, "hot pages pushed: %lu",
+		     sst.hot_pages);
+	for (uint32_t i = 0; i < proxy_log->nr; i++)
+		for (uint32_t k = 0; k < proxy_log->f[i].nr; k++, got++)
+			cr_assert_eq(proxy_log->f[i].pgoff + k, want[got],
+				     "pushed page %lu was %lu, not %u",
+				     got, proxy_log->f[i].pgoff + k,
+				     want[got]);
+	cr_assert_eq(got, NR_PAGES, "pushed %lu pages", got);
+	munmap(proxy_log, sizeof(*proxy_log));
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+}
+
+Test(remote, push_first_checks_its_arguments, .timeout = 10)
+{
+	static uint64_t b[NR_PAGES / 64];
+	struct gmem_region *src = source_region();
+	struct gmem_server *srv;
+
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	cr_assert_eq(gmem_server_push_first(srv, NULL, NR_PAGES), -EINVAL);
+	cr_assert_eq(gmem_server_push_first(srv, b, NR_PAGES + 1), -EINVAL);
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(gmem_server_push_first(srv, b, NR_PAGES), 0);
+	cr_assert_eq(gmem_server_push_first(srv, b, NR_PAGES), -ENOSPC);
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
 }
 
 /* Runs a migration through a proxy that breaks the link mid post-copy

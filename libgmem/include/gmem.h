@@ -770,9 +770,11 @@ uint64_t gmem_dirty_bitmap_words(const struct gmem_region *r);
  *   gmem_server_send_pages (0..n)   ->   gmem_remote_precopy (receives them
  *   gmem_server_send_state          ->     into the page cache until STATE)
  *                                        gmem_remote_source + region attach
+ *   gmem_server_push_first (0..16)   (the working set, to push first)
  *   gmem_server_serve              <->   faults: urgent requests; every page
  *     (urgent replies first, then          not yet valid: background push
- *      the push in address order)        gmem_remote_wait: all present, per-
+ *      the push: working set first,
+ *      the rest in address order)        gmem_remote_wait: all present, per-
  *     returns after the digest check  <-    page digests compared, DONE
  * A plain page server (gmem-pager) calls gmem_server_serve() right after
  * accepting: it sends an empty state itself.
@@ -798,7 +800,10 @@ struct gmem_remote_stats {
 	uint64_t prefetched_pages; /* installed from fault-around answers: the
 				    * pages around a fault, asked for as a hint
 				    * and sent on the fault-around connection */
-	uint64_t resv[5];
+	uint64_t hot_pages;     /* server: pushed pages of the working set
+				 * (gmem_server_push_first()), pushed before
+				 * the rest; also counted in @pushed_pages */
+	uint64_t resv[4];
 };
 
 /**
@@ -934,6 +939,26 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
 			   uint64_t nr_pages);
 
 /**
+ * gmem_server_push_first - Name pages the background push sends first.
+ * @s:        server, before gmem_server_serve().
+ * @bitmap:   bit i (word i / 64, bit i % 64) set = page i; the dirty log's
+ *            format (typically the pages written in one epoch); copied.
+ * @nr_pages: bits in @bitmap; <= the region's page count.
+ *
+ * Each call adds a tier after those of earlier calls: the push sends the
+ * needed pages of the first tier, in address order, then those of the
+ * next, and only then the other needed pages, in address order. So a
+ * destination that resumed the workload finds its working set in place
+ * sooner. Only the order changes: every needed page is still sent, and
+ * urgent requests still go before the push.
+ * Context: the server's thread.
+ * Return: 0; -EINVAL @bitmap NULL or @nr_pages too large; -ENOSPC 16
+ *         tiers already; -EALREADY the push is running; -ENOMEM.
+ */
+int gmem_server_push_first(struct gmem_server *s, const uint64_t *bitmap,
+			   uint64_t nr_pages);
+
+/**
  * gmem_server_serve - Serve post-copy until the destination completes.
  * @s:       server with an accepted destination.
  * @wait_ms: gives up after this long without any frame from the
@@ -942,7 +967,8 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
  * Sends an empty state first if gmem_server_send_state() was not called.
  * Then answers urgent requests on the control connection, always before
  * the background push, which streams every page the destination said it
- * needs, in address order, over the bulk connections. Returns when the
+ * needs over the bulk connections: the tiers of gmem_server_push_first()
+ * first, then the rest in address order. Returns when the
  * destination reports completion (after comparing per-page digests, which
  * this side computes on request); the source may drop its copy only then.
  * Context: the server's thread.
@@ -1319,6 +1345,9 @@ enum gmem_migrate_phase {
 				     * (gmem_server_offer_rdma(), -ENODEV &c.
 				     * when it cannot), the destination uses
 				     * GMEM_REMOTE_RDMA; both sides set it */
+#define GMEM_MIGRATE_PUSH_ADDRESS (1U << 2) /* source: push the post-copy
+					     * pages in address order only,
+					     * not the working set first */
 
 struct gmem_migrate_params {
 	uint32_t mode;        /* enum gmem_migrate_mode */
@@ -1343,7 +1372,14 @@ struct gmem_migrate_params {
 			       * (gmem_remote_recover(),
 			       * gmem_server_set_recover()); 0 = never (fail
 			       * at once); -1 = forever */
-	uint64_t resv[2];     /* must be zero */
+	uint32_t hot_epoch_ms;/* POSTCOPY source: how long the dirty log
+			       * watches the running workload just before
+			       * the pause, to learn its working set, which
+			       * the push sends first (about one step of
+			       * it); 0 = 200 ms, at most 60000; unused with
+			       * GMEM_MIGRATE_PUSH_ADDRESS */
+	uint32_t resv0;       /* must be zero */
+	uint64_t resv[1];     /* must be zero */
 };
 
 struct gmem_migrate_progress {
@@ -1426,7 +1462,13 @@ struct gmem_migrate_stats {
  * Waits for the destination, runs the pre-copy rounds of @p->mode (the
  * dirty log of @r, gmem_dirty_start(), AUTO backend), pauses the workload,
  * sends the rest and the device state, then serves post-copy until the
- * destination has confirmed every page by digest.
+ * destination has confirmed every page by digest. The post-copy push sends
+ * the workload's working set first (gmem_server_push_first()): the pages
+ * the dirty log saw written in the last two epochs before the pause, the
+ * latest first (HYBRID: the stale pages; POSTCOPY: one epoch of
+ * @p->hot_epoch_ms watched just before the pause, when @r has a dirty
+ * log), then the rest in address order; GMEM_MIGRATE_PUSH_ADDRESS keeps
+ * address order alone.
  * Context: blocks the calling thread for the whole migration.
  * Return: 0; -EINVAL bad params; -ETIMEDOUT destination silent;
  *         -ECANCELED PRECOPY did not converge and ABORT_UNCONVERGED was set

@@ -16,7 +16,9 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 	unsigned int threads, fa;
 
 	if (!p || p->mode > GMEM_MIGRATE_AUTO ||
-	    p->flags & ~(GMEM_MIGRATE_ABORT_UNCONVERGED | GMEM_MIGRATE_RDMA) || p->nr_bulk > GMEM_MAX_BULK ||
+	    p->flags & ~(GMEM_MIGRATE_ABORT_UNCONVERGED | GMEM_MIGRATE_RDMA |
+			 GMEM_MIGRATE_PUSH_ADDRESS) ||
+	    p->nr_bulk > GMEM_MAX_BULK ||
 	    fault_params_check(&(struct gmem_fault_params){
 		    .nr_threads = p->nr_threads,
 		    .fault_around = p->fault_around }, &threads, &fa) < 0 ||
@@ -27,6 +29,8 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 	for (size_t i = 0; i < ARRAY_SIZE(p->resv); i++)
 		if (p->resv[i])
 			return -EINVAL;
+	if (p->resv0 || p->hot_epoch_ms > MIG_HOT_EPOCH_MAX_MS)
+		return -EINVAL;
 	*m = (struct mig_params){
 		.mode = p->mode,
 		.flags = p->flags,
@@ -43,6 +47,7 @@ int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m)
 		.key = p->key,
 		.key_len = p->key_len,
 		.recover_ms = p->recover_ms,
+		.hot_epoch_ms = p->hot_epoch_ms ? p->hot_epoch_ms : 200,
 	};
 	return 0;
 }

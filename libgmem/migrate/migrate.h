@@ -11,6 +11,7 @@
 #define MIG_MAGIC 0x49474d47U /* "GMGI" */
 #define MIG_VERSION 1U
 #define MIG_MAX_STATE (64U << 10) /* the protocol's STATE limit */
+#define MIG_HOT_EPOCH_MAX_MS 60000U
 
 /*
  * Rides in front of the workload's device state in the switchover message,
@@ -44,6 +45,8 @@ struct mig_params {
 	const void *key; /* NULL: peers need not authenticate */
 	uint32_t key_len;
 	int recover_ms;  /* post-copy recovery; 0 = off */
+	uint32_t hot_epoch_ms; /* POSTCOPY: the dirty log's epoch before the
+				* pause, for the push order */
 };
 
 int mig_params_check(const struct gmem_migrate_params *p, struct mig_params *m);

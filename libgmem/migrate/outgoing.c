@@ -2,10 +2,12 @@
 /*
  * outgoing.c - the source side of a migration: pre-copy rounds from
  * the dirty log, the freeze (pause, last pages, device state), then serving
- * post-copy until the destination confirms every page by digest.
+ * post-copy until the destination confirms every page by digest, the pages
+ * written in the last epochs before the pause pushed first.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "migrate/migrate.h"
 #include "page-server/server.h"
@@ -18,6 +20,7 @@ struct mig_src {
 	struct gmem_migrate_stats *st;
 	struct mig_ticker tick;
 	struct bitmap dirty;  /* last collect, not yet sent */
+	struct bitmap prev;   /* the collect before it */
 	struct bitmap unsent; /* written since sent: pages owed at the freeze */
 	uint64_t pass_end;    /* pages from here on were never sent (AUTO) */
 	bool tracking;
@@ -38,11 +41,18 @@ static int64_t src_send(struct mig_src *s, const uint64_t *bitmap)
 	return n;
 }
 
-/* Collects the dirty log into s->dirty and adds it to s->unsent. */
+/* Collects the dirty log into s->dirty (the one before moves to s->prev)
+ * and adds it to s->unsent. */
 static int64_t src_collect(struct mig_src *s)
 {
-	struct gmem_dirty_result res = { .bitmap = s->dirty.words };
-	int64_t n = gmem_dirty_collect(s->r, &res);
+	uint64_t *w = s->prev.words;
+	struct gmem_dirty_result res;
+	int64_t n;
+
+	s->prev.words = s->dirty.words;
+	s->dirty.words = w;
+	res = (struct gmem_dirty_result){ .bitmap = s->dirty.words };
+	n = gmem_dirty_collect(s->r, &res);
 
 	if (n >= 0)
 		bitmap_or(&s->unsent, &s->dirty);
@@ -284,6 +294,50 @@ out:
 	return ret;
 }
 
+/*
+ * Post-copy alone has no dirty log: one epoch of it, of hot_epoch_ms just
+ * before the pause, tells the push the working set. It is collected before
+ * the pause too, so that neither the freeze nor the push waits for the
+ * scan; the writes of the moment between are the only ones it misses. Only
+ * an order: without a dirty log (-EOPNOTSUPP) the push goes in address
+ * order.
+ */
+static void src_hot_epoch(struct mig_src *s)
+{
+	struct timespec ts = { .tv_sec = s->m.hot_epoch_ms / 1000,
+			       .tv_nsec = s->m.hot_epoch_ms % 1000 * 1000000L };
+
+	if (s->m.mode != GMEM_MIGRATE_POSTCOPY || s->srv->rdma_on ||
+	    s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS ||
+	    gmem_dirty_start(s->r, NULL) < 0)
+		return;
+	nanosleep(&ts, NULL);
+	if (src_collect(s) < 0)
+		bitmap_clear_range(&s->dirty, 0, s->r->nr_pages);
+	gmem_dirty_stop(s->r);
+}
+
+/*
+ * Names the working set to the push: the pages written in the last epoch
+ * before the pause, then those of the epoch before it. In hybrid mode these
+ * are the stale pages; the rest follows in address order. A failure here
+ * costs the order, not a page: the push still sends every needed page.
+ */
+static void src_push_order(struct mig_src *s)
+{
+	const struct bitmap *epoch[] = { &s->dirty, &s->prev };
+
+	if ((s->m.mode != GMEM_MIGRATE_POSTCOPY &&
+	     s->m.mode != GMEM_MIGRATE_HYBRID) ||
+	    s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS || s->srv->rdma_on)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(epoch); i++)
+		if (bitmap_count(epoch[i]) &&
+		    gmem_server_push_first(s->srv, epoch[i]->words,
+					   s->r->nr_pages) < 0)
+			return;
+}
+
 static int src_run(struct mig_src *s, const char *listen,
 		   const struct gmem_migrate_ops *ops, void *ctx)
 {
@@ -313,9 +367,11 @@ static int src_run(struct mig_src *s, const char *listen,
 		    s->m.flags & GMEM_MIGRATE_ABORT_UNCONVERGED)
 			return -ECANCELED;
 	}
+	src_hot_epoch(s);
 	ret = src_switchover(s, ops, ctx);
 	if (ret < 0)
 		return ret;
+	src_push_order(s);
 	mig_ticker_phase(&s->tick, GMEM_PHASE_POSTCOPY, 0, 0, s->r->nr_pages,
 			 0, NULL);
 	ret = gmem_server_serve(s->srv, s->m.wait_ms);
@@ -340,6 +396,7 @@ int gmem_migrate_source(struct gmem_region *r, const char *listen,
 	st->mode = s.m.mode;
 	st->start_ns = now_ns();
 	if (bitmap_init(&s.dirty, r->nr_pages, false) ||
+	    bitmap_init(&s.prev, r->nr_pages, false) ||
 	    bitmap_init(&s.unsent, r->nr_pages, false)) {
 		ret = -ENOMEM;
 		goto out;
@@ -359,6 +416,7 @@ out:
 		gmem_dirty_stop(r);
 	gmem_server_destroy(s.srv);
 	bitmap_free(&s.dirty);
+	bitmap_free(&s.prev);
 	bitmap_free(&s.unsent);
 	return ret;
 }

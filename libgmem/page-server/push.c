@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * push.c - the page server's background push (post-copy): one thread
- * per bulk connection claims the next run of needed pages in address order
- * and sends it in place from the region, the source being paused. One
- * thread checksumming and copying for every connection capped the push at
- * a fraction of what the link carries; urgent requests stay on the
- * caller's thread and control connection, so they never queue behind it.
+ * per bulk connection claims the next run of needed pages, the working set
+ * the caller named first (gmem_server_push_first()), then the rest in
+ * address order, and sends it in place from the region, the source being
+ * paused. One thread checksumming and copying for every connection capped
+ * the push at a fraction of what the link carries; urgent requests stay on
+ * the caller's thread and control connection, so they never queue behind
+ * it.
  * One more thread sends the fault-around hints' pages on the fault-around
  * connection, the same way, so they queue behind neither.
  */
@@ -38,9 +40,99 @@ void push_need(struct gmem_server *s, const struct proto_hdr *h,
 	}
 	if (!push->active || h->pgoff < push->cursor)
 		push->cursor = h->pgoff;
+	for (unsigned int t = 0; t < push->nr_tiers; t++)
+		if (!push->active || h->pgoff < push->tier_cursor[t])
+			push->tier_cursor[t] = h->pgoff;
 	push->active = true;
 	pthread_cond_broadcast(&push->cond);
 	pthread_mutex_unlock(&push->lock);
+}
+
+int gmem_server_push_first(struct gmem_server *s, const uint64_t *bitmap,
+			   uint64_t nr_pages)
+{
+	struct srv_push *push = &s->push;
+	struct bitmap *b;
+
+	if (!bitmap || nr_pages > s->r->nr_pages)
+		return -EINVAL;
+	if (push->nr_threads)
+		return -EALREADY;
+	if (push->nr_tiers == PUSH_TIERS)
+		return -ENOSPC;
+	b = &push->tiers[push->nr_tiers];
+	if (bitmap_init(b, s->r->nr_pages, false))
+		return -ENOMEM;
+	memcpy(b->words, bitmap, nr_pages / 64 * 8);
+	if (nr_pages % 64)
+		b->words[nr_pages / 64] = bitmap[nr_pages / 64] &
+					  ((1ULL << (nr_pages % 64)) - 1);
+	push->tier_cursor[push->nr_tiers++] = 0;
+	return 0;
+}
+
+void push_tiers_free(struct gmem_server *s)
+{
+	while (s->push.nr_tiers)
+		bitmap_free(&s->push.tiers[--s->push.nr_tiers]);
+}
+
+/*
+ * The next run of pages set in both @need and @tier at or after *@cursor,
+ * at most @max long; taken from @need. *@cursor moves to its start (to the
+ * end when there is none). Returns its length (0: the tier is done).
+ */
+static uint32_t tier_next_run(struct bitmap *need, const struct bitmap *tier,
+			      uint64_t *cursor, uint32_t max)
+{
+	uint64_t p = *cursor, n = 0;
+
+	while (p < need->nbits) {
+		uint64_t w = __atomic_load_n(&need->words[p / 64],
+					     __ATOMIC_ACQUIRE) &
+			     tier->words[p / 64] & (~0ULL << (p % 64));
+
+		if (w) {
+			p = (p & ~63ULL) + __builtin_ctzll(w);
+			break;
+		}
+		p = (p | 63) + 1;
+	}
+	if (p >= need->nbits) {
+		*cursor = need->nbits;
+		return 0;
+	}
+	while (p + n < need->nbits && n < max && bitmap_test(need, p + n) &&
+	       bitmap_test(tier, p + n))
+		n++;
+	bitmap_clear_range(need, p, n);
+	*cursor = p;
+	return n;
+}
+
+/* Claims the next run of the push, under @lock: the tiers in their order,
+ * then address order. Returns its length (0: nothing needed now). */
+static uint32_t push_claim(struct gmem_server *s, uint64_t *pgoff,
+			   uint32_t max)
+{
+	struct srv_push *push = &s->push;
+	uint32_t n;
+
+	for (unsigned int t = 0; t < push->nr_tiers; t++) {
+		uint64_t *c = &push->tier_cursor[t];
+
+		n = tier_next_run(&s->need, &push->tiers[t], c, max);
+		if (n) {
+			*pgoff = *c;
+			*c += n;
+			stat_add(&s->stats.hot_pages, n);
+			return n;
+		}
+	}
+	n = srv_next_run(&s->need, &push->cursor, max, true);
+	*pgoff = push->cursor;
+	push->cursor += n;
+	return n;
 }
 
 bool push_prefetch(struct gmem_server *s, const struct proto_hdr *h)
@@ -156,11 +248,8 @@ static void *pusher(void *arg)
 			if (p->hints && (n = take_prefetch(s, &pgoff, max))) {
 				why = PROTO_F_PREFETCH;
 			} else if (!p->hints && push->active &&
-				   (n = srv_next_run(&s->need, &push->cursor,
-						     max, true))) {
+				   (n = push_claim(s, &pgoff, max))) {
 				why = PROTO_F_PUSH;
-				pgoff = push->cursor;
-				push->cursor += n;
 			} else {
 				pthread_cond_wait(p->hints ? &push->hint_cond
 							   : &push->cond,
@@ -222,6 +311,8 @@ void push_reset(struct gmem_server *s)
 
 	bitmap_clear_range(&s->need, 0, s->need.nbits);
 	push->cursor = 0;
+	for (unsigned int t = 0; t < push->nr_tiers; t++)
+		push->tier_cursor[t] = 0;
 	push->active = false;
 	push->prefetch_head = push->prefetch_tail = 0;
 	push->stop = false;

@@ -2,9 +2,9 @@
 /*
  * server.c - the page server: serves one region to one destination. Urgent
  * requests are answered on the control connection before anything else;
- * the background push (server-push.c) streams needed pages in address order
- * over the bulk connections; pre-copy rounds and the switchover state use
- * the same frames. The caller's thread drives all but the push.
+ * the background push (server-push.c) streams needed pages over the bulk
+ * connections, the working set first; pre-copy rounds and the switchover
+ * state use the same frames. The caller's thread drives all but the push.
  */
 #include <endian.h>
 #include <stdarg.h>
@@ -500,6 +500,7 @@ void gmem_server_destroy(struct gmem_server *s)
 	if (s->lfd >= 0)
 		close(s->lfd);
 	bitmap_free(&s->need);
+	push_tiers_free(s);
 	auth_key_clear(&s->key);
 	/* The connections' keys. */
 	sodium_memzero(s->conns, sizeof(s->conns));

@@ -21,6 +21,7 @@ struct rdmat;
 #define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
 #define WORK_MAX 4096U         /* urgent work items queued */
 #define PREFETCH_MAX 256U      /* fault-around hints queued for their sender */
+#define PUSH_TIERS 16U         /* gmem_server_push_first() calls kept */
 #define IDLE_WAIT_NS 5000000LL
 #define RX_SLACK 4096U
 
@@ -57,12 +58,19 @@ struct srv_conn {
  * PROTO_F_PREFETCH) have a thread and connection of their own, so the next
  * fault's answer never queues behind them, nor they behind the push.
  * Urgent pages and NEED come through the caller's thread.
+ *
+ * Claims follow the tiers first (gmem_server_push_first(): the workload's
+ * working set, most recently written first), each in address order from
+ * its own cursor, then every other needed page in address order.
  */
 struct srv_push {
-	pthread_mutex_t lock;   /* @cursor, @active, @stop; claims of @need */
+	pthread_mutex_t lock;   /* cursors, @active, @stop; claims of @need */
 	pthread_cond_t cond;    /* the pushers wait here */
 	pthread_cond_t hint_cond; /* the fault-around sender waits here */
-	uint64_t cursor;        /* next page to look at */
+	struct bitmap tiers[PUSH_TIERS]; /* set before the push starts */
+	uint64_t tier_cursor[PUSH_TIERS];
+	unsigned int nr_tiers;
+	uint64_t cursor;        /* next page to look at, address order */
 	bool active;            /* a NEED came */
 	bool stop;
 	/* Fault-around hints not yet sent. */
@@ -156,6 +164,8 @@ bool push_prefetch(struct gmem_server *s, const struct proto_hdr *h);
 int push_start(struct gmem_server *s);
 void push_stop(struct gmem_server *s);
 int push_error(struct gmem_server *s);
+/* Frees what gmem_server_push_first() kept. */
+void push_tiers_free(struct gmem_server *s);
 /* Forgets every page the destination asked for (it sends NEED again after
  * a recovery); pushers must be stopped. */
 void push_reset(struct gmem_server *s);
