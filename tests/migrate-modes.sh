@@ -79,8 +79,8 @@ check() {
 }
 
 # The report's fields as man/gmem-migrate.1 (OUTPUT) lists them, each with
-# where it appears: all, dest, precopy (that mode and auto), auto or
-# failure.
+# where it appears: all, dest, precopy (that mode and auto), auto, qmp
+# (only with --qmp, which this test does not run) or failure.
 fields=$(awk '
 /^\.SH OUTPUT/ { on = 1; next }
 /^\.SH / { on = 0 }
@@ -93,6 +93,7 @@ want == 2 {
 	else if ($0 ~ /^\.IR? precopy/) cls = "precopy"
 	else if ($0 ~ /^\.IR? auto/) cls = "auto"
 	else if ($0 ~ /^On failure only/) cls = "failure"
+	else if ($0 ~ /^With$/) cls = "qmp"
 	n = split(names, a, " ")
 	for (i = 1; i <= n; i++) printf "%s %s\n", a[i], cls
 	want = 0
@@ -115,6 +116,7 @@ fields_check() {
 	        (.value == "auto" and $r.mode == "auto")) | .key] - $k
 	     | map("missing \(.)")) +
 	    ($k - [$f | to_entries[] | select(.value != "failure" and
+	        .value != "qmp" and
 	        ($dest or .value != "dest") and
 	        (.value != "precopy" or $r.mode == "precopy" or
 	         $r.mode == "auto") and

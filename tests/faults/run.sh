@@ -182,10 +182,11 @@ verdict() {
 }
 
 # The source migrator, listening once it returns (the proxy connects to the
-# source as the destination connects to it).
+# source as the destination connects to it); post-copy, whose link faults
+# recovery resumes (auto's pre-copy pass would just fail them cleanly).
 start_source() {
 	local i
-	"${src[@]}" "$migrate" source --control "$dir/src.sock" --keep-source \
+	"${src[@]}" "$migrate" source --mode postcopy --control "$dir/src.sock" --keep-source \
 		--listen "$src_ip:$port" --wait-ms 4000 --recover-ms "$recover" \
 		--insecure "${src_key[@]}" \
 		>"$dir/msrc.json" 2>"$dir/msrc.err" &
