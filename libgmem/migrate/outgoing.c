@@ -176,6 +176,14 @@ out:
 	return ret;
 }
 
+/* The progress ticker's view of the server's pauses. */
+static void server_pause(const void *srv, uint64_t *since_ns,
+			 uint64_t *recoveries)
+{
+	*since_ns = srv_paused_since_ns(srv);
+	*recoveries = srv_recoveries(srv);
+}
+
 static int src_run(struct mig_src *s, const char *listen,
 		   const struct gmem_migrate_ops *ops, void *ctx)
 {
@@ -189,8 +197,8 @@ static int src_run(struct mig_src *s, const char *listen,
 		ret = gmem_server_set_recover(s->srv, s->m.recover_ms);
 	if (ret < 0)
 		return ret;
-	mig_ticker_watch_pause(&s->tick, &s->srv->paused_since_ns,
-			       &s->srv->stats.recoveries, s->m.recover_ms);
+	mig_ticker_watch_pause(&s->tick, server_pause, s->srv,
+			       s->m.recover_ms);
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
 	ret = gmem_server_accept(s->srv, s->m.wait_ms);
 	if (ret < 0)

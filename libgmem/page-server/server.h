@@ -137,6 +137,11 @@ int srv_conns_reset(struct gmem_server *s);
 uint32_t srv_next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
 		      bool take);
 
+/* When the serving thread paused for a recovery (0: serving), and how
+ * many recoveries came before; any thread. */
+uint64_t srv_paused_since_ns(const struct gmem_server *s);
+uint64_t srv_recoveries(const struct gmem_server *s);
+
 /* server-accept.c: best effort, tells the peer of connection @conn why it
  * is being dropped (an ERROR frame with errno @err). */
 void srv_send_error(struct gmem_server *s, unsigned int conn, int err,

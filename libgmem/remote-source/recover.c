@@ -163,3 +163,13 @@ int rm_recover(struct gmem_remote *rm)
 			       strerror(-ret));
 	return resume(rm, phase);
 }
+
+uint64_t rm_paused_since_ns(const struct gmem_remote *rm)
+{
+	return __atomic_load_n(&rm->paused_since_ns, __ATOMIC_ACQUIRE);
+}
+
+uint64_t rm_recoveries(const struct gmem_remote *rm)
+{
+	return __atomic_load_n(&rm->stats.recoveries, __ATOMIC_RELAXED);
+}

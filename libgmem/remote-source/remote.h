@@ -193,6 +193,10 @@ int rm_send_digest_requests(struct gmem_remote *rm);
 /* recover.c: run by the receive thread while PAUSED. Returns 0 once the
  * session runs again on new connections, or the error that failed it. */
 int rm_recover(struct gmem_remote *rm);
+/* When the session paused (0: not paused), and how many recoveries came
+ * before; any thread. */
+uint64_t rm_paused_since_ns(const struct gmem_remote *rm);
+uint64_t rm_recoveries(const struct gmem_remote *rm);
 /* Records one urgent request's service time. */
 void rm_add_sample(struct gmem_remote *rm, uint64_t ns);
 
