@@ -113,6 +113,7 @@ static int cm_wait(struct rdmat *rt, enum rdma_cm_event_type want,
 	struct rdma_cm_event *ev;
 	int ret, status;
 
+again:
 	ret = poll(&pfd, 1, wait_ms);
 	if (ret == 0)
 		return fail(rt, -ETIMEDOUT, "rdma_cm: no %s within %d ms",
@@ -120,6 +121,14 @@ static int cm_wait(struct rdmat *rt, enum rdma_cm_event_type want,
 	if (ret < 0 || rdma_get_cm_event(rt->ch, &ev))
 		return fail(rt, -errno, "rdma_get_cm_event: %s",
 			    strerror(errno));
+	/* A listener waiting for the next destination hears the end of
+	 * the previous one's queue pairs first. */
+	if (want == RDMA_CM_EVENT_CONNECT_REQUEST &&
+	    (ev->event == RDMA_CM_EVENT_DISCONNECTED ||
+	     ev->event == RDMA_CM_EVENT_TIMEWAIT_EXIT)) {
+		rdma_ack_cm_event(ev);
+		goto again;
+	}
 	if (ev->event != want) {
 		status = ev->status;
 		ret = ev->event == RDMA_CM_EVENT_REJECTED ? -ECONNREFUSED
@@ -286,10 +295,29 @@ static struct rdma_conn_param conn_param(void)
 	};
 }
 
+/* Disconnects and frees every queue pair. */
+static void qps_drop(struct rdmat *rt)
+{
+	for (unsigned int i = 0; i < rt->nr_qps; i++) {
+		struct rdmat_qpx *q = &rt->qp[i];
+
+		rdma_disconnect(q->id);
+		if (q->id->qp)
+			rdma_destroy_qp(q->id);
+		rdma_destroy_id(q->id);
+		ibv_destroy_cq(q->cq);
+		pthread_mutex_destroy(&q->post_lock);
+	}
+	rt->nr_qps = 0;
+}
+
 int rdmat_accept(struct rdmat *rt, unsigned int nr, int wait_ms)
 {
 	struct rdma_conn_param param = conn_param();
 
+	/* A destination that comes back after a broken link (or a failed
+	 * try) replaces the queue pairs of the one before. */
+	qps_drop(rt);
 	for (unsigned int i = 0; i < nr; i++) {
 		struct rdma_cm_event *ev;
 		int ret = cm_wait(rt, RDMA_CM_EVENT_CONNECT_REQUEST, wait_ms,
@@ -463,16 +491,7 @@ void rdmat_destroy(struct rdmat *rt)
 {
 	if (!rt)
 		return;
-	for (unsigned int i = 0; i < rt->nr_qps; i++) {
-		struct rdmat_qpx *q = &rt->qp[i];
-
-		rdma_disconnect(q->id);
-		if (q->id->qp)
-			rdma_destroy_qp(q->id);
-		rdma_destroy_id(q->id);
-		ibv_destroy_cq(q->cq);
-		pthread_mutex_destroy(&q->post_lock);
-	}
+	qps_drop(rt);
 	if (rt->mr)
 		ibv_dereg_mr(rt->mr);
 	if (rt->listen_id)

@@ -44,7 +44,8 @@ int rdmat_devices(void);
  */
 int rdmat_listen(const char *addr, void *base, size_t len, uint32_t *rkey,
 		 uint64_t *raddr, struct rdmat **out, char *err, size_t err_len);
-/* Source: accepts @nr queue pairs of one destination within @wait_ms. */
+/* Source: accepts @nr queue pairs of one destination within @wait_ms,
+ * dropping those of the destination before. */
 int rdmat_accept(struct rdmat *rt, unsigned int nr, int wait_ms);
 
 /*
