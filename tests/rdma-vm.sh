@@ -11,6 +11,8 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir/build}
 vm=${GMEM_VM:-$top_srcdir/../shared/vm/vm}
 export VMKIT=${VMKIT:-${XDG_CACHE_HOME:-$HOME/.cache}/gmem-vmkit}
+# The rig's own limit on the guest (its default 600 s) is the one below.
+export VM_TIMEOUT=${VM_TIMEOUT:-900}
 
 skip() { echo "SKIP: $*"; exit 77; }
 

@@ -3,7 +3,8 @@
 # Post-copy recovery over RDMA (soft-RoCE in the VM rig: make check-vm):
 # gmem-migrate --transport rdma moves llama-infer post-copy while the
 # interface under the RDMA device goes down, until the destination reports
-# the session paused (its reads failed), and up again. The session must
+# the session paused (its reads failed) and 3 s more, so that the
+# destination's tries meet a dead link, and up again. The session must
 # resume on new connections and read lanes, both sides count one recovery
 # or more, every digest is equal and the workload's own verify finds every
 # page as written. Needs root (ip link); exit 77 (skipped) without an RDMA
@@ -29,6 +30,13 @@ netdev=$(echo "$link" | sed -n 's/.* netdev \([^ ]*\).*/\1/p')
 [ -n "$netdev" ] || skip "no interface under $dev ($link)"
 echo "RDMA device $dev on $netdev, ${dev_ip#* }"
 
+port_state=/sys/class/infiniband/$dev/ports/1/state
+port_active() { grep -q ACTIVE "$port_state"; }
+
+paused_or_gone() {
+	grep -q '^paused' "$tmp/err" || ! kill -0 "$mig" 2>/dev/null
+}
+
 # until SECONDS CMD...: polls CMD every 0.1 s; false when time ran out.
 until_true() {
 	local n=$(($1 * 10))
@@ -41,7 +49,7 @@ until_true() {
 }
 
 timeout 300 "$top_srcdir/scripts/migrate-local" --build "$top_builddir" \
-	--ip "${dev_ip#* }" --trace llama-infer --scale 1/64 --warmup 1 \
+	--ip "${dev_ip#* }" --trace llama-infer --scale 1/16 --warmup 1 \
 	--mode postcopy -- --transport rdma --recover-ms 120000 \
 	--wait-ms 120000 >"$tmp/report" 2>"$tmp/err" &
 mig=$!
@@ -49,10 +57,21 @@ fail=0
 if until_true 200 grep -q '^post-copy' "$tmp/err"; then
 	ip link set dev "$netdev" down
 	echo "$(date +%T) $netdev down"
-	until_true 120 grep -q '^paused' "$tmp/err" ||
-		{ echo "FAIL: the destination never paused"; fail=1; }
+	until_true 120 paused_or_gone
+	if ! grep -q '^paused' "$tmp/err"; then
+		echo "FAIL: the destination never paused (post-copy over" \
+			"before the link went down?)"
+		fail=1
+	fi
+	# Down a while longer: the destination's tries meet a dead link.
+	sleep 3
 	ip link set dev "$netdev" up
 	echo "$(date +%T) $netdev up"
+	# The recovery does not wait for this; it tells a rig whose port
+	# never comes back from a recovery that fails.
+	until_true 60 port_active ||
+		{ echo "FAIL: $dev's port not ACTIVE within 60 s"; fail=1; }
+	echo "$(date +%T) $dev port $(cat "$port_state")"
 else
 	echo "FAIL: post-copy never began"
 	fail=1

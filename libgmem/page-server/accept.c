@@ -252,7 +252,11 @@ int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume)
 			return ret;
 	}
 	if (s->reads_on) {
-		ret = s->reads.ops->accept_reads(&s->reads, wait_ms);
+		/* A destination resuming tries again from its connection
+		 * set when its lanes fail: it knocks on the listening
+		 * socket while we would wait here for the lanes. */
+		ret = s->reads.ops->accept_reads(&s->reads, wait_ms,
+						 resume ? s->lfd : -1);
 		if (ret < 0)
 			return srv_err(s, ret, "%s",
 				       s->reads.ops->read_error(&s->reads));

@@ -8,8 +8,9 @@
  * alias and resolved with UFFDIO_CONTINUE; anonymous ones into registered
  * staging slots, then UFFDIO_COPY. The control stream (STATE, digests,
  * DONE) stays on the transport's streams. A broken lane pauses the session
- * like a broken stream: recover.c drops the lanes (rm_reads_pause()),
- * opens them again with the connection set and starts the reads anew.
+ * like a broken stream: recover.c halts the lanes (rm_reads_pause()),
+ * opens new ones with the connection set, closes the old ones only then
+ * (never on a link still down) and starts the reads anew.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@ struct rr_slot {
 
 struct rm_reads {
 	struct transport t;   /* the read lanes (ops NULL: closed) */
+	/* Lanes halted by a pause, closed once new ones are open: closing
+	 * talks to the source, which a link still down must not carry. */
+	struct transport old;
 	uint32_t run_pages;
 	uint8_t *staging;     /* anonymous regions only */
 	uint8_t *mem;         /* where reads land: alias or staging */
@@ -58,11 +62,11 @@ struct rm_reads {
 	char name[96];
 };
 
-static void lanes_close(struct rm_reads *rd)
+static void lanes_close(struct transport *t)
 {
-	if (rd->t.ops)
-		rd->t.ops->close_reads(&rd->t);
-	rd->t.ops = NULL;
+	if (t->ops)
+		t->ops->close_reads(t);
+	t->ops = NULL;
 }
 
 static const char *lanes_error(const struct gmem_remote *rm)
@@ -97,7 +101,7 @@ int rm_reads_open(struct gmem_remote *rm, const char *addr, char *why,
 		pthread_cond_init(&rd->slot_free, NULL);
 		rm->reads = rd;
 	}
-	lanes_close(rd);
+	lanes_close(&rd->t);
 	ret = rm->ops->open_reads(&rd->t, addr, &rm->win, rm->wait_ms);
 	/* Opened again after a pause: the same memory as before. */
 	if (ret == 0 && rd->mem)
@@ -105,9 +109,10 @@ int rm_reads_open(struct gmem_remote *rm, const char *addr, char *why,
 	if (ret < 0) {
 		snprintf(why, why_len, "%s connect %s: %s",
 			 rm->ops->name, addr, lanes_error(rm));
-		lanes_close(rd);
+		lanes_close(&rd->t);
 		return ret;
 	}
+	lanes_close(&rd->old);
 	snprintf(rd->name, sizeof(rd->name), "%s %s", rm->ops->name,
 		 rd->t.ops->read_device(&rd->t));
 	pthread_mutex_lock(&rd->lock);
@@ -435,9 +440,14 @@ void rm_reads_pause(struct gmem_remote *rm)
 	pthread_cond_broadcast(&rd->slot_free);
 	pthread_mutex_unlock(&rd->lock);
 	rm_reads_stop(rm);
-	/* Once the lanes are closed no read lands any more: the runs still
+	/* Once the lanes are halted no read lands any more: the runs still
 	 * in flight give their claim back, to be read again. */
-	lanes_close(rd);
+	if (rd->t.ops) {
+		rd->t.ops->halt_reads(&rd->t);
+		lanes_close(&rd->old);
+		rd->old = rd->t;
+		rd->t.ops = NULL;
+	}
 	for (unsigned int i = 0; i < URGENT_SLOTS; i++) {
 		struct rr_slot *slot = &rd->urgent[i];
 
@@ -460,7 +470,8 @@ void rm_reads_free(struct gmem_remote *rm)
 	if (!rd)
 		return;
 	rm_reads_stop(rm);
-	lanes_close(rd);
+	lanes_close(&rd->t);
+	lanes_close(&rd->old);
 	pthread_mutex_destroy(&rd->lock);
 	pthread_cond_destroy(&rd->slot_free);
 	free(rd->staging);

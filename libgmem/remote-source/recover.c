@@ -67,7 +67,7 @@ static int reconnect_loop(struct gmem_remote *rm, uint64_t since)
 {
 	uint64_t deadline = since + (uint64_t)rm->recover_ms * 1000000ULL;
 	int delay_ms = BACKOFF_FIRST_MS;
-	char why[160] = "";
+	char why[224] = "";
 
 	for (;;) {
 		int ret = reconnect(rm, why, sizeof(why));

@@ -130,7 +130,7 @@ struct gmem_remote {
 	uint64_t paused_since_ns;   /* atomic: the pause's start; 0 = none */
 	char pause_why[96];     /* what broke the link, for the final error */
 	int error;
-	char err[192];
+	char err[384];  /* a recovery's reason quotes two others */
 	uint64_t *samples;
 	uint64_t nr_samples;
 	struct gmem_remote_stats stats; /* stat_add() */

@@ -115,11 +115,11 @@ static int rd_expose(struct transport *t, const char *addr, void *base,
 			    ep->err, sizeof(ep->err));
 }
 
-static int rd_accept_reads(struct transport *t, int wait_ms)
+static int rd_accept_reads(struct transport *t, int wait_ms, int knock_fd)
 {
 	struct rd_ep *ep = t->priv;
 
-	return rdmat_accept(ep->rt, RDMAT_NR_QPS, wait_ms);
+	return rdmat_accept(ep->rt, RDMAT_NR_QPS, wait_ms, knock_fd);
 }
 
 static int rd_open_reads(struct transport *t, const char *addr,
@@ -184,6 +184,14 @@ static const char *rd_read_error(const struct transport *t)
 	return ep->rt ? rdmat_error(ep->rt) : ep->err;
 }
 
+static void rd_halt_reads(struct transport *t)
+{
+	struct rd_ep *ep = t->priv;
+
+	if (ep && ep->rt)
+		rdmat_halt(ep->rt);
+}
+
 static void rd_close_reads(struct transport *t)
 {
 	struct rd_ep *ep = t->priv;
@@ -218,6 +226,7 @@ const struct transport_ops transport_rdma_ops = {
 	.read_wait = rd_read_wait,
 	.read_device = rd_read_device,
 	.read_error = rd_read_error,
+	.halt_reads = rd_halt_reads,
 	.close_reads = rd_close_reads,
 };
 

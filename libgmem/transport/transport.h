@@ -124,10 +124,14 @@ struct transport_ops {
 	int (*expose)(struct transport *t, const char *addr, void *base,
 		      size_t len, struct transport_window *win);
 	/* Source: accepts one destination's read lanes within @wait_ms,
-	 * dropping those of the one before (a recovered session's). */
-	int (*accept_reads)(struct transport *t, int wait_ms);
+	 * dropping those of the one before (a recovered session's).
+	 * -ECONNABORTED as soon as a connection waits on the listening
+	 * socket @knock_fd (-1: none): the destination gave this try up
+	 * and started over. */
+	int (*accept_reads)(struct transport *t, int wait_ms, int knock_fd);
 	/* Destination: opens read lanes to the source at @addr whose window
-	 * is @win, within @wait_ms. */
+	 * is @win, within @wait_ms, trying again while the path is not
+	 * usable yet (a link that just came up). */
 	int (*open_reads)(struct transport *t, const char *addr,
 			  const struct transport_window *win, int wait_ms);
 	/* Destination: reads land in [@buf, @buf + @len) (registered with
@@ -150,6 +154,12 @@ struct transport_ops {
 	/* The device and port the reads use ("rxe0 port 1"). */
 	const char *(*read_device)(const struct transport *t);
 	const char *(*read_error)(const struct transport *t);
+	/* Destination: stops every read in flight at once (they finish
+	 * with an error; no byte lands after) without a word to the
+	 * source: a link that is down must carry no teardown (soft-RoCE's
+	 * connection manager stops working for good after one). Only
+	 * close_reads() may follow, once the link is back. */
+	void (*halt_reads)(struct transport *t);
 	void (*close_reads)(struct transport *t);
 };
 
