@@ -35,7 +35,7 @@ libgmem_libgmem_la_SOURCES += \
 # Transports: TCP (io_uring) and RDMA (or its stub, below).
 libgmem_libgmem_la_SOURCES += \
 	libgmem/transport/transport.h libgmem/transport/tcp.c \
-	libgmem/transport/rdma.h
+	libgmem/transport/rdma.h libgmem/transport/rdma-ops.c
 # The page server: the migration source's side.
 libgmem_libgmem_la_SOURCES += \
 	libgmem/page-server/server.h libgmem/page-server/server.c \
@@ -45,7 +45,7 @@ libgmem_libgmem_la_SOURCES += \
 libgmem_libgmem_la_SOURCES += \
 	libgmem/remote-source/remote.h libgmem/remote-source/remote.c \
 	libgmem/remote-source/connect.c libgmem/remote-source/fetch.c \
-	libgmem/remote-source/recover.c libgmem/remote-source/rdma.c
+	libgmem/remote-source/recover.c libgmem/remote-source/reads.c
 # The migration engine: outgoing (source host) and incoming (destination).
 libgmem_libgmem_la_SOURCES += \
 	libgmem/migrate/migrate.h libgmem/migrate/migrate.c \

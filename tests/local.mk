@@ -185,8 +185,9 @@ endif
 
 # The RDMA transport on a real device: skipped (77) without one;
 # tests/rdma-vm.sh runs it inside the VM rig, on soft-RoCE (make check-vm).
-dist_check_SCRIPTS += tests/vm-rdma.sh tests/rdma-vm.sh tests/vm-migrate-rdma.sh
-TESTS += tests/vm-rdma.sh tests/vm-migrate-rdma.sh
+dist_check_SCRIPTS += tests/vm-rdma.sh tests/rdma-vm.sh tests/vm-migrate-rdma.sh \
+	tests/vm-recover-rdma.sh
+TESTS += tests/vm-rdma.sh tests/vm-migrate-rdma.sh tests/vm-recover-rdma.sh
 VM_TESTS += tests/rdma-vm.sh
 if HAVE_CRITERION
 check_PROGRAMS += tests/test-transport-rdma

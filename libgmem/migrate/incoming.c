@@ -105,6 +105,14 @@ static int dest_run(struct gmem_region *r, struct gmem_remote *rm,
 	return ret;
 }
 
+/* The progress ticker's view of the remote end's pauses. */
+static void remote_pause(const void *rm, uint64_t *since_ns,
+			 uint64_t *recoveries)
+{
+	*since_ns = rm_paused_since_ns(rm);
+	*recoveries = rm_recoveries(rm);
+}
+
 int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 		      const struct gmem_migrate_params *p,
 		      const struct gmem_migrate_ops *ops, void *ctx,
@@ -139,8 +147,7 @@ int gmem_migrate_dest(struct gmem_region *r, const char *connect,
 	if (ret == 0 && m.wait_ms > 0)
 		rm_set_silence(rm, m.wait_ms);
 	if (ret == 0)
-		mig_ticker_watch_pause(&tick, &rm->paused_since_ns,
-				       &rm->stats.recoveries, m.recover_ms);
+		mig_ticker_watch_pause(&tick, remote_pause, rm, m.recover_ms);
 	if (ret == 0 && (gmem_remote_page_size(rm) != r->page_size ||
 			 gmem_remote_nr_pages(rm) != r->nr_pages))
 		ret = -EINVAL;

@@ -141,14 +141,15 @@ static void ticker_rate(struct mig_ticker *t)
 static void ticker_paused(const struct mig_ticker *t,
 			  struct gmem_migrate_progress *p)
 {
-	uint64_t since = t->paused_since_ns ?
-		__atomic_load_n(t->paused_since_ns, __ATOMIC_ACQUIRE) : 0;
-	uint64_t end = since + (uint64_t)t->recover_ms * 1000000ULL;
+	uint64_t since = 0, recoveries = 0, end;
 
+	if (t->pause)
+		t->pause(t->side, &since, &recoveries);
 	if (!since)
 		return;
+	end = since + (uint64_t)t->recover_ms * 1000000ULL;
 	p->phase = GMEM_PHASE_PAUSED;
-	p->round = __atomic_load_n(t->recoveries, __ATOMIC_RELAXED) + 1;
+	p->round = recoveries + 1;
 	p->bytes_per_s = 0;
 	p->eta_ns = t->recover_ms > 0 && end > now_ns() ? end - now_ns() : 0;
 }
@@ -227,12 +228,14 @@ void mig_ticker_phase(struct mig_ticker *t, uint32_t phase, uint32_t round,
 	ticker_report(t);
 }
 
-void mig_ticker_watch_pause(struct mig_ticker *t, const uint64_t *since_ns,
-			    const uint64_t *recoveries, int recover_ms)
+void mig_ticker_watch_pause(struct mig_ticker *t,
+			    void (*pause)(const void *side, uint64_t *since_ns,
+					  uint64_t *recoveries),
+			    const void *side, int recover_ms)
 {
 	pthread_mutex_lock(&t->lock);
-	t->paused_since_ns = since_ns;
-	t->recoveries = recoveries;
+	t->pause = pause;
+	t->side = side;
 	t->recover_ms = recover_ms;
 	pthread_mutex_unlock(&t->lock);
 }

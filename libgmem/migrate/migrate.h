@@ -67,8 +67,11 @@ struct mig_ticker {
 	const struct gmem_region *region;
 	uint64_t start_ns;
 	uint64_t last_ns, last_done; /* previous tick of a watched region */
-	/* A side's pause (atomics of its server or remote end), or NULL. */
-	const uint64_t *paused_since_ns, *recoveries;
+	/* A side's pause, read through its server's or remote end's
+	 * accessors: when it began (0: none) and how many came before. */
+	void (*pause)(const void *side, uint64_t *since_ns,
+		      uint64_t *recoveries);
+	const void *side;
 	int recover_ms;
 	pthread_mutex_t lock;
 	/* Held around the progress callback, which the ticker thread and
@@ -85,9 +88,11 @@ void mig_ticker_start(struct mig_ticker *t, const struct gmem_migrate_ops *ops,
 void mig_ticker_phase(struct mig_ticker *t, uint32_t phase, uint32_t round,
 		      uint64_t pages_done, uint64_t pages_total,
 		      uint64_t bytes_per_s, const struct gmem_region *watch);
-/* Reports GMEM_PHASE_PAUSED while *@since_ns is non-zero. */
-void mig_ticker_watch_pause(struct mig_ticker *t, const uint64_t *since_ns,
-			    const uint64_t *recoveries, int recover_ms);
+/* Reports GMEM_PHASE_PAUSED while @pause says @side is paused. */
+void mig_ticker_watch_pause(struct mig_ticker *t,
+			    void (*pause)(const void *side, uint64_t *since_ns,
+					  uint64_t *recoveries),
+			    const void *side, int recover_ms);
 void mig_ticker_stop(struct mig_ticker *t);
 
 #endif /* GMEM_MIGRATE_H */

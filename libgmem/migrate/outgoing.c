@@ -307,7 +307,7 @@ static void src_hot_epoch(struct mig_src *s)
 	struct timespec ts = { .tv_sec = s->m.hot_epoch_ms / 1000,
 			       .tv_nsec = s->m.hot_epoch_ms % 1000 * 1000000L };
 
-	if (s->m.mode != GMEM_MIGRATE_POSTCOPY || s->srv->rdma_on ||
+	if (s->m.mode != GMEM_MIGRATE_POSTCOPY || s->srv->reads_on ||
 	    s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS ||
 	    gmem_dirty_start(s->r, NULL) < 0)
 		return;
@@ -329,13 +329,21 @@ static void src_push_order(struct mig_src *s)
 
 	if ((s->m.mode != GMEM_MIGRATE_POSTCOPY &&
 	     s->m.mode != GMEM_MIGRATE_HYBRID) ||
-	    s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS || s->srv->rdma_on)
+	    s->m.flags & GMEM_MIGRATE_PUSH_ADDRESS || s->srv->reads_on)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(epoch); i++)
 		if (bitmap_count(epoch[i]) &&
 		    gmem_server_push_first(s->srv, epoch[i]->words,
 					   s->r->nr_pages) < 0)
 			return;
+}
+
+/* The progress ticker's view of the server's pauses. */
+static void server_pause(const void *srv, uint64_t *since_ns,
+			 uint64_t *recoveries)
+{
+	*since_ns = srv_paused_since_ns(srv);
+	*recoveries = srv_recoveries(srv);
 }
 
 static int src_run(struct mig_src *s, const char *listen,
@@ -351,8 +359,8 @@ static int src_run(struct mig_src *s, const char *listen,
 		ret = gmem_server_set_recover(s->srv, s->m.recover_ms);
 	if (ret < 0)
 		return ret;
-	mig_ticker_watch_pause(&s->tick, &s->srv->paused_since_ns,
-			       &s->srv->stats.recoveries, s->m.recover_ms);
+	mig_ticker_watch_pause(&s->tick, server_pause, s->srv,
+			       s->m.recover_ms);
 	mig_ticker_phase(&s->tick, GMEM_PHASE_SETUP, 0, 0, 0, 0, NULL);
 	ret = gmem_server_accept(s->srv, s->m.wait_ms);
 	if (ret < 0)

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "page-server/server.h"
-#include "transport/rdma.h"
 
 /* A receive buffer holds a largest frame and some of the next. */
 static uint32_t rx_size(uint32_t rx_cap)
@@ -56,7 +55,7 @@ int srv_conns_reset(struct gmem_server *s)
 	conns_layout(s);
 	s->nr_conns = 0;
 	s->nr_batch = 0;
-	return transport_tcp_ops.init(&s->t, 256, s->mem, s->mem_len);
+	return s->ops->init(&s->t, 256, s->mem, s->mem_len);
 }
 
 static int server_alloc(struct gmem_server *s)
@@ -71,7 +70,7 @@ static int server_alloc(struct gmem_server *s)
 	conns_layout(s);
 	if (bitmap_init(&s->need, s->r->nr_pages, false) < 0)
 		return -ENOMEM;
-	return transport_tcp_ops.init(&s->t, 256, s->mem, s->mem_len);
+	return s->ops->init(&s->t, 256, s->mem, s->mem_len);
 }
 
 int gmem_server_listen(struct gmem_region *r, const char *addr,
@@ -90,6 +89,7 @@ int gmem_server_listen(struct gmem_region *r, const char *addr,
 		return -ENOMEM;
 	s->r = r;
 	s->base = r->alias ? r->alias : r->addr;
+	s->ops = transport_find("tcp");
 	pthread_mutex_init(&s->push.lock, NULL);
 	pthread_cond_init(&s->push.cond, NULL);
 	pthread_cond_init(&s->push.hint_cond, NULL);
@@ -99,7 +99,7 @@ int gmem_server_listen(struct gmem_region *r, const char *addr,
 	ret = server_alloc(s);
 	if (ret < 0)
 		goto fail;
-	ret = transport_tcp_ops.listen(addr, &s->port);
+	ret = s->ops->listen(addr, &s->port);
 	if (ret < 0)
 		goto fail;
 	s->lfd = ret;
@@ -185,12 +185,12 @@ static int accept_conn(struct gmem_server *s, unsigned int idx,
 	me.features |= resume ? PROTO_FEAT_RESUME : 0;
 	/* The key is no secret: only queue pairs this server accepts (after
 	 * every HELLO and AUTH) belong to its protection domain. */
-	me.features |= s->rdma ? PROTO_FEAT_RDMA : 0;
+	me.features |= s->reads.ops ? PROTO_FEAT_RDMA : 0;
 	me.features &= hello->features;
 	if (me.features & PROTO_FEAT_RDMA) {
-		me.rkey = s->rkey;
-		me.raddr = s->raddr;
-		s->rdma_on = true;
+		me.rkey = s->win.key;
+		me.raddr = s->win.addr;
+		s->reads_on = true;
 	}
 	c->tx_seq = 1;
 	ret = wire_hello_send(&s->t, idx, c->slots[0].buf, 0, &me, wait_ns);
@@ -251,10 +251,15 @@ int srv_accept_set(struct gmem_server *s, int wait_ms, bool resume)
 		if (ret < 0)
 			return ret;
 	}
-	if (s->rdma_on) {
-		ret = rdmat_accept(s->rdma, RDMAT_NR_QPS, wait_ms);
+	if (s->reads_on) {
+		/* A destination resuming tries again from its connection
+		 * set when its lanes fail: it knocks on the listening
+		 * socket while we would wait here for the lanes. */
+		ret = s->reads.ops->accept_reads(&s->reads, wait_ms,
+						 resume ? s->lfd : -1);
 		if (ret < 0)
-			return srv_err(s, ret, "%s", rdmat_error(s->rdma));
+			return srv_err(s, ret, "%s",
+				       s->reads.ops->read_error(&s->reads));
 	}
 	/* With recovery on, the destination may come back here. */
 	if (!s->recover_ms) {

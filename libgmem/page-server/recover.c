@@ -89,3 +89,13 @@ int srv_recover(struct gmem_server *s)
 	ret = push_start(s);
 	return ret < 0 ? srv_err(s, ret, "push: %s", strerror(-ret)) : 0;
 }
+
+uint64_t srv_paused_since_ns(const struct gmem_server *s)
+{
+	return __atomic_load_n(&s->paused_since_ns, __ATOMIC_ACQUIRE);
+}
+
+uint64_t srv_recoveries(const struct gmem_server *s)
+{
+	return __atomic_load_n(&s->stats.recoveries, __ATOMIC_RELAXED);
+}

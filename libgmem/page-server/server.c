@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "page-server/server.h"
-#include "transport/rdma.h"
 
 int srv_err(struct gmem_server *s, int ret, const char *fmt, ...)
 {
@@ -434,7 +433,7 @@ int gmem_server_serve(struct gmem_server *s, int wait_ms)
 	while (ret == 0 && !s->done) {
 		ret = serve_step(s, wait_ms);
 		/* Post-copy recovery: the pages stay here, whatever broke. */
-		if (ret < 0 && s->link_lost && s->recover_ms && !s->rdma_on)
+		if (ret < 0 && s->link_lost && s->recover_ms)
 			ret = srv_recover(s);
 	}
 	push_stop(s);
@@ -452,32 +451,42 @@ int gmem_server_stats(const struct gmem_server *s,
 
 int gmem_server_offer_rdma(struct gmem_server *s, const char *addr)
 {
-	char where[300];
+	const struct transport_ops *ops = transport_find("rdma");
 	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	char where[300];
 	int ret;
 
-	if (!colon || s->rdma || s->nr_conns)
+	if (!colon || s->reads.ops || s->nr_conns)
 		return -EINVAL;
 	/* rdma_cm has its own port space: the TCP port serves it too. */
 	snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - addr), addr,
 		 s->port);
-	ret = rdmat_listen(where, (void *)s->base, s->r->size, &s->rkey,
-			   &s->raddr, &s->rdma, s->err, sizeof(s->err));
-	if (ret == 0)
-		s->err[0] = '\0';
-	return ret;
+	ret = ops->expose(&s->reads, where, (void *)s->base, s->r->size,
+			  &s->win);
+	if (ret < 0) {
+		/* The server stays as it was: on its stream transport. */
+		snprintf(s->err, sizeof(s->err), "%s",
+			 ops->read_error(&s->reads));
+		ops->close_reads(&s->reads);
+		s->reads.ops = NULL;
+		return ret;
+	}
+	s->err[0] = '\0';
+	/* One transport for the session: its streams too. */
+	s->ops = ops;
+	return srv_conns_reset(s);
 }
 
 const char *gmem_server_transport(const struct gmem_server *s)
 {
 	struct gmem_server *m = (struct gmem_server *)s;
 
-	if (!s->rdma)
-		return "tcp";
-	snprintf(m->transport, sizeof(m->transport), "rdma %s%s",
-		 rdmat_device(s->rdma),
-		 s->nr_conns && !s->rdma_on ? " (offered; destination uses tcp)"
-					    : "");
+	if (!s->reads.ops)
+		return s->ops->name;
+	snprintf(m->transport, sizeof(m->transport), "%s %s%s", s->ops->name,
+		 s->reads.ops->read_device(&s->reads),
+		 s->nr_conns && !s->reads_on ? " (offered; destination uses "
+					       "tcp)" : "");
 	return s->transport;
 }
 
@@ -493,7 +502,8 @@ void gmem_server_destroy(struct gmem_server *s)
 	push_stop(s);
 	if (s->t.ops)
 		s->t.ops->fini(&s->t);
-	rdmat_destroy(s->rdma);
+	if (s->reads.ops)
+		s->reads.ops->close_reads(&s->reads);
 	pthread_mutex_destroy(&s->push.lock);
 	pthread_cond_destroy(&s->push.cond);
 	pthread_cond_destroy(&s->push.hint_cond);

@@ -14,8 +14,6 @@
 #include "internal.h"
 #include "wire/frame.h"
 
-struct rdmat;
-
 #define CTL_SLOTS 8
 #define BULK_SLOTS 4
 #define RUN_BYTES (256U << 10) /* push/pre-copy frame payload (4 KiB pages) */
@@ -90,6 +88,7 @@ struct srv_push {
 struct gmem_server {
 	struct gmem_region *r;
 	const uint8_t *base;   /* where page bytes are read */
+	const struct transport_ops *ops; /* the session's transport */
 	struct transport t;
 	int lfd;
 	uint16_t port;
@@ -123,12 +122,13 @@ struct gmem_server {
 	bool link_lost;        /* the error in @error is the link's */
 	uint64_t last_lfd_ns;  /* last look for a returning destination */
 	uint64_t paused_since_ns; /* atomic (progress ticker); 0 = serving */
-	/* Offered RDMA (gmem_server_offer_rdma()): the region registered for
-	 * remote read; @rdma_on once the destination took it. */
-	struct rdmat *rdma;
-	uint32_t rkey;
-	uint64_t raddr;
-	bool rdma_on;
+	/* Offered one-sided reads (gmem_server_offer_rdma(), a transport
+	 * with TRANSPORT_CAP_READ): the region exposed through @reads (ops
+	 * NULL: not offered) as @win; @reads_on once the destination took
+	 * it. */
+	struct transport reads;
+	struct transport_window win;
+	bool reads_on;
 	char transport[80];
 };
 
@@ -144,6 +144,11 @@ int srv_conns_reset(struct gmem_server *s);
  * @max long; clears it in @b when @take. Returns its length (0: none). */
 uint32_t srv_next_run(struct bitmap *b, uint64_t *cursor, uint32_t max,
 		      bool take);
+
+/* When the serving thread paused for a recovery (0: serving), and how
+ * many recoveries came before; any thread. */
+uint64_t srv_paused_since_ns(const struct gmem_server *s);
+uint64_t srv_recoveries(const struct gmem_server *s);
 
 /* server-accept.c: best effort, tells the peer of connection @conn why it
  * is being dropped (an ERROR frame with errno @err). */

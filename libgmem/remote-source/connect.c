@@ -57,7 +57,7 @@ int rm_endpoints_init(struct gmem_remote *rm)
 
 		wire_rx_init(&rm->rx[i], 0, buf, rm->per_conn,
 			     PROTO_MAX_PAYLOAD);
-		ret = transport_tcp_ops.init(&rm->t[i], 8, buf, rm->per_conn);
+		ret = rm->ops->init(&rm->t[i], 8, buf, rm->per_conn);
 	}
 	return ret;
 }
@@ -124,8 +124,8 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	char geom[128];
 	int fd, ret;
 
-	/* Over RDMA every page is read, none asked for: no hints. */
-	if (rm->flags & GMEM_REMOTE_RDMA)
+	/* With reads every page is read, none asked for: no hints. */
+	if (rm->ops->caps & TRANSPORT_CAP_READ)
 		me.features = (me.features | PROTO_FEAT_RDMA) &
 			      ~PROTO_FEAT_PREFETCH;
 	fd = t->ops->connect(addr, wait_ms);
@@ -167,7 +167,7 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 			 rm->expect.page_size);
 		ret = -EINVAL, why = geom;
 	}
-	if (ret == 0 && !idx && (rm->flags & GMEM_REMOTE_RDMA) &&
+	if (ret == 0 && !idx && (rm->ops->caps & TRANSPORT_CAP_READ) &&
 	    !(srv.features & PROTO_FEAT_RDMA))
 		ret = -EPROTONOSUPPORT,
 		why = "the page server offers no RDMA (serve with --transport rdma)";
@@ -198,8 +198,8 @@ int rm_open_conn(struct gmem_remote *rm, const char *addr, unsigned int idx,
 	if (!idx) { /* the control connection's next frame number */
 		rm->ctl_seq = seq;
 		rm->prefetch = srv.features & PROTO_FEAT_PREFETCH;
-		rm->rkey = srv.rkey;
-		rm->raddr = srv.raddr;
+		rm->win.key = srv.rkey;
+		rm->win.addr = srv.raddr;
 	}
 	rm->geom.page_size = srv.page_size;
 	rm->geom.nr_pages = srv.nr_pages;
@@ -232,10 +232,11 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 		return ret;
 	}
 	rm->flags = flags;
+	rm->ops = transport_find(flags & GMEM_REMOTE_RDMA ? "rdma" : "tcp");
 	rm->nr_bulk = nr_bulk;
 	/* And a fault-around connection, unless the server takes no hints
-	 * (then dropped after the first HELLO) or RDMA reads every page. */
-	rm->nr_conns = 1 + nr_bulk + !(flags & GMEM_REMOTE_RDMA);
+	 * (then dropped after the first HELLO) or every page is read. */
+	rm->nr_conns = 1 + nr_bulk + !(rm->ops->caps & TRANSPORT_CAP_READ);
 	rm->wait_ms = wait_ms;
 	rm->recover_ms = p ? p->recover_ms : 0;
 	strcpy(rm->addr, addr);
@@ -256,8 +257,11 @@ int gmem_remote_connect(const char *addr, const struct gmem_remote_params *p,
 	}
 	for (unsigned int i = 0; ret == 0 && i < rm->nr_conns; i++)
 		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);
-	if (ret == 0 && (flags & GMEM_REMOTE_RDMA))
-		ret = rm_rdma_connect(rm, addr, wait_ms);
+	if (ret == 0 && (rm->ops->caps & TRANSPORT_CAP_READ)) {
+		ret = rm_reads_open(rm, addr, why, sizeof(why));
+		if (ret < 0)
+			rm_fail(rm, ret, "%s", why);
+	}
 	/* Failed, but handed out all the same: its error text says why (the
 	 * server's refusal, the bad HELLO, the RDMA device). */
 	if (ret < 0)

@@ -143,6 +143,17 @@ int rm_send_request(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr,
 	return rm_ctl_send(rm, &h, NULL);
 }
 
+int rm_fetch(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr, bool hint)
+{
+	int ret;
+
+	/* Read, nobody waits on the server: a hint is as urgent. */
+	if (rm->reads)
+		return rm_reads_request(rm, pgoff, nr);
+	ret = rm_send_request(rm, pgoff, nr, hint);
+	return ret > 0 ? 0 : ret;
+}
+
 /* Whether page @p still has to be asked for; marks it asked for. */
 static bool want_page(struct gmem_remote *rm, uint64_t p)
 {
@@ -174,16 +185,14 @@ static int remote_request(struct gmem_source *s, uint64_t fault,
 	if (rm_phase(rm) == RM_FAILED)
 		return rm->error;
 	if (hint && want_page(rm, fault))
-		ret = rm->rdma ? rm_rdma_request(rm, fault, 1)
-			       : rm_send_request(rm, fault, 1, false);
+		ret = rm_fetch(rm, fault, 1, false);
 	for (uint64_t p = pgoff; p <= end && ret >= 0; p++) {
 		bool want = p < end && want_page(rm, p);
 
 		if (want && run++ == 0)
 			start = p;
 		if (!want && run) {
-			ret = rm->rdma ? rm_rdma_request(rm, start, run)
-				       : rm_send_request(rm, start, run, hint);
+			ret = rm_fetch(rm, start, run, hint);
 			run = 0;
 		}
 		if (p < end && bitmap_test(&rm->valid, p) &&
@@ -400,17 +409,17 @@ static int remote_attach(struct gmem_source *s, struct gmem_region *r)
 	if (ret < 0)
 		return ret;
 	/* Before NEED: the bulk threads install what it makes the server
-	 * push, from the first frame. Over RDMA the destination pushes to
+	 * push, from the first frame. With reads the destination pushes to
 	 * itself: no NEED. */
 	rm_set_phase(rm, RM_POSTCOPY);
 	/* The server waited for our NEED meanwhile: silence counts anew. */
 	__atomic_store_n(&rm->last_rx_ns, now_ns(), __ATOMIC_RELAXED);
-	ret = rm->flags & GMEM_REMOTE_ON_DEMAND || rm->rdma ? 0
-							    : rm_send_need(rm);
+	ret = rm->flags & GMEM_REMOTE_ON_DEMAND || rm->reads ? 0
+							     : rm_send_need(rm);
 	if (ret < 0)
 		return rm_fail(rm, ret, "NEED: %s", strerror(-ret));
-	if (rm->rdma) {
-		ret = rm_rdma_start(rm);
+	if (rm->reads) {
+		ret = rm_reads_start(rm);
 		if (ret < 0)
 			return ret;
 	}
@@ -423,7 +432,7 @@ static void remote_detach(struct gmem_source *s)
 {
 	struct gmem_remote *rm = s->priv;
 
-	rm_rdma_stop(rm);
+	rm_reads_stop(rm);
 	/* The receive thread first: while recovering it restarts the bulk
 	 * threads, which are joined after it. */
 	__atomic_store_n(&rm->stop, true, __ATOMIC_RELEASE);

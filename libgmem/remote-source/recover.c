@@ -3,7 +3,8 @@
  * recover.c - post-copy recovery at the destination (QEMU's postcopy-recover):
  * after a broken link the receive thread takes every endpoint over,
  * reconnects with backoff to the page server, resumes the session there and
- * asks again for what is still missing. Deciding to pause is remote.c's;
+ * asks again for what is still missing, the same over streams and over
+ * one-sided reads (whose lanes it closes and opens again). Deciding to pause is remote.c's;
  * the server's side of it is server-recover.c.
  */
 #include <stdio.h>
@@ -36,6 +37,9 @@ static int reconnect(struct gmem_remote *rm, char *why, size_t why_len)
 		ret = rm_open_conn(rm, addr, i, true, why, why_len);
 	for (unsigned int i = 0; i < rm->nr_conns && ret == 0; i++)
 		ret = wire_rx_start(&rm->t[i], &rm->rx[i]);
+	/* The server accepts the read lanes after the connection set. */
+	if (ret == 0 && rm->reads)
+		ret = rm_reads_open(rm, addr, why, why_len);
 	return ret;
 }
 
@@ -63,7 +67,7 @@ static int reconnect_loop(struct gmem_remote *rm, uint64_t since)
 {
 	uint64_t deadline = since + (uint64_t)rm->recover_ms * 1000000ULL;
 	int delay_ms = BACKOFF_FIRST_MS;
-	char why[160] = "";
+	char why[224] = "";
 
 	for (;;) {
 		int ret = reconnect(rm, why, sizeof(why));
@@ -99,7 +103,7 @@ static int request_again(struct gmem_remote *rm)
 		       !bitmap_test(&rm->r->present, p + n))
 			n++;
 		if (n)
-			ret = rm_send_request(rm, p, n, false);
+			ret = rm_fetch(rm, p, n, false);
 		p += n ? n : 1;
 	}
 	return ret;
@@ -117,7 +121,9 @@ static int resume(struct gmem_remote *rm, enum rm_phase phase)
 		__atomic_store_n(&rm->stats.mismatches, 0, __ATOMIC_RELAXED);
 		return rm_send_digest_requests(rm);
 	}
-	ret = rm->flags & GMEM_REMOTE_ON_DEMAND ? 0 : rm_send_need(rm);
+	/* Reads: the push starts again from the first page, here. */
+	ret = rm->flags & GMEM_REMOTE_ON_DEMAND || rm->reads ? 0
+							     : rm_send_need(rm);
 	if (ret == 0)
 		ret = request_again(rm);
 	if (ret < 0)
@@ -138,6 +144,8 @@ int rm_recover(struct gmem_remote *rm)
 	for (unsigned int i = 0; i < rm->nr_conns; i++)
 		rm->t[i].ops->shutdown(&rm->t[i], 0);
 	rm_bulk_join(rm);
+	if (rm->reads)
+		rm_reads_pause(rm);
 	pthread_mutex_lock(&rm->ctl_lock);
 	pthread_mutex_unlock(&rm->ctl_lock);
 	ret = reconnect_loop(rm, since);
@@ -158,8 +166,20 @@ int rm_recover(struct gmem_remote *rm)
 	 * held back while paused is in @requested, which is read after. */
 	rm_set_phase(rm, phase);
 	ret = rm_bulk_start(rm);
+	if (ret == 0 && rm->reads)
+		ret = rm_reads_start(rm);
 	if (ret < 0)
-		return rm_fail(rm, ret, "recovery: bulk threads: %s",
+		return rm_fail(rm, ret, "recovery: receive threads: %s",
 			       strerror(-ret));
 	return resume(rm, phase);
+}
+
+uint64_t rm_paused_since_ns(const struct gmem_remote *rm)
+{
+	return __atomic_load_n(&rm->paused_since_ns, __ATOMIC_ACQUIRE);
+}
+
+uint64_t rm_recoveries(const struct gmem_remote *rm)
+{
+	return __atomic_load_n(&rm->stats.recoveries, __ATOMIC_RELAXED);
 }

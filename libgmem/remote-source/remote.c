@@ -39,9 +39,7 @@ bool rm_pause(struct gmem_remote *rm, const char *fmt, ...)
 	bool paused = false;
 	va_list ap;
 
-	/* The RDMA data path is not re-established (yet): such a session
-	 * fails as before. */
-	if (!rm->recover_ms || rm->rdma)
+	if (!rm->recover_ms)
 		return false;
 	pthread_mutex_lock(&rm->lock);
 	if (rm->phase == RM_POSTCOPY || rm->phase == RM_VERIFYING) {
@@ -86,7 +84,7 @@ bool rm_silent(struct gmem_remote *rm)
 		return false;
 	phase = rm_phase(rm);
 	if (phase != RM_PRECOPY && phase != RM_VERIFYING &&
-	    (phase != RM_POSTCOPY || rm->rdma))
+	    (phase != RM_POSTCOPY || rm->reads))
 		return false;
 	rm_fail(rm, -ETIMEDOUT, "source silent for %d ms", rm->silence_ms);
 	return true;
@@ -491,7 +489,7 @@ void gmem_remote_destroy(struct gmem_remote *rm)
 {
 	if (!rm)
 		return;
-	rm_rdma_free(rm);
+	rm_reads_free(rm);
 	rm_bulk_stop(rm);
 	rm_endpoints_fini(rm);
 	bitmap_free(&rm->received);

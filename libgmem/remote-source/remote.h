@@ -54,7 +54,7 @@ struct rm_req {
 	bool used;
 };
 
-struct rm_rdma;
+struct rm_reads;
 
 struct gmem_remote {
 	/* Where the receive thread reconnects (gmem_remote_recover() may
@@ -71,7 +71,8 @@ struct gmem_remote {
 	/* One endpoint (ring) per connection: each is polled by one thread,
 	 * the control one's by the caller's thread, then the receive
 	 * thread; each bulk one's, and the fault-around one's, by its rm_bulk
-	 * thread. */
+	 * thread. Of the session's transport, @ops. */
+	const struct transport_ops *ops;
 	struct transport t[PROTO_MAX_CONNS];
 	unsigned int nr_conns;
 	struct wire_rx rx[PROTO_MAX_CONNS];
@@ -130,16 +131,16 @@ struct gmem_remote {
 	uint64_t paused_since_ns;   /* atomic: the pause's start; 0 = none */
 	char pause_why[96];     /* what broke the link, for the final error */
 	int error;
-	char err[192];
+	char err[384];  /* a recovery's reason quotes two others */
 	uint64_t *samples;
 	uint64_t nr_samples;
 	struct gmem_remote_stats stats; /* stat_add() */
 
-	/* GMEM_REMOTE_RDMA: pages by RDMA READ of the source's region, whose
-	 * key and address came in the server's HELLO; NULL over TCP. */
-	struct rm_rdma *rdma;
-	uint32_t rkey;
-	uint64_t raddr;
+	/* A transport with one-sided reads (TRANSPORT_CAP_READ, asked for
+	 * with GMEM_REMOTE_RDMA): pages are read from the source's region,
+	 * whose window came in the server's HELLO; NULL otherwise. */
+	struct rm_reads *reads;
+	struct transport_window win;
 };
 
 /* remote.c */
@@ -194,14 +195,30 @@ int rm_send_digest_requests(struct gmem_remote *rm);
 /* recover.c: run by the receive thread while PAUSED. Returns 0 once the
  * session runs again on new connections, or the error that failed it. */
 int rm_recover(struct gmem_remote *rm);
+/* When the session paused (0: not paused), and how many recoveries came
+ * before; any thread. */
+uint64_t rm_paused_since_ns(const struct gmem_remote *rm);
+uint64_t rm_recoveries(const struct gmem_remote *rm);
 /* Records one urgent request's service time. */
 void rm_add_sample(struct gmem_remote *rm, uint64_t ns);
 
-/* remote-rdma.c: the RDMA data path (urgent reads, push pipeline). */
-int rm_rdma_connect(struct gmem_remote *rm, const char *addr, int wait_ms);
-int rm_rdma_start(struct gmem_remote *rm);
-int rm_rdma_request(struct gmem_remote *rm, uint64_t pgoff, uint64_t nr);
-void rm_rdma_stop(struct gmem_remote *rm);
-void rm_rdma_free(struct gmem_remote *rm);
+/* fetch.c: asks for a run of pages in the session's one way: a read of
+ * the source's memory where the transport can (reads.c), else a request
+ * the server answers (@hint: nobody waits on it). 0 also when paused: the
+ * recovery asks again for every page in @requested. */
+int rm_fetch(struct gmem_remote *rm, uint64_t pgoff, uint32_t nr, bool hint);
+
+/* reads.c: the data path of one-sided reads (urgent reads, the push
+ * pipeline, their completion thread). Open (again, after a recovery's
+ * pause) the read lanes to "host:port" @addr; start them once the region
+ * is attached; pause drops the lanes and gives back the claim of every
+ * run in flight; free ends all. */
+int rm_reads_open(struct gmem_remote *rm, const char *addr, char *why,
+		  size_t why_len);
+int rm_reads_start(struct gmem_remote *rm);
+int rm_reads_request(struct gmem_remote *rm, uint64_t pgoff, uint64_t nr);
+void rm_reads_pause(struct gmem_remote *rm);
+void rm_reads_stop(struct gmem_remote *rm);
+void rm_reads_free(struct gmem_remote *rm);
 
 #endif /* GMEM_REMOTE_H */

@@ -22,7 +22,8 @@ int rdmat_listen(const char *addr, void *base, size_t len, uint32_t *rkey,
 	return -EOPNOTSUPP;
 }
 
-int rdmat_accept(struct rdmat *rt, unsigned int nr, int wait_ms)
+int rdmat_accept(struct rdmat *rt, unsigned int nr, int wait_ms,
+		 int knock_fd)
 {
 	return -EOPNOTSUPP;
 }
@@ -32,6 +33,10 @@ int rdmat_connect(const char *addr, uint32_t rkey, uint64_t raddr,
 {
 	snprintf(err, err_len, NOT_BUILT);
 	return -EOPNOTSUPP;
+}
+
+void rdmat_halt(struct rdmat *rt)
+{
 }
 
 int rdmat_reg_local(struct rdmat *rt, void *buf, size_t len)

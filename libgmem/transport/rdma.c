@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
@@ -23,6 +25,10 @@
 /* RDMA READs one side may have outstanding at the responder (the IB
  * "initiator depth"/"responder resources"; soft-RoCE allows 128). */
 #define RD_ATOMIC 16
+/* A destination tries its queue pairs again this often while the path is
+ * not usable yet; rdma_cm's own resolution steps get this long at most. */
+#define RETRY_MS 100
+#define STEP_MS 2000
 
 struct rdmat_qpx {
 	struct rdma_cm_id *id;
@@ -105,37 +111,100 @@ static int addr_resolve(struct rdmat *rt, const char *addr, bool passive,
 	return 0;
 }
 
-/* Waits for the next connection event and checks that it is @want. */
-static int cm_wait(struct rdmat *rt, enum rdma_cm_event_type want,
-		   int wait_ms, struct rdma_cm_event **ev_out)
+static int64_t ms_now(void)
 {
-	struct pollfd pfd = { .fd = rt->ch->fd, .events = POLLIN };
-	struct rdma_cm_event *ev;
-	int ret, status;
+	struct timespec ts;
 
-	ret = poll(&pfd, 1, wait_ms);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int64_t deadline_of(int wait_ms)
+{
+	return wait_ms < 0 ? INT64_MAX : ms_now() + wait_ms;
+}
+
+/* Milliseconds left until @deadline for poll() (-1: none), at most @cap
+ * where @cap > 0. */
+static int ms_left(int64_t deadline, int cap)
+{
+	int64_t left;
+
+	if (deadline == INT64_MAX)
+		return cap > 0 ? cap : -1;
+	left = deadline - ms_now();
+	left = left < 0 ? 0 : left;
+	return cap > 0 && left > cap ? cap : (int)left;
+}
+
+/* The time one of rdma_cm's resolution steps gets. */
+static int step_ms(int64_t deadline)
+{
+	int ms = ms_left(deadline, STEP_MS);
+
+	return ms > 0 ? ms : 1;
+}
+
+/*
+ * The next connection event by @deadline. With @knock_fd >= 0 (a
+ * listening socket), -ECONNABORTED once a connection waits there instead:
+ * the peer started over.
+ */
+static int cm_next(struct rdmat *rt, int64_t deadline, int knock_fd,
+		   const char *what, struct rdma_cm_event **ev)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = rt->ch->fd, .events = POLLIN },
+		{ .fd = knock_fd, .events = POLLIN },
+	};
+	int ret;
+
+	do
+		ret = poll(pfd, knock_fd >= 0 ? 2 : 1, ms_left(deadline, 0));
+	while (ret < 0 && errno == EINTR);
 	if (ret == 0)
-		return fail(rt, -ETIMEDOUT, "rdma_cm: no %s within %d ms",
-			    rdma_event_str(want), wait_ms);
-	if (ret < 0 || rdma_get_cm_event(rt->ch, &ev))
+		return fail(rt, -ETIMEDOUT, "rdma_cm: no %s in time", what);
+	if (ret > 0 && !(pfd[0].revents & POLLIN))
+		return fail(rt, -ECONNABORTED, "rdma_cm: the peer started "
+			    "over while we waited for %s", what);
+	if (ret < 0 || rdma_get_cm_event(rt->ch, ev))
 		return fail(rt, -errno, "rdma_get_cm_event: %s",
 			    strerror(errno));
-	if (ev->event != want) {
-		status = ev->status;
-		ret = ev->event == RDMA_CM_EVENT_REJECTED ? -ECONNREFUSED
-			: ev->event == RDMA_CM_EVENT_ADDR_ERROR ||
-			  ev->event == RDMA_CM_EVENT_ROUTE_ERROR ? -EHOSTUNREACH
-			: -ECONNRESET;
-		fail(rt, ret, "rdma_cm: %s (status %d) while waiting for %s",
-		     rdma_event_str(ev->event), status, rdma_event_str(want));
-		rdma_ack_cm_event(ev);
-		return ret;
-	}
-	if (ev_out)
-		*ev_out = ev;
-	else
-		rdma_ack_cm_event(ev);
 	return 0;
+}
+
+/* -errno for an event that ends a connection's set-up. */
+static int cm_error(const struct rdma_cm_event *ev)
+{
+	switch (ev->event) {
+	case RDMA_CM_EVENT_REJECTED:
+		return -ECONNREFUSED;
+	case RDMA_CM_EVENT_ADDR_ERROR:
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+		return -EHOSTUNREACH;
+	default:
+		return -ECONNRESET;
+	}
+}
+
+/* Waits until @deadline for the next connection event (a destination's:
+ * its own connections only) and checks that it is @want. */
+static int cm_wait(struct rdmat *rt, enum rdma_cm_event_type want,
+		   int64_t deadline)
+{
+	struct rdma_cm_event *ev;
+	int ret = cm_next(rt, deadline, -1, rdma_event_str(want), &ev);
+
+	if (ret < 0)
+		return ret;
+	if (ev->event != want) {
+		ret = cm_error(ev);
+		fail(rt, ret, "rdma_cm: %s (status %d) while waiting for %s",
+		     rdma_event_str(ev->event), ev->status,
+		     rdma_event_str(want));
+	}
+	rdma_ack_cm_event(ev);
+	return ret;
 }
 
 /* The device behind @id: names it, checks its port, makes the PD. */
@@ -155,7 +224,8 @@ static int dev_open(struct rdmat *rt, struct rdma_cm_id *id)
 	if (pa.state != IBV_PORT_ACTIVE)
 		return fail(rt, -ENETDOWN, "port is %s, not ACTIVE",
 			    ibv_port_state_str(pa.state));
-	rt->pd = ibv_alloc_pd(rt->verbs);
+	if (!rt->pd)
+		rt->pd = ibv_alloc_pd(rt->verbs);
 	rt->comp = rt->pd ? ibv_create_comp_channel(rt->verbs) : NULL;
 	if (!rt->comp)
 		return fail(rt, -errno, "ibv_alloc_pd/ibv_create_comp_channel: %s",
@@ -286,69 +356,168 @@ static struct rdma_conn_param conn_param(void)
 	};
 }
 
-int rdmat_accept(struct rdmat *rt, unsigned int nr, int wait_ms)
+/* Disconnects and frees the last queue pair. */
+static void qp_drop_last(struct rdmat *rt)
+{
+	struct rdmat_qpx *q = &rt->qp[--rt->nr_qps];
+
+	rdma_disconnect(q->id);
+	if (q->id->qp)
+		rdma_destroy_qp(q->id);
+	rdma_destroy_id(q->id);
+	ibv_destroy_cq(q->cq);
+	pthread_mutex_destroy(&q->post_lock);
+}
+
+static void qps_drop(struct rdmat *rt)
+{
+	while (rt->nr_qps)
+		qp_drop_last(rt);
+}
+
+/*
+ * One event at a source accepting queue pairs; @pending: the last queue
+ * pair is accepted, not yet established. A destination sets up one queue
+ * pair at a time, so a new request means it gave the pending one up.
+ */
+static int accept_event(struct rdmat *rt, struct rdma_cm_event *ev,
+			bool *dropped, bool *pending)
 {
 	struct rdma_conn_param param = conn_param();
+	struct rdma_cm_id *last = rt->nr_qps ? rt->qp[rt->nr_qps - 1].id
+					     : NULL;
+	int ret = 0;
 
-	for (unsigned int i = 0; i < nr; i++) {
-		struct rdma_cm_event *ev;
-		int ret = cm_wait(rt, RDMA_CM_EVENT_CONNECT_REQUEST, wait_ms,
-				  &ev);
-
-		if (ret < 0)
-			return ret;
+	switch (ev->event) {
+	case RDMA_CM_EVENT_CONNECT_REQUEST:
+		/* The destination before's queue pairs go once a request
+		 * shows the path usable again: their teardown is the
+		 * connection manager's traffic, which a port that is not
+		 * up yet must not carry (soft-RoCE's stops for good). */
+		if (!*dropped)
+			qps_drop(rt);
+		*dropped = true;
+		if (*pending)
+			qp_drop_last(rt);
+		*pending = false;
 		ret = qp_create(rt, ev->id);
 		if (!ret && rdma_accept(ev->id, &param))
 			ret = fail(rt, -errno, "rdma_accept: %s",
 				   strerror(errno));
-		rdma_ack_cm_event(ev);
-		if (!ret)
-			ret = cm_wait(rt, RDMA_CM_EVENT_ESTABLISHED, wait_ms,
-				      NULL);
+		*pending = ret == 0;
+		if (ret < 0 && (!rt->nr_qps ||
+				rt->qp[rt->nr_qps - 1].id != ev->id)) {
+			struct rdma_cm_id *id = ev->id; /* not ours yet */
+
+			rdma_ack_cm_event(ev);
+			rdma_destroy_id(id);
+			return ret;
+		}
+		break;
+	case RDMA_CM_EVENT_ESTABLISHED:
+		if (*pending && ev->id == last)
+			*pending = false;
+		break;
+	/* The end of the destination before's queue pairs. */
+	case RDMA_CM_EVENT_DISCONNECTED:
+	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
+		if (ev->id != last || !*pending)
+			break;
+		/* fall through */
+	case RDMA_CM_EVENT_REJECTED:
+	case RDMA_CM_EVENT_CONNECT_ERROR:
+	case RDMA_CM_EVENT_UNREACHABLE:
+		/* A try the destination gave up: its next comes. */
+		if (*pending && ev->id == last) {
+			*pending = false;
+			rdma_ack_cm_event(ev);
+			qp_drop_last(rt);
+			return 0;
+		}
+		break;
+	default:
+		ret = fail(rt, cm_error(ev), "rdma_cm: %s (status %d) while "
+			   "accepting queue pairs",
+			   rdma_event_str(ev->event), ev->status);
+	}
+	rdma_ack_cm_event(ev);
+	return ret;
+}
+
+int rdmat_accept(struct rdmat *rt, unsigned int nr, int wait_ms,
+		 int knock_fd)
+{
+	int64_t deadline = deadline_of(wait_ms);
+	bool dropped = false, pending = false;
+
+	/* A destination that comes back after a broken link (or a failed
+	 * try) replaces the queue pairs of the one before. */
+	while (!dropped || rt->nr_qps < nr || pending) {
+		struct rdma_cm_event *ev;
+		int ret = cm_next(rt, deadline, knock_fd,
+				  "destination's queue pairs", &ev);
+
+		if (ret == 0)
+			ret = accept_event(rt, ev, &dropped, &pending);
 		if (ret < 0)
 			return ret;
 	}
 	return 0;
 }
 
-/* One queue pair of a destination: resolve, create, connect. */
+/* One queue pair of a destination: resolve, create, connect by
+ * @deadline. On failure no queue pair is left of it. */
 static int connect_one(struct rdmat *rt, const struct rdma_addrinfo *ai,
-		       int wait_ms)
+		       int64_t deadline)
 {
 	struct rdma_conn_param param = conn_param();
+	unsigned int nr_qps = rt->nr_qps;
 	struct rdma_cm_id *id;
 	int ret;
 
 	if (rdma_create_id(rt->ch, &id, NULL, RDMA_PS_TCP))
 		return fail(rt, -errno, "rdma_create_id: %s", strerror(errno));
-	if (rdma_resolve_addr(id, NULL, ai->ai_dst_addr, wait_ms))
+	if (rdma_resolve_addr(id, NULL, ai->ai_dst_addr,
+			      step_ms(deadline)))
 		ret = fail(rt, -errno, "rdma_resolve_addr: %s",
 			   strerror(errno));
 	else
-		ret = cm_wait(rt, RDMA_CM_EVENT_ADDR_RESOLVED, wait_ms, NULL);
-	if (!ret && rdma_resolve_route(id, wait_ms))
+		ret = cm_wait(rt, RDMA_CM_EVENT_ADDR_RESOLVED, deadline);
+	if (!ret && rdma_resolve_route(id, step_ms(deadline)))
 		ret = fail(rt, -errno, "rdma_resolve_route: %s",
 			   strerror(errno));
 	else if (!ret)
-		ret = cm_wait(rt, RDMA_CM_EVENT_ROUTE_RESOLVED, wait_ms, NULL);
-	if (!ret && !rt->pd)
+		ret = cm_wait(rt, RDMA_CM_EVENT_ROUTE_RESOLVED, deadline);
+	if (!ret && !rt->comp)
 		ret = dev_open(rt, id);
 	if (!ret)
 		ret = qp_create(rt, id);
+	if (!ret && rdma_connect(id, &param))
+		ret = fail(rt, -errno, "rdma_connect: %s", strerror(errno));
+	if (!ret)
+		ret = cm_wait(rt, RDMA_CM_EVENT_ESTABLISHED, deadline);
 	if (ret < 0) {
-		if (rt->nr_qps && rt->qp[rt->nr_qps - 1].id == id)
-			return ret; /* rdmat_destroy() frees it */
-		rdma_destroy_id(id);
-		return ret;
+		if (rt->nr_qps > nr_qps)
+			qp_drop_last(rt);
+		else
+			rdma_destroy_id(id);
 	}
-	if (rdma_connect(id, &param))
-		return fail(rt, -errno, "rdma_connect: %s", strerror(errno));
-	return cm_wait(rt, RDMA_CM_EVENT_ESTABLISHED, wait_ms, NULL);
+	return ret;
+}
+
+/* What a moment may cure: a port not ACTIVE yet after its link came up,
+ * an address or route not resolvable yet, a server not accepting yet or
+ * busy with a try we gave up. Not: no memory, a bad address, no room. */
+static bool transient(int ret)
+{
+	return ret != -ENOMEM && ret != -EINVAL && ret != -ENOSPC &&
+	       ret != -ETIMEDOUT;
 }
 
 int rdmat_connect(const char *addr, uint32_t rkey, uint64_t raddr,
 		  int wait_ms, struct rdmat **out, char *err, size_t err_len)
 {
+	int64_t deadline = deadline_of(wait_ms);
 	struct rdma_addrinfo *ai = NULL;
 	struct rdmat *rt;
 	int ret = endpoint_open(addr, false, &rt, &ai);
@@ -357,11 +526,28 @@ int rdmat_connect(const char *addr, uint32_t rkey, uint64_t raddr,
 		return ret;
 	rt->rkey = rkey;
 	rt->raddr = raddr;
-	for (unsigned int i = 0; !ret && i < RDMAT_NR_QPS; i++)
-		ret = connect_one(rt, ai, wait_ms);
+	while (!ret && rt->nr_qps < RDMAT_NR_QPS) {
+		ret = connect_one(rt, ai, deadline);
+		if (ret < 0 && transient(ret) &&
+		    ms_left(deadline, 0) > RETRY_MS) {
+			usleep(RETRY_MS * 1000);
+			ret = 0;
+		}
+	}
 	if (ai)
 		rdma_freeaddrinfo(ai);
 	return finish(rt, ret, out, err, err_len);
+}
+
+void rdmat_halt(struct rdmat *rt)
+{
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+
+	/* Local only: the queue pairs flush, the connection manager sends
+	 * nothing. */
+	for (unsigned int i = 0; i < rt->nr_qps; i++)
+		if (rt->qp[i].id->qp)
+			ibv_modify_qp(rt->qp[i].id->qp, &attr, IBV_QP_STATE);
 }
 
 int rdmat_reg_local(struct rdmat *rt, void *buf, size_t len)
@@ -463,16 +649,7 @@ void rdmat_destroy(struct rdmat *rt)
 {
 	if (!rt)
 		return;
-	for (unsigned int i = 0; i < rt->nr_qps; i++) {
-		struct rdmat_qpx *q = &rt->qp[i];
-
-		rdma_disconnect(q->id);
-		if (q->id->qp)
-			rdma_destroy_qp(q->id);
-		rdma_destroy_id(q->id);
-		ibv_destroy_cq(q->cq);
-		pthread_mutex_destroy(&q->post_lock);
-	}
+	qps_drop(rt);
 	if (rt->mr)
 		ibv_dereg_mr(rt->mr);
 	if (rt->listen_id)

@@ -44,15 +44,27 @@ int rdmat_devices(void);
  */
 int rdmat_listen(const char *addr, void *base, size_t len, uint32_t *rkey,
 		 uint64_t *raddr, struct rdmat **out, char *err, size_t err_len);
-/* Source: accepts @nr queue pairs of one destination within @wait_ms. */
-int rdmat_accept(struct rdmat *rt, unsigned int nr, int wait_ms);
+/* Source: accepts @nr queue pairs of one destination within @wait_ms,
+ * dropping those of the destination before; a request the destination
+ * gave up on is dropped and the wait goes on. -ECONNABORTED as soon as a
+ * connection waits on the listening socket @knock_fd (-1: none): the
+ * destination started over. */
+int rdmat_accept(struct rdmat *rt, unsigned int nr, int wait_ms,
+		 int knock_fd);
 
 /*
  * Destination: connects RDMAT_NR_QPS queue pairs to "host:port" within
- * @wait_ms; reads then target the remote [@raddr, +len) under @rkey.
+ * @wait_ms, trying again while the path is not usable yet (a port not
+ * ACTIVE after its link came up, an address or route not resolved, the
+ * server not accepting yet); reads then target the remote [@raddr, +len)
+ * under @rkey.
  */
 int rdmat_connect(const char *addr, uint32_t rkey, uint64_t raddr,
 		  int wait_ms, struct rdmat **out, char *err, size_t err_len);
+/* Destination: stops every read at once (they complete flushed, no byte
+ * lands after), telling the source nothing: rdmat_destroy() disconnects
+ * later, on a port that is up again. */
+void rdmat_halt(struct rdmat *rt);
 /* Destination: registers the memory reads land in (local write). */
 int rdmat_reg_local(struct rdmat *rt, void *buf, size_t len);
 /*

@@ -3,7 +3,10 @@
  * transport.h - the interface every page transport implements (an ops table,
  * as rdma-core's providers): stream connections grouped in one endpoint,
  * asynchronous batched sends and receives of whole buffers, completions
- * polled by the endpoint's owner thread. Knows nothing of frames or pages.
+ * polled by the endpoint's owner thread; and, where the transport can
+ * (TRANSPORT_CAP_READ), one-sided reads: the destination fetches a run of
+ * the source's exposed memory into an address of its own, without the
+ * source's CPU. Knows nothing of frames or pages.
  */
 #ifndef GMEM_TRANSPORT_H
 #define GMEM_TRANSPORT_H
@@ -43,8 +46,31 @@ struct transport_req {
 
 struct transport;
 
+/* What a transport can do beyond streams (transport_ops.caps). */
+#define TRANSPORT_CAP_READ (1U << 0) /* the one-sided read ops below */
+
+/* Names the memory a source exposes for one-sided reads; the destination
+ * learns it from the source (in HELLO). */
+struct transport_window {
+	uint32_t key;
+	uint64_t addr;
+};
+
+/* Read lanes of a destination: urgent reads never wait behind the push. */
+enum transport_lane {
+	TRANSPORT_LANE_URGENT = 0,
+	TRANSPORT_LANE_PUSH = 1,
+};
+
+/* A finished read: its @cookie and 0 (the bytes landed) or -errno. */
+struct transport_read_done {
+	uint64_t cookie;
+	int res;
+};
+
 struct transport_ops {
 	const char *name;
+	unsigned int caps; /* TRANSPORT_CAP_* */
 	/* Binds and listens on "host:port" (port 0: any); *port gets the
 	 * bound port. Returns a listening fd or -errno. */
 	int (*listen)(const char *addr, uint16_t *port);
@@ -85,6 +111,56 @@ struct transport_ops {
 	/* Stops all traffic on a connection (outstanding requests fail). */
 	void (*shutdown)(struct transport *t, unsigned int conn);
 	void (*fini)(struct transport *t);
+
+	/*
+	 * TRANSPORT_CAP_READ only. The reads have an endpoint of their own
+	 * (a struct transport set up by expose() or open_reads(), released
+	 * by close_reads()), beside the stream endpoint, so that it outlives
+	 * the connection sets a recovery replaces. Errors are -errno with a
+	 * text in read_error().
+	 */
+	/* Source: exposes [@base, @base + @len) for reads by destinations
+	 * that reach "host:port" @addr; *@win names it. */
+	int (*expose)(struct transport *t, const char *addr, void *base,
+		      size_t len, struct transport_window *win);
+	/* Source: accepts one destination's read lanes within @wait_ms,
+	 * dropping those of the one before (a recovered session's).
+	 * -ECONNABORTED as soon as a connection waits on the listening
+	 * socket @knock_fd (-1: none): the destination gave this try up
+	 * and started over. */
+	int (*accept_reads)(struct transport *t, int wait_ms, int knock_fd);
+	/* Destination: opens read lanes to the source at @addr whose window
+	 * is @win, within @wait_ms, trying again while the path is not
+	 * usable yet (a link that just came up). */
+	int (*open_reads)(struct transport *t, const char *addr,
+			  const struct transport_window *win, int wait_ms);
+	/* Destination: reads land in [@buf, @buf + @len) (registered with
+	 * the device). */
+	int (*read_into)(struct transport *t, void *buf, size_t len);
+	/* Destination, any thread (posts on one lane serialise): fetches
+	 * @len bytes at offset @off of the window into @local. Completes
+	 * as a read_done of @cookie; unsignalled reads complete silently
+	 * with the next signalled one on their lane (they complete in
+	 * order). */
+	int (*read)(struct transport *t, unsigned int lane, void *local,
+		    uint64_t off, uint32_t len, uint64_t cookie, bool signal);
+	/* Reaps up to @max finished reads of @lane without waiting: count
+	 * or -errno. After a lost link every read in flight finishes with
+	 * an error. */
+	int (*read_poll)(struct transport *t, unsigned int lane,
+			 struct transport_read_done *done, unsigned int max);
+	/* Sleeps until a read may have finished, at most @wait_ms. */
+	int (*read_wait)(struct transport *t, int wait_ms);
+	/* The device and port the reads use ("rxe0 port 1"). */
+	const char *(*read_device)(const struct transport *t);
+	const char *(*read_error)(const struct transport *t);
+	/* Destination: stops every read in flight at once (they finish
+	 * with an error; no byte lands after) without a word to the
+	 * source: a link that is down must carry no teardown (soft-RoCE's
+	 * connection manager stops working for good after one). Only
+	 * close_reads() may follow, once the link is back. */
+	void (*halt_reads)(struct transport *t);
+	void (*close_reads)(struct transport *t);
 };
 
 struct transport {
@@ -92,6 +168,12 @@ struct transport {
 	void *priv;
 };
 
+/* The transport called @name ("tcp", "rdma"), or NULL. The layers above
+ * choose by name or capability, never by these tables' names. */
+const struct transport_ops *transport_find(const char *name);
+
+/* transport/ only. */
 extern const struct transport_ops transport_tcp_ops;
+extern const struct transport_ops transport_rdma_ops;
 
 #endif /* GMEM_TRANSPORT_H */
