@@ -33,6 +33,18 @@
 #define UFFD_FEATURE_MOVE (1 << 16)
 #endif
 
+/* UFFDIO_POISON (Linux 6.6, mm/userfaultfd.c): a poisoned PTE marker in
+ * place of a missing page; touching it raises SIGBUS. */
+#ifndef UFFDIO_POISON
+#define _UFFDIO_POISON (0x08)
+struct uffdio_poison {
+	struct uffdio_range range;
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
 /* PAGEMAP_SCAN (Linux 6.7, fs/proc/task_mmu.c). */
 #ifndef PAGEMAP_SCAN
 #define PAGE_IS_WPALLOWED (1 << 0)

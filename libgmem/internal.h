@@ -99,7 +99,7 @@ struct gmem_region {
 
 	struct {
 		uint64_t faults, faults_present, pages_installed, installs,
-			eexist, resolve_ns, errors;
+			eexist, resolve_ns, errors, poisoned;
 	} stats; /* updated with __atomic_fetch_add */
 };
 

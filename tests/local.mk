@@ -55,6 +55,12 @@ tests_test_remote_SOURCES = tests/test-remote.c tests/helpers.c tests/helpers.h 
 tests_test_remote_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/libgmem
 tests_test_remote_CFLAGS = $(TEST_CFLAGS) $(ISAL_CFLAGS)
 tests_test_remote_LDADD = $(TEST_LDADD) $(ISAL_LIBS) -lpthread
+# A post-copy whose source is lost: SIGBUS, not a wait (UFFDIO_POISON).
+check_PROGRAMS += tests/test-poison
+TESTS += tests/test-poison
+tests_test_poison_SOURCES = tests/test-poison.c tests/helpers.c tests/helpers.h
+tests_test_poison_CFLAGS = $(TEST_CFLAGS)
+tests_test_poison_LDADD = $(TEST_LDADD) -lpthread
 # The wire protocol's encoder and checks, compiled in directly.
 check_PROGRAMS += tests/test-seal
 TESTS += tests/test-seal

@@ -54,6 +54,7 @@ extern "C" {
 #define GMEM_FEAT_MOVE            (1ULL << 10) /* UFFDIO_MOVE (6.8+) */
 #define GMEM_FEAT_SOFT_DIRTY      (1ULL << 11) /* clear_refs 4 + pagemap bit 55 */
 #define GMEM_FEAT_HUGETLB_2M      (1ULL << 12) /* 2 MiB huge pages reserved (nr_hugepages > 0) */
+#define GMEM_FEAT_POISON          (1ULL << 13) /* UFFDIO_POISON (6.6+): a failed post-copy's missing pages raise SIGBUS */
 
 /**
  * gmem_features - Probe what the running kernel offers to gmem.
@@ -500,7 +501,10 @@ struct gmem_fault_stats {
 	uint64_t errors;          /* faults the source failed to fill, and
 				   * handler threads that stopped on a
 				   * userfaultfd error */
-	uint64_t resv[4];
+	uint64_t poisoned;        /* pages poisoned when their remote source
+				   * failed after the resume (SIGBUS for a
+				   * thread that touches one) */
+	uint64_t resv[3];
 };
 
 /** gmem_region_fault_stats - Copy the engine's counters.
@@ -1176,6 +1180,12 @@ int gmem_remote_state(const struct gmem_remote *rm, void *buf, size_t len);
  * every page not valid in address order. Fd-backed regions are filled
  * through the page cache and UFFDIO_CONTINUE, anonymous ones with
  * UFFDIO_COPY straight from the receive buffer.
+ * When the session fails after this (no recover_ms, or none within it),
+ * the pages still missing can no longer come: each is poisoned
+ * (UFFDIO_POISON, Linux 6.6+, GMEM_FEAT_POISON; counted in
+ * gmem_fault_stats.poisoned), so a thread that waits on one, or touches
+ * one later, gets SIGBUS instead of waiting for ever; pages that came keep
+ * their bytes. Without UFFDIO_POISON those threads keep waiting.
  * Return: 0; -EINVAL no gmem_remote_precopy() yet; -EBUSY source exists;
  *         -ENOMEM.
  */

@@ -134,5 +134,6 @@ int gmem_region_fault_stats(const struct gmem_region *r,
 	out->eexist = __atomic_load_n(&r->stats.eexist, __ATOMIC_RELAXED);
 	out->resolve_ns = __atomic_load_n(&r->stats.resolve_ns, __ATOMIC_RELAXED);
 	out->errors = __atomic_load_n(&r->stats.errors, __ATOMIC_RELAXED);
+	out->poisoned = __atomic_load_n(&r->stats.poisoned, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -39,6 +39,10 @@ int uffd_unregister(struct gmem_region *r);
 int uffd_install(struct gmem_region *r, uint64_t off, uint64_t len,
 		 const void *src, uint64_t *eexist);
 int uffd_wake(struct gmem_region *r, uint64_t off, uint64_t len);
+/* UFFDIO_POISON over [off, off + len), skipping pages mapped already;
+ * returns bytes poisoned (>= 0) or -errno (-EINVAL/-ENOTTY: a kernel
+ * before 6.6). */
+int64_t uffd_poison(struct gmem_region *r, uint64_t off, uint64_t len);
 int uffd_writeprotect(struct gmem_region *r, uint64_t off, uint64_t len,
 		      bool protect);
 
@@ -77,6 +81,9 @@ int64_t install_range(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
  */
 uint64_t install_claim(struct gmem_region *r, uint64_t *pgoff, uint64_t end,
 		       uint64_t max);
+/* Poisons every page not present: a thread that waits on one, or touches
+ * one later, gets SIGBUS. Returns pages poisoned or -errno. */
+int64_t region_poison_missing(struct gmem_region *r);
 /* Starts recording r->installed_digests (idempotent): 0 or -ENOMEM. */
 int region_record_digests(struct gmem_region *r);
 int install_commit(struct gmem_region *r, uint64_t pgoff, uint64_t nr,

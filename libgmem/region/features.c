@@ -37,6 +37,7 @@ static const struct {
 	{ UFFD_FEATURE_WP_UNPOPULATED, GMEM_FEAT_WP_UNPOPULATED },
 	{ UFFD_FEATURE_WP_ASYNC, GMEM_FEAT_WP_ASYNC },
 	{ UFFD_FEATURE_MOVE, GMEM_FEAT_MOVE },
+	{ UFFD_FEATURE_POISON, GMEM_FEAT_POISON },
 };
 
 /* PAGEMAP_SCAN over an empty range: ENOTTY on kernels without it. */
@@ -137,6 +138,7 @@ static const struct {
 	{ GMEM_FEAT_MOVE, "uffdio_move" },
 	{ GMEM_FEAT_SOFT_DIRTY, "soft_dirty" },
 	{ GMEM_FEAT_HUGETLB_2M, "hugetlb_2m_reserved" },
+	{ GMEM_FEAT_POISON, "uffdio_poison" },
 };
 
 int gmem_features_report(char *buf, size_t len)

@@ -209,3 +209,39 @@ int64_t install_range(struct gmem_region *r, uint64_t pgoff, uint64_t nr,
 	staging_free(&tmp);
 	return ret < 0 ? ret : (int64_t)done;
 }
+
+/*
+ * Poisons every page still missing (UFFDIO_POISON, Linux 6.6; after QEMU's
+ * failed post-copy, which leaves the guest unable to run on, but without
+ * a thread left waiting). Each page is claimed first so that no installer
+ * maps it after; a page claimed by an installer still at work is poisoned
+ * too, and that installer's later UFFDIO_COPY/CONTINUE replaces the marker
+ * (the kernel takes a marker for an empty entry), so it ends with its
+ * bytes. Returns the pages poisoned, or -errno from the first that could
+ * not be (a kernel without UFFDIO_POISON: -EINVAL or -ENOTTY).
+ */
+int64_t region_poison_missing(struct gmem_region *r)
+{
+	uint64_t p = 0, total = 0;
+	int64_t ret = 0;
+
+	pthread_rwlock_rdlock(&r->wp_lock);
+	while ((p = bitmap_next_clear(&r->present, p)) < r->nr_pages) {
+		uint64_t end = bitmap_next_set(&r->present, p), q = p, n;
+
+		if (end > r->nr_pages)
+			end = r->nr_pages;
+		while ((n = install_claim(r, &q, end, end - q)))
+			q += n;
+		ret = uffd_poison(r, p << r->page_shift,
+				  (end - p) << r->page_shift);
+		if (ret < 0)
+			break;
+		total += (uint64_t)ret >> r->page_shift;
+		p = end;
+	}
+	pthread_rwlock_unlock(&r->wp_lock);
+	if (total)
+		stat_add(&r->stats.poisoned, total);
+	return ret < 0 ? ret : (int64_t)total;
+}

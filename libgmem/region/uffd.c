@@ -232,3 +232,43 @@ int uffd_writeprotect(struct gmem_region *r, uint64_t off, uint64_t len,
 	}
 	return 0;
 }
+
+/* Split at the owner's mapping ends as above. A page mapped meanwhile
+ * answers -EEXIST with the bytes done before it in @updated: that page is
+ * skipped, since it holds its bytes. Waiters are woken (no DONTWAKE), to
+ * find the marker and take their SIGBUS. */
+int64_t uffd_poison(struct gmem_region *r, uint64_t off, uint64_t len)
+{
+	int64_t done = 0;
+
+	while (len) {
+		uint64_t n = len;
+		struct uffdio_poison po = { .range.start = region_uva(r, off, &n) };
+		int ret;
+
+		if (!n) {
+			off += r->page_size;
+			len -= r->page_size;
+			continue;
+		}
+		po.range.len = n;
+		ret = sys_ioctl(r->uffd, UFFDIO_POISON, &po);
+		if (ret == 0) {
+			po.updated = n;
+		} else if (ret == -EEXIST || ret == -EAGAIN) {
+			if (po.updated < 0)
+				po.updated = 0;
+			done += po.updated;
+			n = po.updated + (ret == -EEXIST ? r->page_size : 0);
+			off += n;
+			len -= n;
+			continue;
+		} else {
+			return ret;
+		}
+		done += po.updated;
+		off += n;
+		len -= n;
+	}
+	return done;
+}

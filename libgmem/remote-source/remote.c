@@ -19,10 +19,12 @@
 
 int rm_fail(struct gmem_remote *rm, int ret, const char *fmt, ...)
 {
+	bool resumed = false;
 	va_list ap;
 
 	pthread_mutex_lock(&rm->lock);
 	if (rm->phase != RM_FAILED && rm->phase != RM_DONE) {
+		resumed = rm->phase == RM_POSTCOPY || rm->phase == RM_PAUSED;
 		va_start(ap, fmt);
 		vsnprintf(rm->err, sizeof(rm->err), fmt, ap);
 		va_end(ap);
@@ -31,6 +33,12 @@ int rm_fail(struct gmem_remote *rm, int ret, const char *fmt, ...)
 		pthread_cond_broadcast(&rm->cond);
 	}
 	pthread_mutex_unlock(&rm->lock);
+	/* The workload runs here already and its missing pages can no longer
+	 * come: rather than leave its threads waiting on them for ever, they
+	 * get SIGBUS (the source still holds every page). Without
+	 * UFFDIO_POISON (Linux < 6.6) they wait as before. */
+	if (resumed)
+		region_poison_missing(rm->r);
 	return ret;
 }
 
