@@ -291,7 +291,7 @@ static void fake_fini(struct transport *t)
 }
 
 const struct transport_ops transport_tcp_ops = {
-	.name = "fuzz",
+	.name = "tcp",	/* found as the TCP transport it stands in for */
 	.listen = fake_listen,
 	.accept = fake_accept,
 	.connect = fake_connect,
