@@ -63,7 +63,7 @@ static json_object *region_info(const struct gmem_region *r)
 static int wl_open(struct side *s, const struct migrate_opts *o,
 		   struct gmem_region **r)
 {
-	json_object *rep = NULL, *st;
+	json_object *rep = NULL, *args, *st;
 	const char *state;
 	int ret;
 
@@ -85,7 +85,14 @@ static int wl_open(struct side *s, const struct migrate_opts *o,
 		return wl_fail(s, "state", o->dest ?
 			       "not waiting for an incoming migration "
 			       "(start it with --incoming)" : state);
-	ret = wl_request(s, "export", NULL, &rep);
+	/* A source's workload learns the mode: one that writes its region
+	 * behind the CPU's back (DMA) must not, where a dirty log watches. */
+	args = o->dest ? NULL : json_object_new_object();
+	if (args)
+		json_object_object_add(args, "mode", json_object_new_string(
+			gmem_migrate_mode_name(o->params.mode)));
+	ret = wl_request(s, "export", args, &rep);
+	json_object_put(args);
 	json_object_put(rep);
 	if (ret < 0)
 		return ret;

@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""train.py - a GPT-2-small-like training loop (random weights, fixed seed)
-whose parameters, gradients and AdamW state live in one flat device buffer,
-mirrored into a gmem region and driven by gmem-migrate through a control
-socket (the protocol of bench/REPLAY.md: query, pause, resume, export,
-quit). A destination (--incoming) rebuilds the model as views over its own
-flat buffer, restores the buffer from its region and trains on.
+"""train.py - an ordinary GPT-2-shaped training loop (random weights, fixed
+seed, torch.optim.AdamW) made movable by gmem.torch.Migratable: the three
+lines marked "gmem" are all it adds. gmem-migrate drives it through
+--control; a destination (--incoming) builds the same model and optimizer,
+resumes before its memory has arrived and trains on.
 
 Each step's batch comes from a generator seeded with (seed, step) and every
 kernel is deterministic, so a migrated run must print exactly the losses of
-an unmigrated one. One JSON line per step goes to --losses."""
+an unmigrated one. One JSON line per step goes to --losses: step, loss and
+end_ns (CLOCK_MONOTONIC at the step's end).
+
+--save PATH / --load PATH are the usual way, for comparison: torch.save of
+the state dicts after --steps, and a process started ahead that waits for
+them, torch.load()s them and trains --more steps."""
 import argparse
 import json
 import math
 import os
-import socket
 import sys
-import threading
 import time
 
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -24,9 +26,9 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-import gmem  # noqa: E402
-
-PAGE = 4096
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+import gmem.torch  # noqa: E402
 
 
 def now_ns():
@@ -69,210 +71,96 @@ class GPT(nn.Module):
         return self.ln_f(x) @ self.wte.weight.t()  # tied output layer
 
 
-class Flat:
-    """One device buffer: [params | grads | adam m | adam v], each n floats,
-    rounded up to whole pages. The model's parameters and .grad tensors
-    become views into it."""
-
-    def __init__(self, model):
-        params = list(model.parameters())
-        self.n = sum(p.numel() for p in params)
-        per = (self.n * 4 + PAGE - 1) // PAGE * PAGE // 4
-        self.section_bytes = per * 4
-        self.buf = torch.zeros(4 * per, device="cuda")
-        self.p, self.g, self.m, self.v = (self.buf[i * per:i * per + self.n]
-                                          for i in range(4))
-        off = 0
-        for prm in params:
-            k = prm.numel()
-            self.p[off:off + k].copy_(prm.data.flatten())
-            prm.data = self.p[off:off + k].view_as(prm)
-            prm.grad = self.g[off:off + k].view_as(prm)
-            off += k
-        self.params = params
-
-    def adamw(self, t, lr=3e-4, b1=0.9, b2=0.95, eps=1e-8, wd=0.1):
-        for prm in self.params:  # autograd must have accumulated in place
-            assert prm.grad.data_ptr() >= self.g.data_ptr(), "grad left the buffer"
-        self.m.mul_(b1).add_(self.g, alpha=1 - b1)
-        self.v.mul_(b2).addcmul_(self.g, self.g, value=1 - b2)
-        denom = (self.v / (1 - b2 ** t)).sqrt_().add_(eps)
-        self.p.mul_(1 - lr * wd).addcdiv_(self.m, denom, value=-lr / (1 - b1 ** t))
+def build(a):
+    torch.manual_seed(a.seed)
+    model = GPT(a).cuda()
+    for prm in model.parameters():  # GPT-2's initialisation
+        if prm.dim() > 1:
+            nn.init.normal_(prm, std=0.02)
+    return model, torch.optim.AdamW(model.parameters(), lr=3e-4,
+                                    betas=(0.9, 0.95), weight_decay=0.1)
 
 
-class Workload:
-    """The training loop and what the control socket may ask of it."""
-
-    def __init__(self, a):
-        self.a, self.lock = a, threading.Condition()
-        self.state = "incoming" if a.incoming else "running"
-        self.step = 0
-        self.pause_wanted = self.mirroring = self.quit = False
-        self.last_write_ns = self.first_write_ns = 0
-        self.paused_reply = self.resume_state = None
-        self.durs, self.recent, self.stats = [], [], {}
-        torch.manual_seed(a.seed)
-        self.model = GPT(a).cuda()
-        for prm in self.model.parameters():  # GPT-2's initialisation
-            if prm.dim() > 1:
-                nn.init.normal_(prm, std=0.02)
-        self.flat = Flat(self.model)
-        nbytes = self.flat.buf.numel() * 4
-        self.region = gmem.Region(nbytes // PAGE, missing=a.incoming)
-        self.mirror = gmem.Mirror(self.region, self.flat.buf.data_ptr(), nbytes)
-        # Gradients are dead at a step boundary: zeroed before each backward.
-        self.mirror.hint_dead(self.flat.section_bytes, self.flat.section_bytes)
-        if not a.incoming:
-            self.stats["initial_sync"] = self.mirror.sync()
-
-    def train_step(self):
-        a, s = self.a, self.step
-        gen = torch.Generator(device="cuda").manual_seed(a.seed * 1000003 + s)
-        tok = torch.randint(0, a.vocab, (a.batch, a.ctx + 1), device="cuda",
-                            generator=gen)
-        self.flat.g.zero_()
-        logits = self.model(tok[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, a.vocab), tok[:, 1:].reshape(-1))
-        loss.backward()
-        self.flat.adamw(s + 1)
-        return loss.item()
-
-    def pause_here(self):
-        """At a step boundary: the last pass copies what changed since the
-        previous one; the freeze starts with it."""
-        self.last_write_ns = now_ns()
-        torch.cuda.synchronize()
-        self.stats["freeze_sync"] = self.mirror.sync()
-        self.paused_reply = {"last_write_ns": self.last_write_ns,
-                             "state": {"step": self.step, "seed": self.a.seed},
-                             "mirror": self.stats["freeze_sync"]}
-        self.state = "paused"
-        self.lock.notify_all()
-
-    def resume_here(self, st):
-        self.step = st["step"]
-        if self.a.more is not None:
-            self.a.steps = self.step + self.a.more
-        self.stats["restore"] = self.mirror.restore()
-        self.first_write_ns = now_ns()
-        self.state = "running"
-
-    def run(self, losses):
-        with self.lock:
-            while self.state == "incoming" and not self.quit:
-                self.lock.wait()
-        while self.step < self.a.steps and not self.quit:
-            with self.lock:
-                if self.pause_wanted:
-                    self.pause_here()
-                    while self.resume_state is None and not self.quit:
-                        self.lock.wait()
-                    if self.quit:
-                        break
-                if self.resume_state is not None:
-                    self.resume_here(self.resume_state)
-                    self.resume_state = None
-                    self.pause_wanted = False
-            t0 = now_ns()
-            loss = self.train_step()
-            if self.mirroring:  # pre-copy: the region follows each step
-                torch.cuda.synchronize()
-                self.mirror.sync()
-            dur = now_ns() - t0
-            losses.write(json.dumps({"step": self.step, "loss": loss}) + "\n")
-            losses.flush()
-            with self.lock:
-                self.durs.append(dur)
-                self.recent = (self.recent + [{"step": self.step, "start_ns": t0,
-                                               "dur_ns": dur, "trace_dur_ns": dur}])[-64:]
-                self.step += 1
-        with self.lock:
-            self.state = "done"
-            while not self.quit:
-                self.lock.wait()
-
-    def query(self):
-        d = sorted(self.durs) or [0]
-        r = {"state": self.state, "trace": "torch-gpt2", "scale": "1/1",
-             "page_size": PAGE, "nr_pages": self.region.nr_pages,
-             "pid": os.getpid(), "step": self.step,
-             "last_write_ns": self.last_write_ns,
-             "first_write_ns": self.first_write_ns,
-             "step_time": {"count": len(self.durs), "mean_ns": sum(d) // len(d),
-                           "p50_ns": d[len(d) // 2], "p99_ns": d[len(d) * 99 // 100]},
-             "recent_steps": self.recent, "mirror": self.stats}
-        if self.first_write_ns > self.last_write_ns > 0:
-            r["freeze_ns"] = self.first_write_ns - self.last_write_ns
-        return r
-
-    def command(self, req, conn):
-        cmd = req.get("cmd")
-        with self.lock:
-            if cmd == "query":
-                return self.query()
-            if cmd == "pause":
-                if self.state not in ("running", "paused"):
-                    raise ValueError("not running: " + self.state)
-                self.pause_wanted = True
-                while self.state != "paused":
-                    self.lock.wait()
-                return self.paused_reply
-            if cmd == "resume":
-                if self.state == "incoming" and "state" not in req:
-                    raise ValueError('incoming: resume needs the source\'s "state"')
-                if self.state not in ("incoming", "paused"):
-                    raise ValueError("not paused")
-                self.resume_state = req.get("state") or self.paused_reply["state"]
-                self.state = "resuming"
-                self.lock.notify_all()
-                return {"resume_ns": now_ns()}
-            if cmd == "export":
-                self.mirroring = not self.a.incoming
-                return {"nr_pages": self.region.nr_pages, "page_size": PAGE,
-                        "size": self.region.nr_pages * PAGE, "pid": os.getpid(),
-                        "_export": True}
-            if cmd == "quit":
-                self.quit = True
-                self.lock.notify_all()
-                return {}
-        raise ValueError('unknown "cmd" (query, pause, resume, export, quit)')
+def train_step(a, model, opt, step):
+    gen = torch.Generator(device="cuda").manual_seed(a.seed * 1000003 + step)
+    tok = torch.randint(0, a.vocab, (a.batch, a.ctx + 1), device="cuda",
+                        generator=gen)
+    logits = model(tok[:, :-1])
+    loss = F.cross_entropy(logits.reshape(-1, a.vocab), tok[:, 1:].reshape(-1))
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.item()
 
 
-def serve(w, conn):
-    f = conn.makefile("rb", buffering=0)
-    for line in iter(f.readline, b""):
-        try:
-            rep = w.command(json.loads(line), conn)
-            rep = dict(rep, ok=True)
-        except (ValueError, KeyError, TypeError) as e:
-            rep = {"ok": False, "error": str(e)}
-        export = rep.pop("_export", False)
-        conn.sendall(json.dumps(rep).encode() + b"\n")
-        if export:
-            w.region.export(conn.fileno())
-    conn.close()
+def log_loss(out, step, loss):
+    out.write(json.dumps({"step": step, "loss": loss, "end_ns": now_ns()}) + "\n")
+    out.flush()
 
 
-def listen(w, path):
-    if os.path.exists(path):
-        os.unlink(path)
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(8)
-    while True:
-        conn, _ = srv.accept()
-        threading.Thread(target=serve, args=(w, conn), daemon=True).start()
+def run(a, out):
+    model, opt = build(a)
+    mig = gmem.torch.Migratable(model, opt, control=a.control,  # gmem
+                                incoming=a.incoming)
+    if a.poison:  # a tensor read before its restore would make NaN losses
+        with torch.no_grad():
+            for s in mig.slots:
+                if s.tensor.is_floating_point():
+                    s.tensor.fill_(float("nan"))
+    step = mig.wait_incoming({"step": 0}, warmup=lambda: train_step(  # gmem
+        a, model, opt, 0))["step"]
+    end = step + a.more if a.incoming else a.steps
+    while step < end:
+        if mig.boundary({"step": step}):  # gmem
+            break
+        log_loss(out, step, train_step(a, model, opt, step))
+        step += 1
+    mig.finish()
+    return {"steps": step, "tensor_bytes": mig.nbytes}
+
+
+def save(a, out):
+    """The usual way, source side: torch.save of the state dicts."""
+    model, opt = build(a)
+    for step in range(a.steps):
+        log_loss(out, step, train_step(a, model, opt, step))
+    torch.cuda.synchronize()
+    t0 = now_ns()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "step": a.steps}, a.save + ".tmp")
+    os.rename(a.save + ".tmp", a.save)
+    return {"last_write_ns": t0, "save_ns": now_ns() - t0}
+
+
+def load(a, out):
+    """The usual way, destination side: built ahead, then torch.load."""
+    model, opt = build(a)
+    while not os.path.exists(a.load):
+        time.sleep(0.001)
+    t0 = now_ns()
+    ck = torch.load(a.load, map_location="cuda")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["opt"])
+    torch.cuda.synchronize()
+    load_ns = now_ns() - t0
+    for step in range(ck["step"], ck["step"] + a.more):
+        log_loss(out, step, train_step(a, model, opt, step))
+    return {"first_read_ns": t0, "load_ns": load_ns}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=30, help="source: steps to train")
+    ap.add_argument("--more", type=int, default=10,
+                    help="--incoming, --load: steps to train after the resume")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--control", help="control socket (gmem-migrate --control)")
     ap.add_argument("--incoming", action="store_true",
                     help="wait for a migration to resume this process")
-    ap.add_argument("--more", type=int,
-                    help="--incoming: train this many steps after the resume")
+    ap.add_argument("--poison", action="store_true",
+                    help="--incoming: fill every tensor with NaN before the resume")
+    ap.add_argument("--save", metavar="PATH")
+    ap.add_argument("--load", metavar="PATH")
     ap.add_argument("--losses", default="/dev/stdout")
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--d", type=int, default=768)
@@ -283,26 +171,12 @@ def main():
     a = ap.parse_args()
     if a.incoming and not a.control:
         ap.error("--incoming needs --control")
+    if a.poison and not a.incoming:
+        ap.error("--poison needs --incoming")
     torch.use_deterministic_algorithms(True)
-    w = Workload(a)
-    if a.control:
-        threading.Thread(target=listen, args=(w, a.control), daemon=True).start()
-    with open(a.losses, "a") as losses:
-        if a.control:
-            w.run(losses)
-        else:
-            run_alone(w, losses)
-    print(json.dumps({"mirror": w.stats, "steps": w.step}), file=sys.stderr)
-
-
-def run_alone(w, losses):
-    """No control socket: the unmigrated reference run."""
-    while w.step < w.a.steps:
-        t0 = now_ns()
-        loss = w.train_step()
-        losses.write(json.dumps({"step": w.step, "loss": loss}) + "\n")
-        w.durs.append(now_ns() - t0)
-        w.step += 1
+    with open(a.losses, "a") as out:
+        r = save(a, out) if a.save else load(a, out) if a.load else run(a, out)
+    print(json.dumps(r), file=sys.stderr)
 
 
 if __name__ == "__main__":

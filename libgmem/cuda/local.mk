@@ -46,10 +46,3 @@ tests_test_cuda_LDADD = libgmem/cuda/libgmem-cuda.la $(TEST_LDADD) \
 	$(CUDA_LIBS)
 endif
 endif
-
-# The PyTorch demo migrated end to end (skips without CUDA, PyTorch, GPU).
-dist_check_SCRIPTS += tests/cuda-torch.sh
-TESTS += tests/cuda-torch.sh
-EXTRA_DIST += examples/torch-migrate/README.md \
-	examples/torch-migrate/gmem.py examples/torch-migrate/train.py \
-	examples/torch-migrate/run-demo.py
