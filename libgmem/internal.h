@@ -55,6 +55,8 @@ struct gmem_region {
 	uint64_t reg_mode;      /* UFFDIO_REGISTER_MODE_* currently registered */
 	int pagemap_fd;         /* owner's /proc/PID/pagemap, or -1 */
 	int clear_refs_fd;      /* owner's /proc/PID/clear_refs, or -1 */
+	int fill_fd;            /* the fill gate's memfd (region/fill.c), or -1 */
+	uint64_t *fill;         /* its watermark, bytes; NULL: no gate */
 	bool imported;
 	bool alias_populated;  /* gmem_region_prealloc(): installs copy into it */
 	int numa_node;          /* node of pages, staging and handlers; -1 any */
@@ -128,6 +130,11 @@ static inline uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
+
+/* The fill gate (region/fill.c; gmem_region_filled() reads it): maps
+ * r->fill_fd's watermark with @prot; frees both (destroy). */
+int region_fill_map(struct gmem_region *r, int prot);
+void region_fill_free(struct gmem_region *r);
 
 static inline bool range_ok(const struct gmem_region *r, uint64_t pgoff,
 			    uint64_t nr)

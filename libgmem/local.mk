@@ -21,7 +21,8 @@ libgmem_libgmem_la_SOURCES += \
 	libgmem/region/install.c libgmem/region/fault.c \
 	libgmem/region/blocktime.c \
 	libgmem/region/page-source.c libgmem/region/attach.c \
-	libgmem/region/pci.c libgmem/region/thp.c libgmem/region/prealloc.c
+	libgmem/region/pci.c libgmem/region/thp.c libgmem/region/prealloc.c \
+	libgmem/region/fill.c
 # The dirty log and its backends.
 libgmem_libgmem_la_SOURCES += \
 	libgmem/dirty/dirty.h libgmem/dirty/dirty.c libgmem/dirty/async.c \

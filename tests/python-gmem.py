@@ -4,6 +4,7 @@
 framing and errors (gmem.control) and a region handed over a Unix socket
 (gmem._lib, libgmem through ctypes)."""
 import array
+import errno
 import json
 import os
 import socket
@@ -90,6 +91,19 @@ class Regions(unittest.TestCase):
         r = gmem.Region(8, missing=True)
         self.assertEqual((r.nr_pages, r.size), (8, 8 * 4096))
         self.assertNotEqual(r.addr, 0)
+        r.close()
+
+    def test_fill_gate(self):
+        r = gmem.Region(8)
+        with self.assertRaises(OSError) as e:
+            r.fill_set(4096)
+        self.assertEqual(e.exception.errno, errno.EINVAL, "no gate yet")
+        r.fill_gate()
+        r.fill_set(4096)
+        r.fill_set(r.size)
+        with self.assertRaises(OSError) as e:
+            r.fill_set(r.size + 1)
+        self.assertIn("gmem_region_fill_set", str(e.exception))
         r.close()
 
     def test_bad_size_is_oserror(self):

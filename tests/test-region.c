@@ -145,6 +145,43 @@ Test(region, second_process_sees_same_bytes, .timeout = 20)
 	gmem_region_destroy(r);
 }
 
+/* The fill gate travels with an export: the importer (a page server) reads
+ * the owner's mark as it rises; only the owner may set it. */
+Test(region, fill_gate_travels_with_export, .timeout = 10)
+{
+	struct gmem_region *r = region_new(64, 0, GMEM_BACKING_MEMFD, 0);
+	struct gmem_region *in = NULL, *plain = NULL;
+	int sv[2];
+
+	cr_expect_eq(gmem_region_filled(r), 64 * 4096, "no gate: all written");
+	cr_expect_eq(gmem_region_fill_set(r, 4096), -EINVAL, "no gate yet");
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(gmem_region_export(r, sv[0]), 0);
+	cr_assert_eq(gmem_region_import(sv[1], &plain), 0);
+	cr_expect_eq(gmem_region_filled(plain), 64 * 4096);
+
+	cr_assert_eq(gmem_region_fill_gate(r), 0);
+	cr_expect_eq(gmem_region_filled(r), 0);
+	cr_assert_eq(gmem_region_export(r, sv[0]), 0);
+	cr_assert_eq(gmem_region_import(sv[1], &in), 0);
+	cr_expect_eq(gmem_region_filled(in), 0);
+	cr_expect_eq(gmem_region_fill_set(r, 8 * 4096), 0);
+	cr_expect_eq(gmem_region_filled(in), 8 * 4096, "the owner's mark");
+	cr_expect_eq(gmem_region_fill_set(in, 4096), -EINVAL, "importer");
+	cr_expect_eq(gmem_region_fill_gate(in), -EINVAL, "importer");
+	cr_expect_eq(gmem_region_fill_set(r, 64 * 4096 + 1), -EINVAL);
+	cr_expect_eq(gmem_region_filled(in), 8 * 4096, "left as it was");
+	cr_expect_eq(gmem_region_fill_gate(r), 0, "starts over");
+	cr_expect_eq(gmem_region_filled(in), 0);
+	cr_expect_eq(gmem_region_filled(plain), 64 * 4096,
+		     "an export before the gate has none");
+	gmem_region_destroy(in);
+	gmem_region_destroy(plain);
+	gmem_region_destroy(r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 Test(region, adopted_fd_keeps_its_content, .timeout = 10)
 {
 	int fd = memfd_create("vmm-guest-vram", MFD_CLOEXEC);

@@ -834,6 +834,91 @@ Test(remote, push_first_checks_its_arguments, .timeout = 10)
 	gmem_region_destroy(src);
 }
 
+/* An owner that writes the region only once the destination runs (the
+ * fill gate, as a GPU job copies VRAM after the switchover): 1/16 of it
+ * every 20 ms, up to @upto pages, raising the mark behind each part. */
+struct filler {
+	struct gmem_region *r;
+	uint64_t upto;
+};
+
+static void *fill_slowly(void *arg)
+{
+	const struct timespec tick = { .tv_nsec = 20000000L };
+	struct filler *f = arg;
+	uint64_t part = NR_PAGES / 16;
+
+	for (uint64_t p = 0; p < f->upto; p += part) {
+		nanosleep(&tick, NULL);
+		pattern_fill((uint8_t *)gmem_region_addr(f->r) + p * PS, SEED, p,
+			     part, PS);
+		gmem_region_fill_set(f->r, (p + part) * PS);
+	}
+	return NULL;
+}
+
+/* Serves a gated region filled up to @upto pages to a destination that
+ * runs @work; returns the server's result and its error in @err. */
+static int serve_gated(uint64_t upto, enum workload work,
+		       struct dest_result *res, char *err, size_t err_len)
+{
+	struct gmem_region *src = region_new(NR_PAGES, PS, GMEM_BACKING_MEMFD, 0);
+	struct dest_cfg c = { .work = work, .backing = GMEM_BACKING_MEMFD,
+			      .fault_around = 16, .nr_bulk = 2 };
+	struct filler f = { .r = src, .upto = upto };
+	struct gmem_remote_stats sst;
+	struct gmem_server *srv;
+	pthread_t t;
+	pid_t pid;
+	int ret;
+
+	cr_assert_eq(gmem_region_fill_gate(src), 0);
+	cr_assert_eq(gmem_server_listen(src, "127.0.0.1:0", &srv), 0);
+	pid = dest_fork(gmem_server_port(srv), &c, res);
+	cr_assert_eq(pthread_create(&t, NULL, fill_slowly, &f), 0);
+	ret = serve_one(srv, &sst);
+	pthread_join(t, NULL);
+	wait_child(pid);
+	snprintf(err, err_len, "%s", gmem_server_error(srv));
+	gmem_server_destroy(srv);
+	gmem_region_destroy(src);
+	return ret;
+}
+
+/* Without the gate the push (64 MiB in milliseconds here) would send the
+ * region's zeros long before the owner has written them. */
+Test(remote, fill_gate_sends_each_page_once_written, .timeout = 60)
+{
+	struct dest_result *res = shared_result();
+	char err[192];
+	int ret = serve_gated(NR_PAGES, RANDOM8, res, err, sizeof(err));
+
+	cr_assert_eq(ret, 0, "server: %d %s", ret, err);
+	cr_assert_eq(res->setup_ret, 0, "setup: %s", res->err);
+	cr_assert_eq(res->wait_ret, 0, "wait: %d %s", res->wait_ret, res->err);
+	cr_assert_eq(res->present, NR_PAGES);
+	cr_assert_eq(res->bad, 0, "first wrong page %lu", res->first_bad);
+	cr_assert_eq(res->touch_bad, 0, "the workload read unwritten pages");
+	cr_assert_eq(res->st.mismatches, 0);
+}
+
+/* An owner that stops writing halfway fails the session in about 10 s,
+ * and the destination never gets a page it did not write (its workload
+ * idles: one waiting on a page would get SIGBUS, rightly). */
+Test(remote, fill_gate_that_stops_rising_fails_the_session, .timeout = 60)
+{
+	struct dest_result *res = shared_result();
+	char err[192];
+	int ret = serve_gated(NR_PAGES / 2, IDLE, res, err, sizeof(err));
+
+	cr_assert_eq(ret, -ETIMEDOUT, "server: %d %s", ret, err);
+	cr_assert(strstr(err, "stopped writing its region at byte 33554432 "),
+		  "%s", err);
+	cr_assert_neq(res->wait_ret, 0, "the destination cannot complete");
+	cr_assert_leq(res->present, NR_PAGES / 2);
+	cr_assert_eq(res->bad, 0, "first wrong page %lu", res->first_bad);
+}
+
 /* Runs a migration through a proxy that breaks the link mid post-copy
  * (@d: CUT every connection once, or VANISH for good); the destination
  * recovers for c->recover_ms, the server waits @srv_recover_ms; with

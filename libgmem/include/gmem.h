@@ -266,6 +266,45 @@ uint64_t gmem_region_fd_off(const struct gmem_region *r);
 int gmem_region_export(const struct gmem_region *r, int sock);
 
 /**
+ * gmem_region_fill_gate - Let the region's bytes be written after the switchover.
+ * @r: region created in this process (not imported).
+ *
+ * For an owner that writes the region only once the workload has paused
+ * (a GPU job copying its VRAM into the region by DMA while the destination
+ * already runs), so that the freeze need not wait for that copy. Creates
+ * the region's fill watermark (a byte offset, in a one-page memfd that
+ * gmem_region_export() sends with the region) and sets it to 0: a page
+ * server serves, pushes or digests a page only once the watermark has
+ * passed its end, and fails (-ETIMEDOUT, "stopped writing") when the mark
+ * does not rise for 10 s while pages wait. Over RDMA one-sided reads the
+ * source waits for the whole region before the switchover (reads bypass
+ * its CPU). Call it again to start over at 0 (a new migration).
+ * Context: any thread, before gmem_region_export(); not concurrently with
+ *          gmem_region_fill_set() on @r.
+ * Return: 0; -EINVAL imported region or NULL; a negative errno of
+ *         memfd_create(2)/mmap(2).
+ */
+int gmem_region_fill_gate(struct gmem_region *r);
+
+/**
+ * gmem_region_fill_set - Raise the fill watermark.
+ * @r:     region with a fill gate.
+ * @bytes: the region's bytes [0, @bytes) are written and may go; at most
+ *         gmem_region_size(), which releases the whole region.
+ *
+ * Writes before the call are visible to the page server's reads after it
+ * (a release store). Lowering the mark is allowed only while no page
+ * server reads the region.
+ * Context: any thread; one writer at a time.
+ * Return: 0; -EINVAL no gate, imported region, or @bytes past the end.
+ */
+int gmem_region_fill_set(struct gmem_region *r, uint64_t bytes);
+
+/* The fill watermark in bytes: gmem_region_size() without a gate.
+ * Context: any thread; thread-safe. */
+uint64_t gmem_region_filled(const struct gmem_region *r);
+
+/**
  * gmem_region_import - Receive a region exported by another process.
  * @sock: connected AF_UNIX socket.
  * @out:  receives a region that maps the same memory here; its faults and

@@ -14,6 +14,7 @@
 #include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -226,6 +227,7 @@ static void *pusher(void *arg)
 	struct srv_pusher *p = arg;
 	struct gmem_server *s = p->s;
 	struct srv_push *push = &s->push;
+	const struct timespec fill_tick = { .tv_nsec = FILL_POLL_NS };
 	uint32_t max = s->slot_cap >> s->r->page_shift;
 	uint8_t *buf = NULL;
 
@@ -258,6 +260,12 @@ static void *pusher(void *arg)
 		}
 		stop = push->stop;
 		pthread_mutex_unlock(&push->lock);
+		/* The owner may still be writing these pages (a fill gate); the
+		 * serving thread fails the session if its mark stops rising. */
+		while (!stop && !srv_filled(s, pgoff, n)) {
+			nanosleep(&fill_tick, NULL);
+			stop = __atomic_load_n(&push->stop, __ATOMIC_ACQUIRE);
+		}
 		if (stop)
 			break;
 		ret = push_frame(s, p->conn, buf, pgoff, n, why);
@@ -292,7 +300,7 @@ void push_stop(struct gmem_server *s)
 	if (!push->nr_threads)
 		return;
 	pthread_mutex_lock(&push->lock);
-	push->stop = true;
+	__atomic_store_n(&push->stop, true, __ATOMIC_RELEASE); /* fill waits */
 	pthread_cond_broadcast(&push->cond);
 	pthread_cond_broadcast(&push->hint_cond);
 	pthread_mutex_unlock(&push->lock);

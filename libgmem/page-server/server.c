@@ -26,6 +26,37 @@ int srv_err(struct gmem_server *s, int ret, const char *fmt, ...)
 	return ret;
 }
 
+/* Pages the owner has written (a fill gate may hold the rest back). */
+bool srv_filled(const struct gmem_server *s, uint64_t pgoff, uint64_t nr)
+{
+	return gmem_region_filled(s->r) >= (pgoff + nr) << s->r->page_shift;
+}
+
+/*
+ * While the fill gate is not fully up, its mark must keep rising: an error
+ * once it has stood still for FILL_STALL_NS (the owner died or stopped
+ * writing), so that nothing waits on it for ever. Sets *@poll_ns to how
+ * long the caller may idle: briefly while pages wait to be written.
+ */
+static int fill_check(struct gmem_server *s, int64_t *poll_ns)
+{
+	uint64_t mark = gmem_region_filled(s->r), t = now_ns();
+
+	if (mark == s->r->size)
+		return 0;
+	*poll_ns = FILL_POLL_NS;
+	if (mark != s->fill_mark || !s->fill_since_ns) {
+		s->fill_mark = mark;
+		s->fill_since_ns = t;
+		return 0;
+	}
+	if (t - s->fill_since_ns < FILL_STALL_NS)
+		return 0;
+	return srv_err(s, -ETIMEDOUT, "the workload stopped writing its "
+		       "region at byte %llu of %llu", (unsigned long long)mark,
+		       (unsigned long long)s->r->size);
+}
+
 static struct srv_slot *slot_get(struct srv_conn *c)
 {
 	for (unsigned int i = 0; i < c->nr_slots; i++)
@@ -109,6 +140,9 @@ static int fill_urgent(struct gmem_server *s)
 						     : s->slot_cap / 8;
 		uint32_t n = w->nr < max ? w->nr : max;
 
+		/* Served in order, once written: the next round retries. */
+		if (!srv_filled(s, w->pgoff, n))
+			return 0;
 		if (w->type == WORK_DIGEST) {
 			if (queue_digests(s, slot, w->pgoff, n) < 0)
 				return s->error;
@@ -177,7 +211,7 @@ static uint64_t fill_precopy(struct gmem_server *s, struct bitmap *b,
 		if (!slot)
 			break;
 		n = srv_next_run(b, cursor, max, false);
-		if (!n)
+		if (!n || !srv_filled(s, *cursor, n))
 			break;
 		queue_pages(s, conn, slot, *cursor, n, PROTO_F_PRECOPY);
 		*cursor += n;
@@ -325,8 +359,12 @@ int64_t gmem_server_send_pages(struct gmem_server *s, const uint64_t *bitmap,
 	if (s->state_sent)
 		return -EALREADY;
 	while (ret == 0 && (cursor < nr_pages || busy_slots(s))) {
+		int64_t poll_ns = IDLE_WAIT_NS;
+
 		pages += fill_precopy(s, &b, &cursor);
-		ret = server_step(s, IDLE_WAIT_NS);
+		ret = fill_check(s, &poll_ns);
+		if (ret == 0)
+			ret = server_step(s, poll_ns);
 	}
 	stat_add(&s->stats.precopy_pages, pages);
 	return ret < 0 ? ret : (int64_t)pages;
@@ -384,7 +422,17 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
 		return -EINVAL;
 	if (s->state_sent)
 		return -EALREADY;
-	ret = queue_stale(s, stale, stale ? nr_pages : 0);
+	/* One-sided reads bypass this CPU, and so the fill gate: the
+	 * destination runs only once the whole region is written. */
+	while (ret == 0 && s->reads.ops && !srv_filled(s, 0, s->r->nr_pages)) {
+		int64_t poll_ns = IDLE_WAIT_NS;
+
+		ret = fill_check(s, &poll_ns);
+		if (ret == 0)
+			ret = server_step(s, poll_ns);
+	}
+	if (ret == 0)
+		ret = queue_stale(s, stale, stale ? nr_pages : 0);
 	while (ret == 0 && !(slot = slot_get(&s->conns[0])))
 		ret = server_step(s, IDLE_WAIT_NS);
 	if (ret < 0)
@@ -398,12 +446,15 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
  * link's health. */
 static int serve_step(struct gmem_server *s, int wait_ms)
 {
+	int64_t poll_ns = IDLE_WAIT_NS;
 	int ret;
 
 	s->link_lost = false; /* reap_one() sets it for a broken link */
 	ret = fill_urgent(s);
 	if (ret == 0)
-		ret = server_step(s, IDLE_WAIT_NS);
+		ret = fill_check(s, &poll_ns);
+	if (ret == 0)
+		ret = server_step(s, poll_ns);
 	if (ret < 0)
 		return ret;
 	s->link_lost = true; /* for each of the checks below */

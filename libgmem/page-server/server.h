@@ -21,6 +21,10 @@
 #define PREFETCH_MAX 256U      /* fault-around hints queued for their sender */
 #define PUSH_TIERS 16U         /* gmem_server_push_first() calls kept */
 #define IDLE_WAIT_NS 5000000LL
+/* The owner's fill gate: how often waiting pages look at its mark, and how
+ * long it may stand still before the session fails. */
+#define FILL_POLL_NS 50000LL
+#define FILL_STALL_NS (10ULL * 1000000000ULL)
 #define RX_SLACK 4096U
 
 enum work_type { WORK_PAGES, WORK_DIGEST };
@@ -130,9 +134,13 @@ struct gmem_server {
 	struct transport_window win;
 	bool reads_on;
 	char transport[80];
+	/* The region's fill gate (gmem_region_fill_gate()): its mark when
+	 * last seen rising, and when (fill_check()). */
+	uint64_t fill_mark, fill_since_ns;
 };
 
 /* server.c */
+bool srv_filled(const struct gmem_server *s, uint64_t pgoff, uint64_t nr);
 int srv_err(struct gmem_server *s, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Accepts a control connection and the bulk ones it announces, within

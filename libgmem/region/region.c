@@ -198,7 +198,7 @@ int region_alloc(struct gmem_region **out, uint64_t nr_pages,
 	r->page_shift = __builtin_ctz(page_size);
 	r->size = nr_pages * page_size;
 	r->flags = flags;
-	r->fd = r->uffd = r->pagemap_fd = r->clear_refs_fd = -1;
+	r->fd = r->uffd = r->pagemap_fd = r->clear_refs_fd = r->fill_fd = -1;
 	r->numa_node = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	region_wp_lock_init(r);
@@ -270,6 +270,7 @@ void gmem_region_destroy(struct gmem_region *r)
 	close_fd(r->fd);
 	close_fd(r->pagemap_fd);
 	close_fd(r->clear_refs_fd);
+	region_fill_free(r);
 	bitmap_free(&r->claimed);
 	bitmap_free(&r->present);
 	bitmap_free(&r->pending);

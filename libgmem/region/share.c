@@ -15,7 +15,7 @@
 #include "syscall.h"
 
 #define SHARE_MAGIC 0x676d656d72676e31ULL /* "gmemrgn1" */
-#define SHARE_NR_FDS 4
+#define SHARE_NR_FDS 5
 
 /* The description sent with the fds; both ends are one host, one ABI. */
 struct share_msg {
@@ -30,13 +30,13 @@ struct share_msg {
 	uint32_t flags;
 	uint32_t dirty_backend;
 	uint32_t nr_fds;
-	uint32_t fd_mask; /* which of fd, uffd, pagemap, clear_refs follow */
+	uint32_t fd_mask; /* which of fd, uffd, pagemap, clear_refs, fill follow */
 };
 
 int gmem_region_export(const struct gmem_region *r, int sock)
 {
 	int all[SHARE_NR_FDS] = { r->fd, r->uffd, r->pagemap_fd,
-				  r->clear_refs_fd };
+				  r->clear_refs_fd, r->fill_fd };
 	struct share_msg m = {
 		.magic = SHARE_MAGIC, .uva = r->uva, .nr_pages = r->nr_pages,
 		.fd_off = r->fd_off, .uffd_features = r->uffd_features,
@@ -134,6 +134,7 @@ static int share_build(const struct share_msg *m, const int *fds,
 	slot[1] = &r->uffd;
 	slot[2] = &r->pagemap_fd;
 	slot[3] = &r->clear_refs_fd;
+	slot[4] = &r->fill_fd;
 	for (int i = 0; i < SHARE_NR_FDS; i++)
 		if (m->fd_mask & (1U << i))
 			*slot[i] = fds[k++];
@@ -151,6 +152,14 @@ static int share_build(const struct share_msg *m, const int *fds,
 		return ret;
 	}
 	r->addr = r->alias = p;
+	/* The owner's fill gate: read here, raised there. */
+	if (r->fill_fd >= 0) {
+		ret = region_fill_map(r, PROT_READ);
+		if (ret < 0) {
+			gmem_region_destroy(r);
+			return ret;
+		}
+	}
 	/* The page cache is filled through this mapping here: it needs the
 	 * owner's MADV_HUGEPAGE too. */
 	if (r->flags & GMEM_REGION_THP) {

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The few libgmem calls the Python package needs, through ctypes: a memfd
-region of 4 KiB pages and its export to gmem-migrate. Errors come back as
-OSError with the C function's negative errno."""
+region of 4 KiB pages, its fill gate and its export to gmem-migrate.
+Errors come back as OSError with the C function's negative errno."""
 import ctypes
 import os
 
@@ -40,6 +40,8 @@ def _lib():
         lib.gmem_region_addr.argtypes = [ctypes.c_void_p]
         lib.gmem_region_export.argtypes = [ctypes.c_void_p, ctypes.c_int]
         lib.gmem_region_destroy.argtypes = [ctypes.c_void_p]
+        lib.gmem_region_fill_gate.argtypes = [ctypes.c_void_p]
+        lib.gmem_region_fill_set.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         _gmem = lib
     return _gmem
 
@@ -71,6 +73,19 @@ class Region:
         """Hands the region to the peer of a Unix socket (gmem_region_export():
         the memfd, userfaultfd and pagemap fds by SCM_RIGHTS)."""
         _check(_lib().gmem_region_export(self._h, sock_fd), "gmem_region_export")
+
+    def fill_gate(self):
+        """From now on a page server sends a page only once fill_set() has
+        passed it (gmem_region_fill_gate(): the copy into the region may
+        run after the switchover); the mark starts at 0. Call before
+        export()."""
+        _check(_lib().gmem_region_fill_gate(self._h), "gmem_region_fill_gate")
+
+    def fill_set(self, nbytes):
+        """The region's first @nbytes bytes are written and may go
+        (gmem_region_fill_set(); @nbytes at most self.size)."""
+        _check(_lib().gmem_region_fill_set(self._h, nbytes),
+               "gmem_region_fill_set")
 
     def close(self):
         if self._h:

@@ -5,7 +5,9 @@ The destination job runs before its GPU memory has arrived. Every tensor a
 step needs (parameters, buffers, optimizer state: found where PyTorch put
 them, by ``named_parameters()``, ``named_buffers()`` and the optimizer's
 ``state``) has its place in a gmem region. At the pause the source copies
-them into the region; the destination resumes at once and a restore engine
+them into the region by DMA behind the region's fill gate (gmem-migrate
+sends a page only once the copy has passed it, so the freeze does not wait
+for the copy); the destination resumes at once and a restore engine
 copies the region into its own tensors in first-use order (the modules'
 pre-order, then the optimizer state), through pinned staging. A page that
 has not arrived faults on the region and becomes an urgent request of the
@@ -51,6 +53,7 @@ from .control import ControlError, ControlServer
 __all__ = ["Migratable", "LayoutError"]
 
 CHUNK_BYTES = 32 << 20   # one staging copy
+FILL_BYTES = 64 << 20    # the fill mark's step behind the DMA copy
 RECENT_STEPS = 64        # query's recent_steps, as gmem-replay keeps them
 SERIES_STEPS = 400       # since_resume's series, as gmem-replay keeps them
 PAUSE_WAIT_S = 10.0      # a pause that finds no step boundary gives up
@@ -174,6 +177,7 @@ class Migratable:
         self._hooks, self._unhook = [], False
         self._ev_resume = self._ev_first = None
         self._registered = self._dma = self._warming = False
+        self._gated = False          # the region has a fill gate
         self._refused = None         # destination: why a resume was refused
         self.copy_stats = {}         # how the last copy went (query: "copy")
         self.region = None
@@ -329,7 +333,11 @@ class Migratable:
                 return False
             self._state = "pausing"
         self._last_write_ns = t
-        self._copy_out()
+        gated = self._dma
+        if gated:
+            self.region.fill_set(0)
+        else:
+            self._copy_out()
         with self._cv:
             self._paused_reply = {
                 "last_write_ns": t,
@@ -339,6 +347,11 @@ class Migratable:
                           "last_write_ns": t}}
             self._state = "paused"
             self._cv.notify_all()
+        if gated:
+            # Behind the fill gate: the destination already runs, and
+            # gmem-migrate sends each page once the mark has passed it.
+            self._copy_out()
+        with self._cv:
             while self._resume is None and not self._quit:
                 self._cv.wait()
             if self._quit:
@@ -412,10 +425,12 @@ class Migratable:
     # -- source: the copy into the region ---------------------------------
     def _choose_copy(self, mode):
         """Where no dirty log watches the freeze (post-copy, stop-and-copy)
-        the tensors go into the region by DMA: the region is registered
-        with CUDA (pinned) once, here, before any pause. Elsewhere, or if
-        it cannot be registered, they go through pinned staging and CPU
-        stores, which a dirty log sees (lock held)."""
+        the tensors go into the region by DMA after the pause, behind the
+        region's fill gate, so that the freeze does not wait for the copy:
+        the region is registered with CUDA (pinned) once, here, before any
+        pause. Elsewhere, or if it cannot be registered, they go through
+        pinned staging and CPU stores, which a dirty log sees, before the
+        pause ends (lock held)."""
         want = mode in ("postcopy", "stop-and-copy") and not self.incoming
         if want and not self._registered:
             with torch.cuda.device(self.device):
@@ -425,6 +440,11 @@ class Migratable:
             self.copy_stats["register_error"] = int(err)
         self._dma = want and self._registered
         self.copy_stats["dma"] = self._dma
+        if self._dma:
+            self.region.fill_gate()
+            self._gated = True
+        elif self._gated:   # an earlier export's gate: nothing held back
+            self.region.fill_set(self.region.size)
 
     def _copy_out(self):
         """Every slot into the region, in slot order, on a copy stream."""
@@ -432,13 +452,30 @@ class Migratable:
         stream = torch.cuda.Stream(self.device)
         with torch.cuda.stream(stream):
             if self._dma:
-                for s in self.slots:
-                    self._host[s.off:s.off + s.nbytes].copy_(
-                        _u8(s.tensor), non_blocking=True)
-                stream.synchronize()
+                self._copy_gated(stream)
             else:
                 self._copy_staged(stream)
         self.copy_stats["copy_out_ms"] = round((_now_ns() - t0) / 1e6, 3)
+
+    def _copy_gated(self, stream):
+        """Device-to-host by DMA straight into the region, all queued at
+        once; the fill mark rises behind each FILL_BYTES as its copy
+        completes (slots lie in ascending offsets)."""
+        marks = []
+        for s in self.slots:
+            src = _u8(s.tensor)
+            for a in range(0, s.nbytes, FILL_BYTES):
+                n = min(FILL_BYTES, s.nbytes - a)
+                self._host[s.off + a:s.off + a + n].copy_(src[a:a + n],
+                                                          non_blocking=True)
+                ev = torch.cuda.Event()
+                ev.record(stream)
+                marks.append((ev, s.off + a + n))
+        for ev, end in marks:
+            ev.synchronize()
+            self.region.fill_set(min(self.region.size,
+                                     -(-end // PAGE_SIZE) * PAGE_SIZE))
+        self.region.fill_set(self.region.size)
 
     def _copy_staged(self, stream):
         """Device-to-host into pinned staging, the next chunk's copy
