@@ -60,6 +60,7 @@ struct workload {
 				 * normal pace followed the last page */
 	json_object *verified;  /* destination: verify reply */
 	uint64_t src_last_write_ns; /* destination: from the device state */
+	uint64_t resumed_ns;    /* destination: the resume reply's resume_ns */
 	json_object *src_steps; /* destination: the source's step times */
 	bool shown;             /* progress lines in a log: the last one */
 	uint32_t shown_phase, shown_round;

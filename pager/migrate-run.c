@@ -159,6 +159,7 @@ static int wl_resume(void *ctx, const void *state, size_t len)
 	args = json_object_new_object();
 	json_object_object_add(args, "state", json_object_get(v));
 	ret = wl_request(s, "resume", args, &rep);
+	s->w.resumed_ns = json_int(rep, "resume_ns");
 	json_object_put(args);
 	json_object_put(rep);
 	json_object_put(blob);

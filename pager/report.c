@@ -218,6 +218,11 @@ static void add_workload_view(json_object *rep,
 		freeze_ms = (first - w->src_last_write_ns) / 1e6;
 		add_num(rep, "freeze_ms", freeze_ms);
 	}
+	/* The freeze's first part: until the workload took the resume (the
+	 * rest waits for the first pages its next step reads). */
+	if (w->resumed_ns > w->src_last_write_ns && w->src_last_write_ns)
+		add_num(rep, "resumed_ms",
+			(w->resumed_ns - w->src_last_write_ns) / 1e6);
 	if (w->src_steps) {
 		v = json_object_new_object();
 		add_int(v, "count", json_int(w->src_steps, "count"));
