@@ -56,3 +56,17 @@ preload_list() {
 	rt=$(ldd "$1" 2>/dev/null | awk '/libasan\.so/ { print $3; exit }')
 	echo "${rt:+$rt }$1"
 }
+
+# guest_kernel BUILDDIR: prints the QEMU tests' guest kernel: $GMEM_GUEST_KERNEL,
+# else the one scripts/setup fetched into BUILDDIR/guest/, else the newest
+# /boot/vmlinuz-*; nothing (and false) when none is readable.
+guest_kernel() {
+	for _gk in "${GMEM_GUEST_KERNEL:-}" "$1/guest/vmlinuz" \
+		"$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)"; do
+		if [ -n "$_gk" ] && [ -r "$_gk" ]; then
+			echo "$_gk"
+			return 0
+		fi
+	done
+	return 1
+}

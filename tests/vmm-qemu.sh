@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # An unmodified QEMU (TCG) whose guest RAM is a shared memory backend on
 # /dev/shm, preloaded with libgmem-vmm.so: gmem-pager --uffd-handler serves
-# that RAM from a zero image while the host's kernel boots a busybox
+# that RAM from a zero image while a Debian kernel boots a busybox
 # initramfs that prints a line and powers off. The line must appear and the
-# guest's memory must have come by faults. The kernel is $GMEM_GUEST_KERNEL
-# or the newest /boot/vmlinuz-*; without QEMU, a kernel, a static busybox
+# guest's memory must have come by faults. The kernel is $GMEM_GUEST_KERNEL,
+# else Debian's that scripts/setup fetched into the build folder, else the
+# newest /boot/vmlinuz-*; without QEMU, a kernel, a static busybox
 # or cpio the test skips, saying which.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -14,9 +15,8 @@ pager=$builddir/pager/gmem-pager
 lib=$builddir/libgmem/vmm/.libs/libgmem-vmm.so
 qemu=$(command -v qemu-system-x86_64) ||
 	{ echo "SKIP: no qemu-system-x86_64"; exit 77; }
-kernel=${GMEM_GUEST_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)}
-[ -n "$kernel" ] && [ -r "$kernel" ] ||
-	{ echo "SKIP: no readable guest kernel (/boot/vmlinuz-* or GMEM_GUEST_KERNEL)"; exit 77; }
+kernel=$(guest_kernel "$builddir") ||
+	{ echo "SKIP: no readable guest kernel (GMEM_GUEST_KERNEL, scripts/setup's guest/vmlinuz or /boot/vmlinuz-*)"; exit 77; }
 busybox=$(command -v busybox) || { echo "SKIP: no busybox"; exit 77; }
 # The initramfs has no libraries: busybox-static's binary, not a dynamic one.
 # (ldd fails on a static binary).

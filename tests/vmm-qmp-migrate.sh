@@ -4,7 +4,7 @@
 # between two network namespaces post-copy: its 128 MiB of guest RAM, a
 # shared backend on /dev/shm, by gmem (the destination QEMU preloaded with
 # libgmem-vmm.so), its device state by QEMU's own migration with
-# x-ignore-shared. The guest (the host's kernel, a busybox initramfs)
+# x-ignore-shared. The guest (Debian's kernel, a busybox initramfs)
 # copies 8 MiB of random bytes over and over and prints a heartbeat with
 # the copy's md5 on its serial console. Asserted: the heartbeats go on at
 # the destination with the checksum the guest printed at boot, the source
@@ -25,9 +25,8 @@ skip() {
 	exit 77
 }
 qemu=$(command -v qemu-system-x86_64) || skip "no qemu-system-x86_64"
-kernel=${GMEM_GUEST_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)}
-[ -n "$kernel" ] && [ -r "$kernel" ] ||
-	skip "no readable guest kernel (/boot/vmlinuz-* or GMEM_GUEST_KERNEL)"
+kernel=$(guest_kernel "$top_builddir") ||
+	skip "no readable guest kernel (GMEM_GUEST_KERNEL, scripts/setup's guest/vmlinuz or /boot/vmlinuz-*)"
 busybox=$(command -v busybox) || skip "no busybox"
 if command -v ldd >/dev/null && ldd "$busybox" >/dev/null 2>&1; then
 	skip "$busybox is not static (busybox-static)"
