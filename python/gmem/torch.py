@@ -186,8 +186,7 @@ class Migratable:
         self.region = Region(max(1, self._size // PAGE_SIZE), missing=incoming)
         self._buf = (ctypes.c_uint8 * self.region.size).from_address(self.region.addr)
         self._host = torch.frombuffer(self._buf, dtype=torch.uint8)
-        self._staging = [torch.empty(CHUNK_BYTES, dtype=torch.uint8,
-                                     pin_memory=True) for _ in range(2)]
+        self._staging = None     # pinned, made when a copy first needs it
         if incoming:
             self._install_hooks()
         else:
@@ -275,6 +274,7 @@ class Migratable:
                 self._warming = False
             self.model.zero_grad(set_to_none=True)
             torch.cuda.synchronize(self.device)
+        self._staging_bufs()     # pinned now, not after the resume
         end = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cv:
             while (self._resume is None and not self._quit and
@@ -443,8 +443,10 @@ class Migratable:
         if self._dma:
             self.region.fill_gate()
             self._gated = True
-        elif self._gated:   # an earlier export's gate: nothing held back
-            self.region.fill_set(self.region.size)
+        else:
+            self._staging_bufs()    # pinned now, not in the freeze
+            if self._gated:         # an earlier export's gate: nothing held back
+                self.region.fill_set(self.region.size)
 
     def _copy_out(self):
         """Every slot into the region, in slot order, on a copy stream."""
@@ -480,13 +482,14 @@ class Migratable:
     def _copy_staged(self, stream):
         """Device-to-host into pinned staging, the next chunk's copy
         overlapping the previous chunk's CPU store into the region."""
-        events = [torch.cuda.Event() for _ in self._staging]
+        staging = self._staging_bufs()
+        events = [torch.cuda.Event() for _ in staging]
         prev, i = None, 0
         for s in self.slots:
             src = _u8(s.tensor)
             for a in range(0, s.nbytes, CHUNK_BYTES):
                 n = min(CHUNK_BYTES, s.nbytes - a)
-                buf, ev = self._staging[i % 2], events[i % 2]
+                buf, ev = staging[i % 2], events[i % 2]
                 buf[:n].copy_(src[a:a + n], non_blocking=True)
                 ev.record(stream)
                 if prev:
@@ -494,6 +497,14 @@ class Migratable:
                 prev, i = (buf, ev, s.off + a, n), i + 1
         if prev:
             self._store(*prev)
+
+    def _staging_bufs(self):
+        """Two pinned chunks for copies through the CPU (a staged copy out,
+        the restore engine); a DMA copy out needs none."""
+        if self._staging is None:
+            self._staging = [torch.empty(CHUNK_BYTES, dtype=torch.uint8,
+                                         pin_memory=True) for _ in range(2)]
+        return self._staging
 
     def _store(self, buf, ev, off, n):
         ev.synchronize()
@@ -547,7 +558,8 @@ class Migratable:
     def _restore_loop(self):
         torch.cuda.set_device(self.device)
         t0 = _now_ns()
-        events = [torch.cuda.Event() for _ in self._staging]
+        staging = self._staging_bufs()
+        events = [torch.cuda.Event() for _ in staging]
         used = [False] * len(events)
         i = 0
         try:
@@ -566,7 +578,7 @@ class Migratable:
                         k = i % 2
                         if used[k]:
                             events[k].synchronize()   # its last copy has left
-                        buf = self._staging[k]
+                        buf = staging[k]
                         buf[:n].copy_(self._host[s.off + a:s.off + a + n])
                         dst[a:a + n].copy_(buf[:n], non_blocking=True)
                         events[k].record(self._restore_stream)
