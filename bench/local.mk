@@ -47,6 +47,8 @@ bench_remote_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
 # namespace).
 EXTRA_DIST += bench/link-push bench/link-migrate bench/link.sh bench/crypto-push \
 	bench/delay-proxy.py
+# An unmodified QEMU guest by gmem and by QEMU's own post-copy.
+EXTRA_DIST += bench/qemu-postcopy bench/qemu-guest/dirty.c
 # RDMA vs perftest in the VM rig on soft-RoCE (tests/local.mk names $(VM)).
 EXTRA_DIST += bench/rdma-perftest
 bench-vm: bench
