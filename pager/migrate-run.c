@@ -257,7 +257,9 @@ int migrate_source(const struct migrate_opts *o)
 	struct gmem_migrate_ops ops = { .pause = wl_pause,
 					.progress = o->quiet ? NULL : progress_print,
 					.failed = migration_failed };
-	struct gmem_migrate_stats st = {};
+	/* The mode asked, in the report of a source that fails before the
+	 * engine starts (the engine sets the one that ran). */
+	struct gmem_migrate_stats st = { .mode = o->params.mode };
 	struct gmem_region *r = NULL;
 	json_object *rep = NULL;
 	int ret = wl_open(&s, o, &r);

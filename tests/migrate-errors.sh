@@ -157,8 +157,10 @@ export GMEM_KEY
 
 # --- the workload's control socket does not exist -----------------------------
 expect_rc 3 "missing source control socket" "$migrate" source \
-	--control "$dir/none.sock" --listen 127.0.0.1:0 --quiet
+	--control "$dir/none.sock" --listen 127.0.0.1:0 --quiet --mode stop-and-copy
 expect_msg "missing source control socket" "none\.sock.*No such file"
+jq -e '.ok == false and .mode == "stop-and-copy"' "$dir/cmd.out" >/dev/null ||
+	fail "the failed source's report does not name the mode asked: $(cat "$dir/cmd.out")"
 
 # --- hosts: two namespaces, or loopback -----------------------------------------
 run=() src_run=() dst_run=() src_ip=127.0.0.1 rc=0
