@@ -204,8 +204,18 @@ static void migrate_in_mode(uint32_t mode)
 				     out->st.pages.pushed_pages +
 				     out->st.pages.prefetched_pages, NR_PAGES,
 			     "every page comes after the resume");
-		/* Only the reader touched pages before they were all in. */
-		cr_expect_gt(out->st.pages.urgent_pages, 0, "the reader faulted");
+		/* The epoch before the pause saw the writer: its pages went
+		 * first. */
+		cr_expect_gt(st.pages.hot_pages, 0, "no working set pushed");
+		cr_expect_leq(st.pages.hot_pages, st.pages.pushed_pages);
+		/* Only the reader touched pages before they were all in. On a
+		 * loaded machine the push (8 MiB) may bring every page before
+		 * the reader starts: then no wait may be counted at all. */
+		if (!out->st.pages.urgent_pages) {
+			cr_expect_eq(out->st.blocked_ns, 0);
+			cr_expect_eq(out->nr_blocked, 0);
+			break;
+		}
 		cr_expect_gt(out->st.blocked_ns, 0, "its waits are counted");
 		cr_expect_eq(out->st.blocked_threads, 1);
 		cr_expect_eq(out->st.blocked_max_tid, (uint32_t)out->reader_tid,
@@ -217,10 +227,6 @@ static void migrate_in_mode(uint32_t mode)
 		cr_expect_gt(out->blocked[0].faults, 0);
 		cr_expect(out->blocked[0].max_ns > 0 &&
 			  out->blocked[0].max_ns <= out->blocked[0].ns);
-		/* The epoch before the pause saw the writer: its pages went
-		 * first. */
-		cr_expect_gt(st.pages.hot_pages, 0, "no working set pushed");
-		cr_expect_leq(st.pages.hot_pages, st.pages.pushed_pages);
 		break;
 	case GMEM_MIGRATE_PRECOPY:
 		cr_expect(st.converged, "a slow writer converges");
