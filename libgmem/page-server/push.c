@@ -14,8 +14,8 @@
 #include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include "page-server/server.h"

@@ -329,6 +329,16 @@ static int server_step(struct gmem_server *s, int64_t wait_ns)
 	return ret;
 }
 
+/* server_step() for a loop that waits on the fill gate too: it idles no
+ * longer than fill_check() allows and fails once the mark stands still. */
+static int gated_step(struct gmem_server *s)
+{
+	int64_t poll_ns = IDLE_WAIT_NS;
+	int ret = fill_check(s, &poll_ns);
+
+	return ret < 0 ? ret : server_step(s, poll_ns);
+}
+
 static unsigned int busy_slots(const struct gmem_server *s)
 {
 	unsigned int busy = 0;
@@ -359,12 +369,8 @@ int64_t gmem_server_send_pages(struct gmem_server *s, const uint64_t *bitmap,
 	if (s->state_sent)
 		return -EALREADY;
 	while (ret == 0 && (cursor < nr_pages || busy_slots(s))) {
-		int64_t poll_ns = IDLE_WAIT_NS;
-
 		pages += fill_precopy(s, &b, &cursor);
-		ret = fill_check(s, &poll_ns);
-		if (ret == 0)
-			ret = server_step(s, poll_ns);
+		ret = gated_step(s);
 	}
 	stat_add(&s->stats.precopy_pages, pages);
 	return ret < 0 ? ret : (int64_t)pages;
@@ -424,13 +430,8 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
 		return -EALREADY;
 	/* One-sided reads bypass this CPU, and so the fill gate: the
 	 * destination runs only once the whole region is written. */
-	while (ret == 0 && s->reads.ops && !srv_filled(s, 0, s->r->nr_pages)) {
-		int64_t poll_ns = IDLE_WAIT_NS;
-
-		ret = fill_check(s, &poll_ns);
-		if (ret == 0)
-			ret = server_step(s, poll_ns);
-	}
+	while (ret == 0 && s->reads.ops && !srv_filled(s, 0, s->r->nr_pages))
+		ret = gated_step(s);
 	if (ret == 0)
 		ret = queue_stale(s, stale, stale ? nr_pages : 0);
 	while (ret == 0 && !(slot = slot_get(&s->conns[0])))
@@ -446,15 +447,12 @@ int gmem_server_send_state(struct gmem_server *s, const void *blob,
  * link's health. */
 static int serve_step(struct gmem_server *s, int wait_ms)
 {
-	int64_t poll_ns = IDLE_WAIT_NS;
 	int ret;
 
 	s->link_lost = false; /* reap_one() sets it for a broken link */
 	ret = fill_urgent(s);
 	if (ret == 0)
-		ret = fill_check(s, &poll_ns);
-	if (ret == 0)
-		ret = server_step(s, poll_ns);
+		ret = gated_step(s);
 	if (ret < 0)
 		return ret;
 	s->link_lost = true; /* for each of the checks below */
