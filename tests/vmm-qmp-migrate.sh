@@ -11,8 +11,12 @@
 # QEMU stays stopped (postmigrate) with its memory unchanged, and a
 # destination whose backend has another size is refused before the source
 # QEMU is stopped (it runs on), as are QEMUs whose preflight fails (no
-# shared memdev, no -incoming). Skips, saying why, without QEMU, a kernel,
-# a static busybox, cpio, socat, jq or network namespaces.
+# shared memdev, no -incoming). Then gmem-migrate is killed mid post-copy,
+# on the destination and on the source: the other side ends with a clear
+# error, the destination QEMU's missing pages are poisoned (never zeros),
+# and the source QEMU runs again (cont) with its memory as it was. Skips,
+# saying why, without QEMU, a kernel, a static busybox, cpio, socat, jq or
+# network namespaces.
 set -u
 . "$(dirname "$0")/lib.sh"
 top_builddir=${top_builddir:-.}
@@ -129,13 +133,14 @@ sum=$(sed -n 's/^GMEM-SUM \([0-9a-f]*\).*/\1/p' "$dir/src.console")
 
 port=$((20000 + $$ % 20000))
 qemu_uri=tcp:10.77.0.2:$((port + 1))
-# dest_start NAME SIZE PORT: gmem-migrate dest, then its QEMU preloaded.
+# dest_start NAME SIZE PORT [WAIT-MS [CONNECT]]: gmem-migrate dest (to
+# 10.77.0.1:PORT or CONNECT), then its QEMU preloaded.
 dest_start() {
 	local name=$1
 	"${dst_run[@]}" timeout 300 "$migrate" dest --qmp "$dir/$name.qmp" \
 		--qemu-uri "tcp:10.77.0.2:$(($3 + 1))" \
-		--uffd-socket "$dir/$name.uffd" --connect "10.77.0.1:$3" \
-		--key-file "$dir/key" --wait-ms 60000 -q \
+		--uffd-socket "$dir/$name.uffd" --connect "${5:-10.77.0.1:$3}" \
+		--key-file "$dir/key" --wait-ms "${4:-60000}" -q "${extra[@]}" \
 		>"$dir/$name.json" 2>"$dir/$name-migrate.log" &
 	pids+=($!)
 	dest_migrate=$!
@@ -149,11 +154,13 @@ dest_start() {
 	dest_qemu=${pids[-1]}
 }
 # source_start NAME PORT WAIT-MS: gmem-migrate source of the source QEMU.
+# Both sides take the options in extra too.
+extra=()
 source_start() {
 	"${src_run[@]}" timeout 300 "$migrate" source --qmp "$dir/src.qmp" \
 		--qemu-uri "tcp:10.77.0.2:$(($2 + 1))" \
 		--listen "10.77.0.1:$2" --key-file "$dir/key" --wait-ms "$3" \
-		--keep-source -q >"$dir/$1-source.json" \
+		--keep-source -q "${extra[@]}" >"$dir/$1-source.json" \
 		2>"$dir/$1-source-migrate.log" &
 	pids+=($!)
 	src_migrate=$!
@@ -260,4 +267,90 @@ sleep 1
 	fail "the source QEMU's memory changed after the migration"
 echo "migrated: $(heartbeats "$dir/dst.console") heartbeats at the destination," \
      "checksum $sum;" "$(jq -c '{switchover_ms, total_s, urgent_pages, pushed_pages, qemu_downtime_ms: .qemu.source.qemu_downtime_ms}' "$dir/dst.json")"
+kill "$dest_qemu" 2>/dev/null
+wait "$dest_qemu" 2>/dev/null
+
+# source_back WHAT: the source QEMU, stopped since the switchover, runs
+# again (cont) with the memory it had: its guest's heartbeats go on with
+# the checksum of its boot.
+source_back() {
+	local n
+	qmp_query "$dir/src.qmp" cont >/dev/null
+	[ "$(qmp_query "$dir/src.qmp" query-status | jq -r .status)" = running ] ||
+		fail "$1: the source QEMU does not run again (cont)"
+	n=$(heartbeats "$dir/src.console")
+	wait_until 60 "$src_qemu" at_least "$dir/src.console" $((n + 2)) ||
+		fail "$1: the source guest did not go on"
+	bad=$(tr -d '\r' <"$dir/src.console" | grep '^GMEM-HB' | grep -vc " $sum\$")
+	[ "$bad" = 0 ] || fail "$1: the source guest's checksum changed"
+}
+source_back "after the migration"
+
+# 3-4. gmem killed on one side mid post-copy, its pages slowed by a proxy
+# (2 ms per 64 KiB: some 4 s for the 128 MiB). The other side ends with a
+# clear error within its --wait-ms; the source QEMU keeps its memory.
+proxy=$top_builddir/tests/faults/faultproxy
+[ -x "$proxy" ] || fail "tests/faults/faultproxy not built"
+# arrived FILE KIB: FILE holds at least KIB KiB.
+arrived() {
+	local blocks
+	blocks=$(stat -c %b "$1" 2>/dev/null) && [ $((blocks / 2)) -ge "$2" ]
+}
+# killed SIDE NAME: migrates through the proxy and kills gmem-migrate on
+# SIDE (source or dest) once 12 of the 128 MiB have arrived.
+killed() {
+	local side=$1 name=$2 rc_src rc_dst
+	port=$((port + 2))
+	"${dst_run[@]}" "$proxy" --listen "127.0.0.1:$((port + 100))" \
+		--to "10.77.0.1:$port" --delay-ms 2 >"$dir/$name-proxy.out" \
+		2>"$dir/$name-proxy.log" &
+	pids+=($!)
+	wait_until 10 "${pids[-1]}" grep -q ready "$dir/$name-proxy.out" ||
+		fail "$name: the proxy did not start"
+	extra=(--recover-ms 3000)
+	# The source first: the proxy does not retry its connect.
+	source_start "$name" "$port" 20000
+	wait_until 30 "$src_migrate" sh -c \
+		"ip netns exec $ns-src ss -Hltn 'sport = :$port' | grep -q ." ||
+		fail "$name: the source did not listen"
+	dest_start "$name" 128M "$port" 3000 "127.0.0.1:$((port + 100))"
+	# Pages reach the destination's backend only after the switchover.
+	wait_until 120 "$dest_qemu" arrived "/dev/shm/gmem-qmp-$name.$$" 12288 ||
+		fail "$name: no post-copy at the destination"
+	# timeout(1) runs gmem-migrate as its child.
+	if [ "$side" = source ]; then pkill -9 -P "$src_migrate"; else pkill -9 -P "$dest_migrate"; fi
+	wait "$src_migrate"
+	rc_src=$?
+	wait "$dest_migrate"
+	rc_dst=$?
+	extra=()
+	arrived "/dev/shm/gmem-qmp-$name.$$" 131072 &&
+		fail "$name: all 128 MiB had arrived before the kill"
+	[ $rc_src != 0 ] && [ $rc_dst != 0 ] ||
+		fail "$name: a side exited 0 (source $rc_src, dest $rc_dst)"
+	echo "$name: source exit $rc_src, dest exit $rc_dst"
+}
+
+killed dest kd
+last=$(tail -n 1 "$dir/kd-source-migrate.log")
+grep -q "gmem-migrate: source: " <<<"$last" ||
+	fail "kd: the source did not say why it ended: $last"
+echo "kd: $last"
+# QEMU may die of the SIGBUS that follows: the line comes first.
+wait_until 10 "$dest_qemu" grep -q "gmem went away while serving; poisoning" \
+	"$dir/qemu-kd.log" ||
+	fail "kd: the destination QEMU did not poison its missing pages"
+echo "kd: $(grep -m1 'libgmem-vmm: ' "$dir/qemu-kd.log")"
+kill "$dest_qemu" 2>/dev/null
+wait "$dest_qemu" 2>/dev/null
+source_back "gmem dest killed"
+
+killed source ks
+last=$(tail -n 1 "$dir/ks-migrate.log")
+grep -q "gmem-migrate: dest: " <<<"$last" ||
+	fail "ks: the destination did not say why it ended: $last"
+echo "ks: $last"
+kill "$dest_qemu" 2>/dev/null
+wait "$dest_qemu" 2>/dev/null
+source_back "gmem source killed"
 exit 0

@@ -8,8 +8,10 @@
  * unpopulated pages, asynchronous (WP_ASYNC, Linux 6.7) when possible.
  *
  * This process keeps its own copy of the userfaultfd until gmem says
- * "done" (every page there): if gmem dies first, faults on the pages still
- * missing wait instead of reading zeros that were never the guest's.
+ * "done" (every page there). If gmem goes away first, the pages still
+ * missing are poisoned (UFFDIO_POISON, Linux 6.6): a touch raises SIGBUS,
+ * so the process neither reads zeros that were never the guest's nor waits
+ * for ever on a page no one will send.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,17 +31,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "../compat.h"
 #include "vmm.h"
-
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
-#endif
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
 
 /* Faults on missing pages of shmem and hugetlbfs, and what the dirty log
  * of gmem needs; UFFDIO_API refuses a feature the kernel lacks, so only
@@ -48,12 +41,15 @@
 		       UFFD_FEATURE_MISSING_HUGETLBFS | \
 		       UFFD_FEATURE_PAGEFAULT_FLAG_WP | \
 		       UFFD_FEATURE_WP_HUGETLBFS_SHMEM | \
-		       UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_ASYNC)
+		       UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_ASYNC | \
+		       UFFD_FEATURE_POISON)
 
 struct conn {
 	int uffd;
 	int sock;
 	const struct vmm_backend *b;
+	uintptr_t addr;   /* the registered mapping */
+	uint64_t len, ps; /* bytes; its page size */
 };
 
 #define fail(...) (snprintf(err, err_len, __VA_ARGS__), -1)
@@ -162,8 +158,34 @@ static int read_line(int sock, char *line, size_t len, int timeout_ms)
 	return -1;
 }
 
-/* After "ok": "done" lets the userfaultfd go; anything else ends with a
- * line that says the pages still missing will wait. */
+/* Poisons every page of the mapping still missing; a page mapped already
+ * answers EEXIST and keeps its bytes. Returns 0, or -1 (errno) where the
+ * kernel cannot (no UFFDIO_POISON before Linux 6.6). */
+static int poison_missing(const struct conn *c)
+{
+	uint64_t off = 0;
+
+	while (off < c->len) {
+		struct uffdio_poison po = {
+			.range = { .start = c->addr + off, .len = c->len - off },
+		};
+
+		if (ioctl(c->uffd, UFFDIO_POISON, &po) == 0)
+			return 0;
+		if (errno != EEXIST && errno != EAGAIN)
+			return -1;
+		if (po.updated > 0)
+			off += po.updated;
+		if (errno == EEXIST)
+			off += c->ps;
+	}
+	return 0;
+}
+
+/* After "ok": "done" lets the userfaultfd go. Anything else means gmem
+ * went away while serving: what it had not sent is poisoned, and the fd
+ * stays open so that the kernel keeps the registration (closed, a page
+ * whose marker was lost would read as a hole: zeros). */
 static void *watch(void *arg)
 {
 	struct conn *c = arg;
@@ -172,12 +194,19 @@ static void *watch(void *arg)
 	while (read_line(c->sock, line, sizeof(line), -1) == 0 &&
 	       strcmp(line, "done") != 0)
 		;
-	if (strcmp(line, "done") == 0)
+	if (strcmp(line, "done") == 0) {
 		close(c->uffd);
-	else
-		dprintf(STDERR_FILENO, "libgmem-vmm: %s: gmem-pager went away "
-			"while serving; faults on pages it had not sent yet "
-			"wait\n", c->b->path);
+	} else {
+		/* Said first: a thread waiting on one of these pages takes
+		 * its SIGBUS as soon as the page is poisoned. */
+		dprintf(STDERR_FILENO, "libgmem-vmm: %s: gmem went away while "
+			"serving; poisoning the pages it had not sent (a touch "
+			"raises SIGBUS)\n", c->b->path);
+		if (poison_missing(c) < 0)
+			dprintf(STDERR_FILENO, "libgmem-vmm: %s: this kernel "
+				"cannot poison them (%s): faults on them wait\n",
+				c->b->path, strerror(errno));
+	}
 	close(c->sock);
 	free(c);
 	return NULL;
@@ -248,6 +277,9 @@ int vmm_handoff(const struct vmm_backend *b, void *addr, size_t len,
 	if (!c)
 		return fail("out of memory");
 	c->b = b;
+	c->addr = (uintptr_t)addr;
+	c->len = len;
+	c->ps = ps;
 	c->uffd = uffd_open(need, err, err_len);
 	if (c->uffd < 0) {
 		free(c);
