@@ -159,6 +159,103 @@ static int preflight_memdev(struct qemu_vm *vm)
 	return err;
 }
 
+/* 1 if @path (a QOM path) backs one of QEMU's memory devices (pc-dimm,
+ * nvdimm, virtio-mem): guest RAM at an address fixed by the machine; 0 if
+ * not; -errno. */
+static int memory_device(struct qemu_vm *vm, const char *path)
+{
+	json_object *ret, *data;
+	int found = 0, err = vm_cmd(vm, "query-memory-devices", NULL, &ret);
+	size_t n = err ? 0 : json_object_array_length(ret);
+
+	for (size_t i = 0; i < n && !found; i++)
+		found = json_object_object_get_ex(json_object_array_get_idx(ret, i),
+						  "data", &data) &&
+			!strcmp(str_of(data, "memdev"), path);
+	json_object_put(ret);
+	return err ? err : found;
+}
+
+/* 1 if device @dev's memdev property is the backend @want (QOM paths); 0
+ * if not, or if it has none; -errno. */
+static int device_backs(struct qemu_vm *vm, const char *dev, const char *want)
+{
+	json_object *args = json_object_new_object(), *link;
+	int err;
+
+	json_object_object_add(args, "path", json_object_new_string(dev));
+	json_object_object_add(args, "property", json_object_new_string("memdev"));
+	err = qmp_cmd(&vm->q, "qom-get", args, &link);
+	if (err)
+		return err == -EREMOTEIO ? 0 : vm_fail(vm, err, "%s", vm->q.error);
+	err = !strcmp(json_object_get_string(link), want);
+	json_object_put(link);
+	return err;
+}
+
+/*
+ * Refuses a backend that a device other than a memory device maps, such as
+ * ivshmem-plain's PCI BAR: with x-ignore-shared QEMU checks an ignored
+ * block's guest address as it loads RAM (migration/ram.c, "Mismatched
+ * GPAs"), before the destination has its devices' state, where a BAR is
+ * not mapped yet, so the destination would refuse the migration after the
+ * source has stopped.
+ */
+static int preflight_mapping(struct qemu_vm *vm)
+{
+	static const char *const parents[] = { "/machine/peripheral",
+					       "/machine/peripheral-anon" };
+	char want[160];
+	int err = 0;
+
+	snprintf(want, sizeof(want), "/objects/%s", str_of(vm->facts, "memdev"));
+	for (size_t p = 0; p < 2 && !err; p++) {
+		json_object *args = json_object_new_object(), *list = NULL;
+		size_t n;
+
+		json_object_object_add(args, "path",
+				       json_object_new_string(parents[p]));
+		err = qmp_cmd(&vm->q, "qom-list", args, &list);
+		if (err == -EREMOTEIO) { /* no such container */
+			err = 0;
+			continue;
+		}
+		if (err)
+			return vm_fail(vm, err, "%s", vm->q.error);
+		n = json_object_array_length(list);
+		for (size_t i = 0; i < n && !err; i++) {
+			json_object *child = json_object_array_get_idx(list, i);
+			const char *type = str_of(child, "type");
+			const char *name = str_of(child, "name");
+			char path[320];
+
+			if (strncmp(type, "child<", 6))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", parents[p], name);
+			err = device_backs(vm, path, want);
+			if (err == 1)
+				err = memory_device(vm, want);
+			else if (err == 0)
+				continue;
+			if (err == 1)
+				err = 0;
+			else if (err == 0)
+				err = vm_fail(vm, -EINVAL, "memdev %s backs "
+					      "device %s (%.*s), not guest RAM: "
+					      "QEMU's x-ignore-shared cannot "
+					      "skip a PCI BAR (the destination "
+					      "checks its guest address before "
+					      "it loads the device); give gmem "
+					      "a machine, NUMA node or memory "
+					      "device memdev",
+					      str_of(vm->facts, "memdev"), name,
+					      (int)strlen(type + 6) - 1, type + 6);
+		}
+		json_object_put(list);
+	}
+	return err;
+}
+
 static int set_ignore_shared(struct qemu_vm *vm)
 {
 	json_object *args = json_object_new_object();
@@ -187,6 +284,8 @@ static int preflight(struct qemu_vm *vm)
 		err = preflight_capability(vm);
 	if (!err)
 		err = preflight_memdev(vm);
+	if (!err)
+		err = preflight_mapping(vm);
 	return err;
 }
 

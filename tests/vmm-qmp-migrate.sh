@@ -14,7 +14,11 @@
 # shared memdev, no -incoming). Then gmem-migrate is killed mid post-copy,
 # on the destination and on the source: the other side ends with a clear
 # error, the destination QEMU's missing pages are poisoned (never zeros),
-# and the source QEMU runs again (cont) with its memory as it was. Skips,
+# and the source QEMU runs again (cont) with its memory as it was. Last, a
+# guest's VRAM: a memdev behind an ivshmem-plain BAR is refused before the
+# source stops; one as a NUMA node of memory and no CPU (64 MiB, beside
+# 128 MiB of private RAM that QEMU moves) goes post-copy, and the guest
+# finds every page of it as it wrote it. Skips,
 # saying why, without QEMU, a kernel, a static busybox, cpio, socat, jq or
 # network namespaces.
 set -u
@@ -94,21 +98,35 @@ chmod +x "$dir/root/init" &&
 	(cd "$dir/root" && find . | cpio -o -H newc 2>/dev/null) >"$dir/initrd" ||
 	exit 99
 
-# qemu_start NAME NETNS-RUN SIZE [QEMU ARGS...]: a QEMU whose RAM is the
-# shared backend /dev/shm/gmem-qmp-NAME.PID; its console NAME.console,
-# monitor NAME.qmp.
+# qemu_start NAME NETNS-RUN SIZE [QEMU ARGS...]: a QEMU whose shared
+# backend is /dev/shm/gmem-qmp-NAME.PID of SIZE: its RAM; with guest=vram
+# its VRAM, a NUMA node of memory and no CPU (as coherent accelerators
+# show theirs) beside 128 MiB of private RAM on the CPU's node; with
+# guest=bar an ivshmem-plain BAR beside 128 MiB of private RAM. Its
+# console NAME.console, monitor NAME.qmp.
+guest=ram
 qemu_start() {
-	local name=$1 size=$3
-	local -a run
+	local name=$1 size=$3 shm=/dev/shm/gmem-qmp-$1.$$
+	local -a run mem
 	read -r -a run <<<"$2"
 	shift 3
+	case $guest in
+	vram) mem=(-m $((128 + ${size%M}))M -object memory-backend-ram,id=ram0,size=128M
+		   -numa node,nodeid=0,cpus=0,memdev=ram0
+		   -object "memory-backend-file,id=vram,mem-path=$shm,size=$size,share=on"
+		   -numa node,nodeid=1,memdev=vram -initrd "$dir/initrd-vram"
+		   -append "console=ttyS0 panic=-1 quiet dirty_node=1 dirty_mib=40 dirty_pct=1") ;;
+	bar) mem=(-m 128M -object "memory-backend-file,id=vram,mem-path=$shm,size=$size,share=on"
+		  -device ivshmem-plain,id=gpu0,memdev=vram,master=on -initrd "$dir/initrd"
+		  -append "console=ttyS0 panic=-1 quiet") ;;
+	*) mem=(-m "$size" -object "memory-backend-file,id=ram0,mem-path=$shm,size=$size,share=on"
+		-machine memory-backend=ram0 -initrd "$dir/initrd"
+		-append "console=ttyS0 panic=-1 quiet") ;;
+	esac
 	# QEMU is not built with the sanitizers: its own leaks are not ours.
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-		"${run[@]}" timeout 300 "$qemu" -m "$size" -nodefaults \
-		-object memory-backend-file,id=ram0,mem-path=/dev/shm/gmem-qmp-$name.$$,size=$size,share=on \
-		-machine memory-backend=ram0 -kernel "$kernel" \
-		-initrd "$dir/initrd" -append "console=ttyS0 panic=-1 quiet" \
-		-display none -serial "file:$dir/$name.console" \
+		"${run[@]}" timeout 300 "$qemu" -nodefaults "${mem[@]}" \
+		-kernel "$kernel" -display none -serial "file:$dir/$name.console" \
 		-qmp "unix:$dir/$name.qmp,server=on,wait=off" -no-reboot "$@" \
 		>"$dir/qemu-$name.log" 2>&1 &
 	pids+=($!)
@@ -153,11 +171,12 @@ dest_start() {
 		-incoming defer
 	dest_qemu=${pids[-1]}
 }
-# source_start NAME PORT WAIT-MS: gmem-migrate source of the source QEMU.
+# source_start NAME PORT WAIT-MS: gmem-migrate source of the source QEMU
+# ($srcq.qmp).
 # Both sides take the options in extra too.
-extra=()
+extra=() srcq=src
 source_start() {
-	"${src_run[@]}" timeout 300 "$migrate" source --qmp "$dir/src.qmp" \
+	"${src_run[@]}" timeout 300 "$migrate" source --qmp "$dir/$srcq.qmp" \
 		--qemu-uri "tcp:10.77.0.2:$(($2 + 1))" \
 		--listen "10.77.0.1:$2" --key-file "$dir/key" --wait-ms "$3" \
 		--keep-source -q "${extra[@]}" >"$dir/$1-source.json" \
@@ -353,4 +372,59 @@ echo "ks: $last"
 kill "$dest_qemu" 2>/dev/null
 wait "$dest_qemu" 2>/dev/null
 source_back "gmem source killed"
+kill "$src_qemu" 2>/dev/null
+wait "$src_qemu" 2>/dev/null
+
+# 5. VRAM: the guest's workload (bench/qemu-guest/dirty.c, its PID 1)
+# keeps 40 MiB on its VRAM node (64 MiB, the shared backend), rewrites 1%
+# of those pages a millisecond and checks them against the write counts it
+# keeps in its 128 MiB of private RAM. gmem moves the VRAM post-copy,
+# QEMU's own migration the RAM: after the resume the guest's sweeps find
+# every page as its RAM says it wrote it.
+mkdir -p "$dir/vroot/dev" && mknod "$dir/vroot/dev/console" c 5 1 || exit 99
+"${CC:-cc}" -O2 -static -o "$dir/vroot/init" \
+	"$top_srcdir/bench/qemu-guest/dirty.c" 2>"$dir/cc.log" ||
+	fail "cannot build the guest workload statically (libc6-dev)"
+(cd "$dir/vroot" && find . | cpio -o -H newc 2>/dev/null) >"$dir/initrd-vram" ||
+	exit 99
+# vram_beats CONSOLE: the workload's heartbeats (GMEM-HB SEQ SWEEPS BAD).
+vram_beats() { tr -d "\r" 2>/dev/null <"$1" | grep '^GMEM-HB '; }
+sweeps_at_least() { [ "$(vram_beats "$1" | tail -n 1 | cut -d' ' -f3)" -ge "$2" ] 2>/dev/null; }
+# A VRAM BAR cannot go by gmem: QEMU checks an ignored block's guest
+# address as it loads RAM, before the destination has its PCI devices'
+# state. Refused before the source QEMU stops.
+guest=bar
+qemu_start bar "${src_run[*]}" 64M
+wait_until 30 "${pids[-1]}" test -S "$dir/bar.qmp" || fail "the BAR guest did not start"
+refused bar "backs device gpu0 (ivshmem-plain), not guest RAM" "${src_run[@]}" \
+	"$migrate" source --qmp "$dir/bar.qmp" --qemu-uri tcp:10.77.0.2:1 \
+	--listen 10.77.0.1:0 --insecure -q
+[ "$(qmp_query "$dir/bar.qmp" query-status | jq -r .status)" = running ] ||
+	fail "the BAR guest's QEMU is not running after the refusal"
+kill "${pids[-1]}" 2>/dev/null
+
+guest=vram srcq=vsrc
+qemu_start vsrc "${src_run[*]}" 64M
+src_qemu=${pids[-1]}
+wait_until 120 "$src_qemu" sweeps_at_least "$dir/vsrc.console" 1 ||
+	fail "vram: the source guest did not sweep its VRAM once"
+port=$((port + 2))
+dest_start vdst 64M "$port"
+source_start vdst "$port" 60000
+wait "$src_migrate"
+src_rc=$?
+wait "$dest_migrate"
+drc=$?
+[ $src_rc = 0 ] && [ $drc = 0 ] ||
+	fail "vram: migration failed (source $src_rc, dest $drc)"
+jq -e '.qemu.memdev == "vram" and .urgent_pages + .pushed_pages +
+	.prefetched_pages >= 16384 and .mismatches == 0' "$dir/vdst.json" \
+	>/dev/null || fail "vram: the VRAM did not come by gmem: $(jq -c '{memdev: .qemu.memdev, urgent_pages, pushed_pages, prefetched_pages, mismatches}' "$dir/vdst.json")"
+s0=$(vram_beats "$dir/vsrc.console" | tail -n 1 | cut -d' ' -f3)
+wait_until 120 "$dest_qemu" sweeps_at_least "$dir/vdst.console" $((s0 + 1)) ||
+	fail "vram: the guest did not sweep its VRAM at the destination"
+bad=$(vram_beats "$dir/vdst.console" | awk '$4 != 0' | wc -l)
+[ "$bad" = 0 ] || fail "vram: the guest found pages of its VRAM it did not write"
+echo "vram: sweep $s0 at the source, $(vram_beats "$dir/vdst.console" | tail -n 1 | cut -d' ' -f3) at the destination, no page wrong;" \
+     "$(jq -c '{switchover_ms, total_s, urgent_pages, pushed_pages}' "$dir/vdst.json")"
 exit 0

@@ -13,12 +13,18 @@
  * <sweeps> the full sweeps done. The host stamps each line as it arrives;
  * the longest gap between two is the stall the guest saw.
  * Its size and rate come from the kernel command line (dirty_mib=, dirty_pct=).
+ * With dirty_node=N its pages come from the guest's NUMA node N only (a node
+ * of memory and no CPU, as coherent accelerators show their VRAM; on the
+ * host a shared backend of its own), while the write counts stay in the
+ * RAM of its CPU's node: a check then compares what the host moved as VRAM
+ * with what the guest's RAM says it wrote there.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,22 +61,53 @@ static unsigned long arg(const char *name, unsigned long dflt)
 	return v ? strtoul(v, NULL, 10) : dflt;
 }
 
+#define MPOL_BIND 2
+
+/* @bytes of anonymous memory, its pages from NUMA node @node only (mbind(2)
+ * before the first touch: no libnuma in a static PID 1). */
+static uint64_t *node_map(uint64_t bytes, unsigned long node)
+{
+	unsigned long mask = 1UL << node;
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED || node >= 64 ||
+	    syscall(SYS_mbind, m, bytes, MPOL_BIND, &mask, 64, 0) != 0)
+		return NULL;
+	return m;
+}
+
+static void stuck(const char *why)
+{
+	printf("GMEM-ERR %s\n", why);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 int main(void)
 {
-	uint64_t mib = arg("dirty_mib", 64), pct = arg("dirty_pct", 1);
-	uint64_t nr = mib << 20 >> 12, per_ms = nr * pct / 100, seed = 1;
-	uint64_t bad = 0, sweeps = 0, seq = 0, cursor = 0;
-	uint64_t *mem = mmap(NULL, nr * PAGE, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	uint32_t *count = calloc(nr, sizeof(*count));
-	uint64_t next_ms, next_hb;
+	uint64_t mib = arg("dirty_mib", 64), pct = arg("dirty_pct", 1), bytes;
+	uint64_t nr, per_ms, seed = 1, bad = 0, sweeps = 0, seq = 0, cursor = 0;
+	uint64_t *mem, next_ms, next_hb;
+	uint32_t *count;
 
-	if (mem == MAP_FAILED || !count) {
-		printf("GMEM-ERR no memory for %llu MiB\n", (unsigned long long)mib);
-		fflush(stdout);
-		for (;;)
-			pause();
+	bytes = mib << 20;
+	if (getenv("dirty_node")) {
+		mem = node_map(bytes, arg("dirty_node", 0));
+		if (!mem)
+			stuck("no memory for dirty_mib on dirty_node");
+	} else {
+		mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (mem == MAP_FAILED)
+			stuck("no memory for dirty_mib");
 	}
+	nr = bytes / PAGE;
+	per_ms = nr * pct / 100;
+	count = calloc(nr, sizeof(*count));
+	if (!count)
+		stuck("no memory for the write counts");
 	for (uint64_t p = 0; p < nr; p++)
 		mem[p * PAGE / 8] = value(p, 0);
 	printf("GMEM-READY %llu pages, %llu writes per ms\n",
