@@ -31,8 +31,9 @@ static void usage(FILE *f)
 "\n"
 "  -C, --control PATH     the workload's control socket\n"
 "  --qmp PATH             or a QEMU's QMP socket: its shared memory backend\n"
-"                         goes by gmem post-copy, its device state by QEMU's\n"
-"                         own migration (x-ignore-shared) to --qemu-uri\n"
+"                         goes by gmem post-copy (or stop-and-copy), its\n"
+"                         device state by QEMU's own migration\n"
+"                         (x-ignore-shared) to --qemu-uri\n"
 "  --qemu-uri URI         --qmp: where the destination QEMU receives its\n"
 "                         device state (tcp:HOST:PORT; the same both sides)\n"
 "  --uffd-socket PATH     dest --qmp: where the destination QEMU's\n"
@@ -164,11 +165,14 @@ static void check_qmp(struct migrate_opts *o, bool mode_given,
 	if (o->dest != !!o->uffd_socket)
 		opt_fail(o->dest ? "dest --qmp needs --uffd-socket" :
 			 "--uffd-socket is for dest");
-	/* The destination's memory is the QEMU's, served by faults only. */
-	if (mode_given && o->params.mode != GMEM_MIGRATE_POSTCOPY)
-		opt_fail("--qmp migrates post-copy only, not --mode %s",
-			 gmem_migrate_mode_name(o->params.mode));
-	o->params.mode = GMEM_MIGRATE_POSTCOPY; /* auto's pre-copy cannot */
+	/* No dirty log sees the QEMU's writes to its memory: the modes that
+	 * send pages while it runs cannot. */
+	if (mode_given && o->params.mode != GMEM_MIGRATE_POSTCOPY &&
+	    o->params.mode != GMEM_MIGRATE_STOP_AND_COPY)
+		opt_fail("--qmp migrates post-copy or stop-and-copy, not "
+			 "--mode %s", gmem_migrate_mode_name(o->params.mode));
+	if (!mode_given)
+		o->params.mode = GMEM_MIGRATE_POSTCOPY; /* auto's pre-copy cannot */
 	if (o->verify || observe_given)
 		opt_fail("--verify and --observe-ms need --control");
 }

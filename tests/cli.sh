@@ -107,7 +107,7 @@ m "--qemu-uri" "$migrate" source --qmp "$dir/none.qmp" --listen 127.0.0.1:0
 m "--uffd-socket" "$migrate" dest "${q[@]}" --connect 127.0.0.1:1
 m "--uffd-socket" "$migrate" source "${q[@]}" --listen 127.0.0.1:0 \
 	--uffd-socket "$dir/u.sock"
-m "post-copy only" "$migrate" source "${q[@]}" --listen 127.0.0.1:0 \
+m "post-copy or stop-and-copy" "$migrate" source "${q[@]}" --listen 127.0.0.1:0 \
 	--mode precopy
 m "--verify" "$migrate" dest "${q[@]}" --uffd-socket "$dir/u.sock" \
 	--connect 127.0.0.1:1 --verify

@@ -427,4 +427,34 @@ bad=$(vram_beats "$dir/vdst.console" | awk '$4 != 0' | wc -l)
 [ "$bad" = 0 ] || fail "vram: the guest found pages of its VRAM it did not write"
 echo "vram: sweep $s0 at the source, $(vram_beats "$dir/vdst.console" | tail -n 1 | cut -d' ' -f3) at the destination, no page wrong;" \
      "$(jq -c '{switchover_ms, total_s, urgent_pages, pushed_pages}' "$dir/vdst.json")"
+kill "$dest_qemu" 2>/dev/null
+wait "$dest_qemu" 2>/dev/null
+
+# 6. The same guest again, stop-and-copy: every page of its VRAM reaches
+# the destination before it resumes.
+qmp_query "$dir/vsrc.qmp" cont >/dev/null
+n=$(vram_beats "$dir/vsrc.console" | wc -l)
+wait_until 60 "$src_qemu" sh -c "[ \$(grep -c '^GMEM-HB ' '$dir/vsrc.console') -gt $((n + 2)) ]" ||
+	fail "stop-and-copy: the source guest did not go on"
+port=$((port + 2))
+dest_start vsc 64M "$port"
+extra=(--mode stop-and-copy)
+source_start vsc "$port" 60000
+extra=()
+wait "$src_migrate"
+src_rc=$?
+wait "$dest_migrate"
+drc=$?
+[ $src_rc = 0 ] && [ $drc = 0 ] ||
+	fail "stop-and-copy: migration failed (source $src_rc, dest $drc)"
+jq -e '.mode == "stop-and-copy" and .urgent_pages == 0 and .pushed_pages == 0 and
+	.mismatches == 0' "$dir/vsc.json" >/dev/null ||
+	fail "stop-and-copy: pages came after the resume: $(jq -c '{mode, urgent_pages, pushed_pages, mismatches}' "$dir/vsc.json")"
+s0=$(vram_beats "$dir/vsrc.console" | tail -n 1 | cut -d' ' -f3)
+wait_until 120 "$dest_qemu" sweeps_at_least "$dir/vsc.console" $((s0 + 1)) ||
+	fail "stop-and-copy: the guest did not sweep its VRAM at the destination"
+bad=$(vram_beats "$dir/vsc.console" | awk '$4 != 0' | wc -l)
+[ "$bad" = 0 ] || fail "stop-and-copy: the guest found pages of its VRAM it did not write"
+echo "stop-and-copy: no page wrong;" \
+     "$(jq -c '{switchover_ms, total_s, freeze_pages, mismatches}' "$dir/vsc.json")"
 exit 0

@@ -1188,11 +1188,16 @@ uint64_t gmem_remote_nr_pages(const struct gmem_remote *rm);
  * without installing it: the workload is paused, a page may come several
  * times and the last copy wins. Returns once the device state has come with
  * every pre-copy page sent before it. Pages received and not stale are then
- * valid: a fault on one installs it with no network. Must be called once,
- * before gmem_remote_source(); with a plain page server it returns at once.
+ * valid: a fault on one installs it with no network. A region of another
+ * process (gmem_region_adopt_uffd()) has no page cache here: its pre-copy
+ * pages are installed as they come (UFFDIO_COPY), each page once, as
+ * stop-and-copy sends them; a page sent again fails the session. Must be
+ * called once, before gmem_remote_source(); with a plain page server it
+ * returns at once.
  * Context: any thread.
  * Return: pre-copy pages received (>= 0); -EINVAL geometry mismatch;
- *         -EOPNOTSUPP pre-copy pages for an anonymous region; -ETIMEDOUT;
+ *         -EOPNOTSUPP pre-copy pages for an anonymous region, or a page
+ *         sent twice to another process's region; -ETIMEDOUT;
  *         -ECONNRESET; -EPROTO.
  */
 int64_t gmem_remote_precopy(struct gmem_remote *rm, struct gmem_region *r,

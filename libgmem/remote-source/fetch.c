@@ -401,11 +401,15 @@ static int remote_attach(struct gmem_source *s, struct gmem_region *r)
 			return ret;
 	}
 	rm->present_base = bitmap_count(&r->present);
-	/* Pages present before the attach count as installed as they are. */
+	/* Pages present before the attach count as installed as they are;
+	 * pre-copy pages installed at once (another process's memory) were
+	 * hashed as they were installed. */
 	for (uint64_t p = bitmap_next_set(&r->present, 0);
 	     p < r->nr_pages && ret == 0;
 	     p = bitmap_next_set(&r->present, p + 1))
-		ret = gmem_region_digest(r, p, 1, &r->installed_digests[p]);
+		if (r->alias || r->addr || !bitmap_test(&rm->received, p))
+			ret = gmem_region_digest(r, p, 1,
+						 &r->installed_digests[p]);
 	if (ret < 0)
 		return ret;
 	/* Before NEED: the bulk threads install what it makes the server

@@ -138,6 +138,33 @@ int rm_ctl_send(struct gmem_remote *rm, struct proto_hdr *h,
 	return ret;
 }
 
+/*
+ * A region of another process (gmem_region_adopt_uffd()) has no page cache
+ * here to write ahead into: its pre-copy pages are installed at once
+ * (UFFDIO_COPY), each only once, which is what stop-and-copy sends. A page
+ * sent again (a later pre-copy round) could not replace the first.
+ */
+static int precopy_install(struct gmem_remote *rm, const struct proto_hdr *h,
+			   const uint8_t *payload)
+{
+	struct gmem_region *r = rm->r;
+	uint64_t p = h->pgoff, end = p + h->nr;
+
+	while (p < end) {
+		uint64_t at = p, n = install_claim(r, &at, end, end - p);
+		int ret;
+
+		if (at != p || n == 0)
+			return -EOPNOTSUPP; /* claimed: sent before */
+		ret = install_commit(r, p, n, payload +
+				     ((p - h->pgoff) << r->page_shift));
+		if (ret < 0)
+			return ret;
+		p += n;
+	}
+	return 0;
+}
+
 static int handle_precopy(struct gmem_remote *rm, const struct proto_hdr *h,
 			  const uint8_t *payload)
 {
@@ -149,11 +176,18 @@ static int handle_precopy(struct gmem_remote *rm, const struct proto_hdr *h,
 	     __atomic_load_n(&rm->precopy_frames, __ATOMIC_RELAXED) >=
 		     rm->precopy_expected))
 		return rm_fail(rm, -EPROTO, "pre-copy page after switchover");
-	if (!rm->r->alias)
+	if (!rm->r->alias && !rm->r->addr) /* another process's memory */
+		ret = precopy_install(rm, h, payload);
+	else if (!rm->r->alias)
 		return rm_fail(rm, -EOPNOTSUPP,
 			       "pre-copy pages for an anonymous region");
-	ret = install_cache_write(rm->r, h->pgoff << rm->r->page_shift, h->len,
-				  payload);
+	else
+		ret = install_cache_write(rm->r, h->pgoff << rm->r->page_shift,
+					  h->len, payload);
+	if (ret == -EOPNOTSUPP)
+		return rm_fail(rm, ret, "pre-copy page %llu sent again: another "
+			       "process's memory takes each page once "
+			       "(stop-and-copy)", (unsigned long long)h->pgoff);
 	if (ret < 0)
 		return rm_fail(rm, ret, "pre-copy write: %s", strerror(-ret));
 	bitmap_set_range(&rm->received, h->pgoff, h->nr);
@@ -328,6 +362,13 @@ static int precopy_begin(struct gmem_remote *rm, struct gmem_region *r)
 	if (bitmap_init(&rm->received, r->nr_pages, false) < 0 ||
 	    bitmap_init(&rm->stale, r->nr_pages, false) < 0)
 		return -ENOMEM;
+	/* Another process's memory installs its pre-copy pages as they come
+	 * (precopy_install()): their digests from the first. */
+	if (!r->alias && !r->addr) {
+		ret = region_record_digests(r);
+		if (ret < 0)
+			return ret;
+	}
 	/* Received pages pass through these buffers: near the region. */
 	ret = place_on_node(r, rm->mem, rm->mem_len);
 	if (ret < 0)
