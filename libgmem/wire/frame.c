@@ -7,6 +7,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -80,6 +81,16 @@ static int rx_header(struct wire_rx *rx, const struct proto_geom *g,
  * only its length is read, to know where the tag ends. A length beyond the
  * connection's cap cannot come from the peer holding the key.
  */
+/* "receive failed: " and the errno's words, for the caller to print at
+ * once (one buffer per thread). */
+static const char *rx_failed(int ret)
+{
+	static __thread char why[80];
+
+	snprintf(why, sizeof(why), "receive failed: %s", strerror(-ret));
+	return why;
+}
+
 static int rx_sealed_len(struct wire_rx *rx, const char **why)
 {
 	uint32_t len;
@@ -158,7 +169,7 @@ int wire_rx_next(struct transport *t, struct wire_rx *rx,
 	}
 	ret = wire_rx_start(t, rx);
 	if (ret < 0)
-		*why = "receive failed";
+		*why = rx_failed(ret);
 	return ret;
 }
 
@@ -169,7 +180,7 @@ int wire_rx_done(struct transport *t, struct wire_rx *rx,
 
 	if (ret < 0) {
 		*why = ret == -ECONNRESET ? "peer closed the connection"
-					  : "receive failed";
+					  : rx_failed(ret);
 		return ret;
 	}
 	rx->tail += rx->req.done;

@@ -54,7 +54,8 @@ int wire_rx_done(struct transport *t, struct wire_rx *rx,
  * errno with a reason in @why (-EPROTO malformed, -ECONNRESET peer gone,
  * -EBADMSG a sealed frame that fails authentication: changed, replayed,
  * reordered, cut, or sealed with another key; the caller treats it as a
- * broken link, as nothing of it can be trusted).
+ * broken link, as nothing of it can be trusted). @why stays valid until
+ * this thread's next call.
  */
 int wire_rx_next(struct transport *t, struct wire_rx *rx,
 		 const struct proto_geom *g, const char **why);

@@ -11,7 +11,8 @@
  *              [--conn N] [--flip-at B | --garbage-at B | --cut-at B]
  * B counts bytes from the server on connection N (0 = control, the first
  * accepted). Prints "ready" on stdout once listening; exits when the
- * destination's control connection ends. Not a general-purpose proxy.
+ * destination's control connection ends (another connection that ends
+ * closes only itself). Not a general-purpose proxy.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -118,6 +119,15 @@ static bool forward_down(const struct opts *o, struct pair *p, bool target,
 	return write_all(p->down, buf, n);
 }
 
+/* A connection other than the control one ended: only its pair goes (a
+ * destination closes its bulk connections before it sends DONE). */
+static void pair_close(struct pair *p)
+{
+	close(p->down);
+	close(p->up);
+	p->down = p->up = -1;
+}
+
 /* The cut: every connection ends, both ways; the fault is spent. */
 static unsigned int cut_all(struct opts *o, struct pair *pairs,
 			    unsigned int nr)
@@ -162,13 +172,21 @@ static int run(struct opts *o, int lfd)
 		for (unsigned int i = 0; i < nr; i++) {
 			ssize_t len;
 
-			if (pfd[1 + 2 * i].revents) {
+			if (pfd[1 + 2 * i].revents && pairs[i].down >= 0) {
 				len = read(pairs[i].down, buf, sizeof(buf));
+				if (len <= 0 && i > 0) {
+					pair_close(&pairs[i]);
+					continue;
+				}
 				if (len <= 0 || !write_all(pairs[i].up, buf, len))
 					return 0;
 			}
-			if (pfd[2 + 2 * i].revents) {
+			if (pfd[2 + 2 * i].revents && pairs[i].up >= 0) {
 				len = read(pairs[i].up, buf, sizeof(buf));
+				if (len <= 0 && i > 0) {
+					pair_close(&pairs[i]);
+					continue;
+				}
 				if (len <= 0)
 					return 0;
 				if (forward_down(o, &pairs[i], i == o->conn,
