@@ -48,7 +48,7 @@ bench_remote_bench_LDADD = libgmem/libgmem.la $(JSONC_LIBS) -lpthread
 EXTRA_DIST += bench/link-push bench/link-migrate bench/link.sh bench/crypto-push \
 	bench/delay-proxy.py
 # An unmodified QEMU guest by gmem and by QEMU's own post-copy.
-EXTRA_DIST += bench/qemu-postcopy bench/qemu-guest/dirty.c
+EXTRA_DIST += bench/qemu-postcopy bench/qemu-guest/dirty.c bench/qemu-guest/make-initrd
 # RDMA vs perftest in the VM rig on soft-RoCE (tests/local.mk names $(VM)).
 EXTRA_DIST += bench/rdma-perftest
 bench-vm: bench

@@ -18,7 +18,8 @@
 # guest's VRAM: a memdev behind an ivshmem-plain BAR is refused before the
 # source stops; one as a NUMA node of memory and no CPU (64 MiB, beside
 # 128 MiB of private RAM that QEMU moves) goes post-copy, and the guest
-# finds every page of it as it wrote it. Skips,
+# finds every page of it as it wrote it, post-copy and stop-and-copy; and
+# scripts/migrate-qemu runs. Skips,
 # saying why, without QEMU, a kernel, a static busybox, cpio, socat, jq or
 # network namespaces.
 set -u
@@ -381,12 +382,8 @@ wait "$src_qemu" 2>/dev/null
 # keeps in its 128 MiB of private RAM. gmem moves the VRAM post-copy,
 # QEMU's own migration the RAM: after the resume the guest's sweeps find
 # every page as its RAM says it wrote it.
-mkdir -p "$dir/vroot/dev" && mknod "$dir/vroot/dev/console" c 5 1 || exit 99
-"${CC:-cc}" -O2 -static -o "$dir/vroot/init" \
-	"$top_srcdir/bench/qemu-guest/dirty.c" 2>"$dir/cc.log" ||
-	fail "cannot build the guest workload statically (libc6-dev)"
-(cd "$dir/vroot" && find . | cpio -o -H newc 2>/dev/null) >"$dir/initrd-vram" ||
-	exit 99
+"$top_srcdir/bench/qemu-guest/make-initrd" "$dir/initrd-vram" ||
+	fail "cannot build the guest workload's initramfs"
 # vram_beats CONSOLE: the workload's heartbeats (GMEM-HB SEQ SWEEPS BAD).
 vram_beats() { tr -d "\r" 2>/dev/null <"$1" | grep '^GMEM-HB '; }
 sweeps_at_least() { [ "$(vram_beats "$1" | tail -n 1 | cut -d' ' -f3)" -ge "$2" ] 2>/dev/null; }
@@ -457,4 +454,15 @@ bad=$(vram_beats "$dir/vsc.console" | awk '$4 != 0' | wc -l)
 [ "$bad" = 0 ] || fail "stop-and-copy: the guest found pages of its VRAM it did not write"
 echo "stop-and-copy: no page wrong;" \
      "$(jq -c '{switchover_ms, total_s, freeze_pages, mismatches}' "$dir/vsc.json")"
+kill "$dest_qemu" "$src_qemu" 2>/dev/null
+wait "$dest_qemu" "$src_qemu" 2>/dev/null
+
+# 7. What the README shows: scripts/migrate-qemu, one migration of its own
+# guest, ends with the guest's check at the destination.
+GMEM_GUEST_KERNEL=$kernel "$top_srcdir/scripts/migrate-qemu" --mem 64 --quiet \
+	--build "$top_builddir" >"$dir/script.json" 2>"$dir/script.log" ||
+	fail "scripts/migrate-qemu failed: $(tail -n 1 "$dir/script.log")"
+jq -e '.ok and .mismatches == 0' "$dir/script.json" >/dev/null ||
+	fail "scripts/migrate-qemu: no good report"
+echo "scripts/migrate-qemu: $(tail -n 1 "$dir/script.log")"
 exit 0
