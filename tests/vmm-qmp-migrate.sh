@@ -255,16 +255,26 @@ wait "$dest_qemu" 2>/dev/null
 echo "refused: $(tail -n 1 "$dir/small-migrate.log")"
 echo "source: $(tail -n 1 "$dir/small-source-migrate.log")"
 
+# migrated WHAT NAME SIZE [SOURCE OPTIONS...]: one migration of the source
+# QEMU to a new destination NAME of SIZE, both sides exiting 0.
+migrated() {
+	local what=$1 name=$2 size=$3 src_rc drc
+	shift 3
+	port=$((port + 2))
+	dest_start "$name" "$size" "$port"
+	extra=("$@")
+	source_start "$name" "$port" 60000
+	extra=()
+	wait "$src_migrate"
+	src_rc=$?
+	wait "$dest_migrate"
+	drc=$?
+	[ $src_rc = 0 ] && [ $drc = 0 ] ||
+		fail "$what: migration failed (source $src_rc, dest $drc)"
+}
+
 # 2. Post-copy to a 128 MiB destination.
-port=$((port + 2))
-dest_start dst 128M "$port"
-source_start dst "$port" 60000
-wait "$src_migrate"
-src_rc=$?
-wait "$dest_migrate"
-drc=$?
-[ $src_rc = 0 ] && [ $drc = 0 ] ||
-	fail "migration failed (source $src_rc, dest $drc)"
+migrated post-copy dst 128M
 before=$(heartbeats "$dir/src.console")
 jq -e '.qemu.version and .mode == "postcopy"' "$dir/dst.json" >/dev/null ||
 	fail "the dest report has no QEMU facts"
@@ -319,7 +329,7 @@ arrived() {
 # killed SIDE NAME: migrates through the proxy and kills gmem-migrate on
 # SIDE (source or dest) once 12 of the 128 MiB have arrived.
 killed() {
-	local side=$1 name=$2 rc_src rc_dst
+	local side=$1 name=$2 rc_src rc_dst last
 	port=$((port + 2))
 	"${dst_run[@]}" "$proxy" --listen "127.0.0.1:$((port + 100))" \
 		--to "10.77.0.1:$port" --delay-ms 2 >"$dir/$name-proxy.out" \
@@ -349,13 +359,18 @@ killed() {
 	[ $rc_src != 0 ] && [ $rc_dst != 0 ] ||
 		fail "$name: a side exited 0 (source $rc_src, dest $rc_dst)"
 	echo "$name: source exit $rc_src, dest exit $rc_dst"
+	# The side left says why, in one line.
+	if [ "$side" = source ]; then
+		last=$(tail -n 1 "$dir/$name-migrate.log") side=dest
+	else
+		last=$(tail -n 1 "$dir/$name-source-migrate.log") side=source
+	fi
+	grep -q "gmem-migrate: $side: " <<<"$last" ||
+		fail "$name: the $side did not say why it ended: $last"
+	echo "$name: $last"
 }
 
 killed dest kd
-last=$(tail -n 1 "$dir/kd-source-migrate.log")
-grep -q "gmem-migrate: source: " <<<"$last" ||
-	fail "kd: the source did not say why it ended: $last"
-echo "kd: $last"
 # QEMU may die of the SIGBUS that follows: the line comes first.
 wait_until 10 "$dest_qemu" grep -q "gmem went away while serving; poisoning" \
 	"$dir/qemu-kd.log" ||
@@ -366,10 +381,6 @@ wait "$dest_qemu" 2>/dev/null
 source_back "gmem dest killed"
 
 killed source ks
-last=$(tail -n 1 "$dir/ks-migrate.log")
-grep -q "gmem-migrate: dest: " <<<"$last" ||
-	fail "ks: the destination did not say why it ended: $last"
-echo "ks: $last"
 kill "$dest_qemu" 2>/dev/null
 wait "$dest_qemu" 2>/dev/null
 source_back "gmem source killed"
@@ -400,28 +411,27 @@ refused bar "backs device gpu0 (ivshmem-plain), not guest RAM" "${src_run[@]}" \
 	fail "the BAR guest's QEMU is not running after the refusal"
 kill "${pids[-1]}" 2>/dev/null
 
+# vram_checked WHAT NAME: the guest at destination NAME swept its VRAM
+# once more than at the source ($s0) and never found a page it did not
+# write.
+vram_checked() {
+	s0=$(vram_beats "$dir/vsrc.console" | tail -n 1 | cut -d' ' -f3)
+	wait_until 120 "$dest_qemu" sweeps_at_least "$dir/$2.console" $((s0 + 1)) ||
+		fail "$1: the guest did not sweep its VRAM at the destination"
+	[ "$(vram_beats "$dir/$2.console" | awk '$4 != 0' | wc -l)" = 0 ] ||
+		fail "$1: the guest found pages of its VRAM it did not write"
+}
+
 guest=vram srcq=vsrc
 qemu_start vsrc "${src_run[*]}" 64M
 src_qemu=${pids[-1]}
 wait_until 120 "$src_qemu" sweeps_at_least "$dir/vsrc.console" 1 ||
 	fail "vram: the source guest did not sweep its VRAM once"
-port=$((port + 2))
-dest_start vdst 64M "$port"
-source_start vdst "$port" 60000
-wait "$src_migrate"
-src_rc=$?
-wait "$dest_migrate"
-drc=$?
-[ $src_rc = 0 ] && [ $drc = 0 ] ||
-	fail "vram: migration failed (source $src_rc, dest $drc)"
+migrated vram vdst 64M
 jq -e '.qemu.memdev == "vram" and .urgent_pages + .pushed_pages +
 	.prefetched_pages >= 16384 and .mismatches == 0' "$dir/vdst.json" \
 	>/dev/null || fail "vram: the VRAM did not come by gmem: $(jq -c '{memdev: .qemu.memdev, urgent_pages, pushed_pages, prefetched_pages, mismatches}' "$dir/vdst.json")"
-s0=$(vram_beats "$dir/vsrc.console" | tail -n 1 | cut -d' ' -f3)
-wait_until 120 "$dest_qemu" sweeps_at_least "$dir/vdst.console" $((s0 + 1)) ||
-	fail "vram: the guest did not sweep its VRAM at the destination"
-bad=$(vram_beats "$dir/vdst.console" | awk '$4 != 0' | wc -l)
-[ "$bad" = 0 ] || fail "vram: the guest found pages of its VRAM it did not write"
+vram_checked vram vdst
 echo "vram: sweep $s0 at the source, $(vram_beats "$dir/vdst.console" | tail -n 1 | cut -d' ' -f3) at the destination, no page wrong;" \
      "$(jq -c '{switchover_ms, total_s, urgent_pages, pushed_pages}' "$dir/vdst.json")"
 kill "$dest_qemu" 2>/dev/null
@@ -433,25 +443,11 @@ qmp_query "$dir/vsrc.qmp" cont >/dev/null
 n=$(vram_beats "$dir/vsrc.console" | wc -l)
 wait_until 60 "$src_qemu" sh -c "[ \$(grep -c '^GMEM-HB ' '$dir/vsrc.console') -gt $((n + 2)) ]" ||
 	fail "stop-and-copy: the source guest did not go on"
-port=$((port + 2))
-dest_start vsc 64M "$port"
-extra=(--mode stop-and-copy)
-source_start vsc "$port" 60000
-extra=()
-wait "$src_migrate"
-src_rc=$?
-wait "$dest_migrate"
-drc=$?
-[ $src_rc = 0 ] && [ $drc = 0 ] ||
-	fail "stop-and-copy: migration failed (source $src_rc, dest $drc)"
+migrated stop-and-copy vsc 64M --mode stop-and-copy
 jq -e '.mode == "stop-and-copy" and .urgent_pages == 0 and .pushed_pages == 0 and
 	.mismatches == 0' "$dir/vsc.json" >/dev/null ||
 	fail "stop-and-copy: pages came after the resume: $(jq -c '{mode, urgent_pages, pushed_pages, mismatches}' "$dir/vsc.json")"
-s0=$(vram_beats "$dir/vsrc.console" | tail -n 1 | cut -d' ' -f3)
-wait_until 120 "$dest_qemu" sweeps_at_least "$dir/vsc.console" $((s0 + 1)) ||
-	fail "stop-and-copy: the guest did not sweep its VRAM at the destination"
-bad=$(vram_beats "$dir/vsc.console" | awk '$4 != 0' | wc -l)
-[ "$bad" = 0 ] || fail "stop-and-copy: the guest found pages of its VRAM it did not write"
+vram_checked stop-and-copy vsc
 echo "stop-and-copy: no page wrong;" \
      "$(jq -c '{switchover_ms, total_s, freeze_pages, mismatches}' "$dir/vsc.json")"
 kill "$dest_qemu" "$src_qemu" 2>/dev/null
