@@ -192,6 +192,18 @@ jq -e '.state == "incoming"' <<<"$r" >/dev/null ||
 	fail "the destination workload left its incoming state: $r"
 ctl "$dir/lone.sock" '{"cmd":"quit"}' >/dev/null
 
+# --- a destination that never comes ---------------------------------------------
+run=("${src_run[@]}")
+start_replay alone --trace llama-infer --scale 1/64
+expect_rc 4 "no destination connects" "${src_run[@]}" "$migrate" source \
+	--control "$dir/alone.sock" --listen "$src_ip:$port" --wait-ms 500 \
+	--keep-source --quiet
+expect_msg "no destination connects" "no destination connected within 500 ms"
+r=$(ctl "$dir/alone.sock" '{"cmd":"query"}')
+jq -e '.state == "running"' <<<"$r" >/dev/null ||
+	fail "the source workload does not run on after no destination came: $r"
+ctl "$dir/alone.sock" '{"cmd":"quit"}' >/dev/null
+
 # --- the destination workload dies during post-copy ---------------------------
 run=("${src_run[@]}")
 start_replay src --trace "$big_trace" --scale "$big_scale"

@@ -148,6 +148,12 @@ static int accept_conn(struct gmem_server *s, unsigned int idx,
 	int fd, ret;
 
 	fd = s->t.ops->accept(s->lfd, wait_ms);
+	if (fd == -ETIMEDOUT && idx == 0)
+		return srv_err(s, fd, "no destination connected within %d ms",
+			       wait_ms);
+	if (fd == -ETIMEDOUT)
+		return srv_err(s, fd, "connection %u: the destination did not "
+			       "open it within %d ms", idx, wait_ms);
 	if (fd < 0)
 		return srv_err(s, fd, "accept: %s", strerror(-fd));
 	ret = s->t.ops->add_conn(&s->t, fd);
