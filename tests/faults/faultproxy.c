@@ -119,8 +119,9 @@ static bool forward_down(const struct opts *o, struct pair *p, bool target,
 	return write_all(p->down, buf, n);
 }
 
-/* A connection other than the control one ended: only its pair goes (a
- * destination closes its bulk connections before it sends DONE). */
+/* A connection other than the control one ended or failed: only its pair
+ * goes, so that what is still queued on the others (a destination's DONE)
+ * gets through. */
 static void pair_close(struct pair *p)
 {
 	close(p->down);
@@ -170,33 +171,28 @@ static int run(struct opts *o, int lfd)
 			continue;
 		}
 		for (unsigned int i = 0; i < nr; i++) {
-			ssize_t len;
+			ssize_t len = 1;
+			bool ok = true;
 
-			if (pfd[1 + 2 * i].revents && pairs[i].down >= 0) {
+			if (pfd[1 + 2 * i].revents) {
 				len = read(pairs[i].down, buf, sizeof(buf));
-				if (len <= 0 && i > 0) {
-					pair_close(&pairs[i]);
-					continue;
-				}
-				if (len <= 0 || !write_all(pairs[i].up, buf, len))
-					return 0;
+				ok = len > 0 && write_all(pairs[i].up, buf, len);
 			}
-			if (pfd[2 + 2 * i].revents && pairs[i].up >= 0) {
+			if (ok && pfd[2 + 2 * i].revents) {
 				len = read(pairs[i].up, buf, sizeof(buf));
-				if (len <= 0 && i > 0) {
-					pair_close(&pairs[i]);
-					continue;
+				ok = len > 0 && forward_down(o, &pairs[i],
+							     i == o->conn, buf, len);
+				if (!ok && len > 0 && o->fault == CUT) {
+					nr = cut_all(o, pairs, nr);
+					break;
 				}
-				if (len <= 0)
-					return 0;
-				if (forward_down(o, &pairs[i], i == o->conn,
-						 buf, len))
-					continue;
-				if (o->fault != CUT)
-					return 0;
-				nr = cut_all(o, pairs, nr);
-				break;
 			}
+			if (ok)
+				continue;
+			/* The control connection ended: so does the proxy. */
+			if (i == 0)
+				return 0;
+			pair_close(&pairs[i]);
 		}
 	}
 }
