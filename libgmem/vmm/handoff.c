@@ -164,6 +164,7 @@ static int read_line(int sock, char *line, size_t len, int timeout_ms)
 static int poison_missing(const struct conn *c)
 {
 	uint64_t off = 0;
+	int stuck = 0;
 
 	while (off < c->len) {
 		struct uffdio_poison po = {
@@ -173,6 +174,9 @@ static int poison_missing(const struct conn *c)
 		if (ioctl(c->uffd, UFFDIO_POISON, &po) == 0)
 			return 0;
 		if (errno != EEXIST && errno != EAGAIN)
+			return -1;
+		/* EAGAIN: the mapping is changing; a bounded retry. */
+		if (errno == EAGAIN && po.updated <= 0 && ++stuck > 1000)
 			return -1;
 		if (po.updated > 0)
 			off += po.updated;
