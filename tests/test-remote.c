@@ -1176,7 +1176,7 @@ Test(auth, destination_without_key_is_refused, .timeout = 60,
 Test(auth, server_without_key_is_refused, .timeout = 60,
      .init = require_uffd)
 {
-	check_refused(NULL, KEY_A, "accept", "offers no authentication");
+	check_refused(NULL, KEY_A, "did not open it", "offers no authentication");
 }
 
 struct serving {
