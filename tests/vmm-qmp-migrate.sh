@@ -67,6 +67,9 @@ fail() {
 	for f in "$dir"/*.log "$dir"/*.console; do
 		[ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
 	done
+	# What a guest's kernel said that its last lines may not show.
+	grep -H -m 5 -E 'GMEM-ERR|Out of memory|soft lockup|Kernel panic|BUG:' \
+		"$dir"/*.console 2>/dev/null
 	exit 1
 }
 
@@ -116,7 +119,7 @@ qemu_start() {
 		   -numa node,nodeid=0,cpus=0,memdev=ram0
 		   -object "memory-backend-file,id=vram,mem-path=$shm,size=$size,share=on"
 		   -numa node,nodeid=1,memdev=vram -initrd "$dir/initrd-vram"
-		   -append "console=ttyS0 panic=-1 quiet dirty_node=1 dirty_mib=40 dirty_pct=1") ;;
+		   -append "console=ttyS0 panic=-1 quiet dirty_node=1 dirty_mib=24 dirty_pct=1") ;;
 	bar) mem=(-m 128M -object "memory-backend-file,id=vram,mem-path=$shm,size=$size,share=on"
 		  -device ivshmem-plain,id=gpu0,memdev=vram,master=on -initrd "$dir/initrd"
 		  -append "console=ttyS0 panic=-1 quiet") ;;
@@ -388,7 +391,7 @@ kill "$src_qemu" 2>/dev/null
 wait "$src_qemu" 2>/dev/null
 
 # 5. VRAM: the guest's workload (bench/qemu-guest/dirty.c, its PID 1)
-# keeps 40 MiB on its VRAM node (64 MiB, the shared backend), rewrites 1%
+# keeps 24 MiB on its VRAM node (64 MiB, the shared backend), rewrites 1%
 # of those pages a millisecond and checks them against the write counts it
 # keeps in its 128 MiB of private RAM. gmem moves the VRAM post-copy,
 # QEMU's own migration the RAM: after the resume the guest's sweeps find
@@ -397,6 +400,7 @@ wait "$src_qemu" 2>/dev/null
 	fail "cannot build the guest workload's initramfs"
 # vram_beats CONSOLE: the workload's heartbeats (GMEM-HB SEQ SWEEPS BAD).
 vram_beats() { tr -d "\r" 2>/dev/null <"$1" | grep '^GMEM-HB '; }
+has_beat() { vram_beats "$1" | grep -q .; }
 sweeps_at_least() { [ "$(vram_beats "$1" | tail -n 1 | cut -d' ' -f3)" -ge "$2" ] 2>/dev/null; }
 # A VRAM BAR cannot go by gmem: QEMU checks an ignored block's guest
 # address as it loads RAM, before the destination has its PCI devices'
@@ -416,7 +420,7 @@ kill "${pids[-1]}" 2>/dev/null
 # write.
 vram_checked() {
 	s0=$(vram_beats "$dir/vsrc.console" | tail -n 1 | cut -d' ' -f3)
-	wait_until 120 "$dest_qemu" sweeps_at_least "$dir/$2.console" $((s0 + 1)) ||
+	wait_until 300 "$dest_qemu" sweeps_at_least "$dir/$2.console" $((s0 + 1)) ||
 		fail "$1: the guest did not sweep its VRAM at the destination"
 	[ "$(vram_beats "$dir/$2.console" | awk '$4 != 0' | wc -l)" = 0 ] ||
 		fail "$1: the guest found pages of its VRAM it did not write"
@@ -425,8 +429,9 @@ vram_checked() {
 guest=vram srcq=vsrc
 qemu_start vsrc "${src_run[*]}" 64M
 src_qemu=${pids[-1]}
-wait_until 120 "$src_qemu" sweeps_at_least "$dir/vsrc.console" 1 ||
-	fail "vram: the source guest did not sweep its VRAM once"
+# Its first heartbeat comes once it has written every page of its 24 MiB.
+wait_until 300 "$src_qemu" has_beat "$dir/vsrc.console" ||
+	fail "vram: the source guest did not start its workload"
 migrated vram vdst 64M
 jq -e '.qemu.memdev == "vram" and .urgent_pages + .pushed_pages +
 	.prefetched_pages >= 16384 and .mismatches == 0' "$dir/vdst.json" \
