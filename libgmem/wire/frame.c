@@ -76,11 +76,6 @@ static int rx_header(struct wire_rx *rx, const struct proto_geom *g,
 	return 0;
 }
 
-/*
- * A sealed frame's header is trusted only once the frame opened: until then
- * only its length is read, to know where the tag ends. A length beyond the
- * connection's cap cannot come from the peer holding the key.
- */
 /* "receive failed: " and the errno's words, for the caller to print at
  * once (one buffer per thread). */
 static const char *rx_failed(int ret)
@@ -91,6 +86,11 @@ static const char *rx_failed(int ret)
 	return why;
 }
 
+/*
+ * A sealed frame's header is trusted only once the frame opened: until then
+ * only its length is read, to know where the tag ends. A length beyond the
+ * connection's cap cannot come from the peer holding the key.
+ */
 static int rx_sealed_len(struct wire_rx *rx, const char **why)
 {
 	uint32_t len;
